@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Datapath state shared by the BPF programs and the loader/status code:
+ * map names and limits, endpoints, conntrack, counters, events, config.
+ * The policy tables themselves are in tables.h. Same rules as there: fixed
+ * widths, explicit padding, zeroed keys, byte order on every field.
+ */
+#ifndef NPBPF_DATAPATH_H
+#define NPBPF_DATAPATH_H
+
+#include <linux/types.h>
+
+#include "tables.h"
+
+/* Map names (kernel limit 15 characters), defined once: the BPF side uses
+ * them as identifiers, userspace as the pinned file names. */
+#define NPBPF_MAP_POLICY "npbpf_policy"    /* HASH   npbpf_policy_key -> npbpf_policy_value */
+#define NPBPF_MAP_RANGE "npbpf_range"      /* LPM    npbpf_range_key -> npbpf_policy_value */
+#define NPBPF_MAP_SUBJECT "npbpf_subject"  /* HASH   __u32 identity -> npbpf_subject */
+#define NPBPF_MAP_IPC_HOST "npbpf_ipc_host" /* HASH  npbpf_addr -> npbpf_ipc_value */
+#define NPBPF_MAP_IPC_CIDR "npbpf_ipc_cidr" /* LPM   npbpf_ipc_key -> npbpf_ipc_value */
+#define NPBPF_MAP_ENDPOINT "npbpf_endpoint" /* HASH  __u32 host-side ifindex -> npbpf_endpoint */
+#define NPBPF_MAP_CT "npbpf_ct"             /* LRU   npbpf_ct_key -> npbpf_ct_value */
+#define NPBPF_MAP_FRAG "npbpf_frag"         /* LRU   npbpf_frag_key -> npbpf_frag_value */
+#define NPBPF_MAP_COUNTERS "npbpf_counters" /* PERCPU_HASH npbpf_counter_key -> npbpf_counter */
+#define NPBPF_MAP_EVENTS "npbpf_events"     /* RINGBUF of npbpf_event */
+#define NPBPF_MAP_CONFIG "npbpf_config"     /* ARRAY[1] npbpf_config */
+
+#define NPBPF_MAX_POLICY 262144
+#define NPBPF_MAX_RANGE 65536
+#define NPBPF_MAX_SUBJECT 65536
+#define NPBPF_MAX_IPC_HOST 262144
+#define NPBPF_MAX_IPC_CIDR 65536
+#define NPBPF_MAX_ENDPOINT 4096
+#define NPBPF_MAX_CT 262144
+#define NPBPF_MAX_FRAG 8192
+#define NPBPF_MAX_COUNTERS 65536
+#define NPBPF_EVENTS_BYTES (256 * 1024)
+
+/* A pod veth the datapath enforces for, keyed by the host-side ifindex. */
+struct npbpf_endpoint {
+	__u32 identity;  /* subject identity (host order) */
+	__u32 flags;     /* NPBPF_EP_* */
+	__u8 addr4[4];   /* network order; valid with NPBPF_EP_HAS_V4 */
+	__u8 addr6[16];  /* network order; valid with NPBPF_EP_HAS_V6 */
+};
+_Static_assert(sizeof(struct npbpf_endpoint) == 28, "endpoint layout");
+#define NPBPF_EP_HAS_V4 (1u << 0)
+#define NPBPF_EP_HAS_V6 (1u << 1)
+
+/* Conntrack, keyed by the flow as the pod that opened it sent it, so a reply
+ * (addresses and ports swapped) is found by swapping before the lookup. */
+struct npbpf_ct_key {
+	__u8 saddr[16]; /* network order, IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	__be16 sport;   /* network order; ICMP echo: the identifier */
+	__be16 dport;   /* network order; ICMP echo: 0 */
+	__u8 proto;
+	__u8 family;    /* NPBPF_FAMILY_V4/V6 */
+	__u8 dir;       /* enum npbpf_dir of the opener's packet seen from the local pod:
+			 * EGRESS = the pod at this veth opened it (it is saddr),
+			 * INGRESS = it was opened towards that pod (it is daddr).
+			 * Two pods on one node keep separate views of one flow. */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct npbpf_ct_key) == 40, "ct key layout");
+
+enum npbpf_ct_state {
+	NPBPF_CT_NEW = 0,         /* SYN seen */
+	NPBPF_CT_ESTABLISHED = 1, /* reply seen */
+	NPBPF_CT_CLOSING = 2,     /* FIN seen */
+	NPBPF_CT_CLOSED = 3,      /* RST, or FIN both ways */
+};
+
+struct npbpf_ct_value {
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
+	__u64 created_ns;
+	__u32 revision;     /* npbpf_config.revision the flow was last checked against */
+	__u32 src_identity; /* identities at creation, for status and re-checks */
+	__u32 dst_identity;
+	__u8 state;         /* enum npbpf_ct_state */
+	__u8 fin_seen;      /* bit 0: from the opener, bit 1: from the replier */
+	__u8 pad[2];
+};
+
+struct npbpf_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 id;   /* IPv4 id (zero-extended) or IPv6 fragment identification, network order */
+	__u8 proto;
+	__u8 family;
+	__u8 dir;   /* enum npbpf_dir of the hook that saw the first fragment */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct npbpf_frag_key) == 40, "frag key layout");
+
+struct npbpf_frag_value {
+	__u8 allowed;
+	__u8 pad[7];
+	__u64 created_ns;
+};
+
+/* Verdicts charged to counters and events. */
+enum npbpf_verdict {
+	NPBPF_VERDICT_ALLOW = 0,
+	NPBPF_VERDICT_DROP = 1,
+};
+
+/* Drop reasons: negative on the packet path (they never collide with TC
+ * return codes, which are >= -1), stored positive in events and counters. */
+enum npbpf_drop_reason {
+	NPBPF_DROP_POLICY = 1,      /* isolated and no entry allowed it */
+	NPBPF_DROP_SPOOFED = 2,     /* source address is not the pod's */
+	NPBPF_DROP_UNPARSEABLE = 3, /* the parser could not classify it */
+	NPBPF_DROP_VLAN = 4,        /* 802.1Q/802.1ad tagged frame from a pod */
+	NPBPF_DROP_NO_CT = 5,       /* TCP without SYN and no conntrack entry */
+	NPBPF_DROP_FRAG = 6,        /* non-first fragment without a first */
+	NPBPF_DROP_NO_ENDPOINT = 7, /* veth without a known endpoint */
+};
+
+/* Allowed packets that no policy entry is charged for: counter key policy =
+ * NPBPF_POLICY_NONE, rule = one of these. */
+#define NPBPF_POLICY_NONE 0xfffffffeu
+enum npbpf_allow_reason {
+	NPBPF_ALLOW_UNISOLATED = 1, /* no policy isolates the pod in this direction */
+	NPBPF_ALLOW_CT = 2,         /* reply or later packet of a tracked flow */
+	NPBPF_ALLOW_RELATED = 3,    /* ICMP error about a tracked flow */
+	NPBPF_ALLOW_FRAG = 4,       /* later fragment of an allowed first fragment */
+	NPBPF_ALLOW_CONTROL = 5,    /* ARP, IPv6 neighbour discovery and MLD */
+};
+
+/* Counter key: policy NPBPF_POLICY_* and rule as in npbpf_policy_value; for
+ * drops without a policy, policy = ~0u and rule = the drop reason; for allows
+ * without an entry, policy = NPBPF_POLICY_NONE and rule = the allow reason. */
+struct npbpf_counter_key {
+	__u32 policy;
+	__u16 rule;
+	__u8 dir;
+	__u8 verdict; /* enum npbpf_verdict */
+};
+_Static_assert(sizeof(struct npbpf_counter_key) == 8, "counter key layout");
+
+struct npbpf_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct npbpf_event {
+	__u64 ts_ns;
+	__u32 ifindex;
+	__u32 subject;
+	__u32 peer;
+	__u8 reason; /* enum npbpf_drop_reason */
+	__u8 dir;
+	__u8 proto;
+	__u8 family;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+	__u32 pad;
+};
+
+/* Global knobs, set by the loader (array map, key 0). */
+struct npbpf_config {
+	__u32 revision;       /* bumped on every policy sync; see conntrack re-check */
+	__u32 generation;     /* 0 or 1: which policy generation is live (tables.h) */
+	__u32 flags;          /* NPBPF_CFG_* */
+	__u32 events_per_sec; /* drop-event rate limit, per CPU */
+};
+#define NPBPF_CFG_ALLOW_VLAN (1u << 0) /* pass tagged frames from pods instead of dropping */
+
+/*
+ * Userspace-only state, pinned next to the datapath maps. The loader creates
+ * these with bpf_map_create (they are not in the BPF object; no program reads
+ * them): the layout marker, and what `npbpf status` and an agent restart need
+ * to turn numbers back into names and to keep identity numbers stable.
+ */
+#define NPBPF_MAP_META "npbpf_meta"       /* ARRAY[1] npbpf_meta */
+#define NPBPF_MAP_IDMETA "npbpf_idmeta"   /* HASH   npbpf_idmeta_key -> npbpf_idmeta */
+#define NPBPF_MAP_POLNAME "npbpf_polname" /* HASH   __u32 policy -> npbpf_name */
+#define NPBPF_MAP_EPMETA "npbpf_epmeta"   /* HASH   __u32 host-side ifindex -> npbpf_name */
+
+#define NPBPF_MAX_IDMETA 262144 /* chunks: most identities need one */
+#define NPBPF_MAX_POLNAME 65536
+
+/* The pinned set's marker, written last when a pin directory is created. */
+struct npbpf_meta {
+	__u32 layout;       /* NPBPF_LAYOUT_VERSION of whoever created the maps */
+	__u32 syncs;        /* map syncs that changed something */
+	__u32 next_pod_id;  /* identity numbers below these were handed out once: */
+	__u32 next_cidr_id; /* never reuse one for another key */
+	__u32 next_policy;  /* policy numbers likewise */
+	__u32 pad;
+	__u64 last_sync_ns; /* CLOCK_REALTIME of the last sync that changed something */
+};
+_Static_assert(sizeof(struct npbpf_meta) == 32, "meta layout");
+
+/* An identity's key bytes (what numbers are stable by) and a label text for
+ * humans ("production/app=backend"), cut into chunks: the data of chunks
+ * 0, 1, ... back to back holds key_len key bytes, then label_len text bytes.
+ * Unused data bytes are zero. */
+#define NPBPF_IDMETA_DATA 248
+struct npbpf_idmeta_key {
+	__u32 identity; /* host order */
+	__u32 chunk;
+};
+_Static_assert(sizeof(struct npbpf_idmeta_key) == 8, "idmeta key layout");
+
+enum npbpf_idmeta_kind {
+	NPBPF_IDMETA_POD = 1,
+	NPBPF_IDMETA_CIDR = 2,
+};
+
+struct npbpf_idmeta {
+	__u16 len;       /* data bytes used in this chunk */
+	__u16 key_len;   /* chunk 0 only: key bytes in total */
+	__u16 label_len; /* chunk 0 only: label bytes in total (no NUL) */
+	__u8 kind;       /* chunk 0 only: enum npbpf_idmeta_kind */
+	__u8 pad;
+	__u8 data[NPBPF_IDMETA_DATA];
+};
+_Static_assert(sizeof(struct npbpf_idmeta) == 256, "idmeta layout");
+
+/* "namespace/name" of a policy or of an endpoint's pod, NUL-padded. */
+#define NPBPF_NAME_LEN 320
+struct npbpf_name {
+	char name[NPBPF_NAME_LEN];
+};
+
+#endif /* NPBPF_DATAPATH_H */

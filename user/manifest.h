@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Kubernetes manifests into the cluster model: Namespaces, Pods and
+ * networking.k8s.io/v1 NetworkPolicies, from multi-document YAML, JSON
+ * (kubectl -o json) and List objects (kubectl get -o yaml|json, the API's
+ * NamespaceList / PodList / NetworkPolicyList).
+ *
+ * Objects are validated the way the API server validates them, so a
+ * manifest that kubectl apply would reject is rejected here too instead of
+ * being enforced in a shape the cluster would never hold. Defaults are the
+ * API server's: namespace "default", protocol TCP, policyTypes [Ingress] plus
+ * Egress when the policy has at least one egress rule, and every Namespace
+ * labelled kubernetes.io/metadata.name=<name>. Other kinds are skipped;
+ * unknown fields are ignored. An object given twice (same kind, namespace and
+ * name) replaces the earlier one, as kubectl apply does.
+ *
+ * Every input error is logged once, as
+ *   FILE:LINE:COL: KIND NAMESPACE/NAME: FIELD: what is wrong
+ * (KIND NAMESPACE/NAME left out while not yet known; cluster-scoped objects
+ * have no NAMESPACE/), and loading goes on to report further errors.
+ */
+#ifndef NPBPF_MANIFEST_H
+#define NPBPF_MANIFEST_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+/* Loads each path (a file, "-" for stdin, or a directory whose *.yaml, *.yml
+ * and *.json entries are read in name order, not recursively) into c, then
+ * calls cluster_finalize(c). Returns 0; -EINVAL when any input error was
+ * reported (c must then not be compiled, only freed); another -errno for I/O
+ * (logged) or memory, which stops loading at once. c is left finalized in
+ * every case but memory exhaustion, and is always safe to cluster_free(). */
+int manifest_load(struct np_cluster *c, char *const *paths, size_t n_paths);
+
+/* As manifest_load for len bytes of buf, called name in messages and in
+ * np_loc.file. Mostly for tests. */
+int manifest_load_buffer(struct np_cluster *c, const char *name, const char *buf, size_t len);
+
+#endif /* NPBPF_MANIFEST_H */
