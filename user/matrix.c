@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "matrix.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_out.h"
+#include "vec.h"
+#include "verdict.h"
+
+int matrix_parse_family(const char *text)
+{
+	if (!strcmp(text, "4"))
+		return MATRIX_V4;
+	if (!strcmp(text, "6"))
+		return MATRIX_V6;
+	if (!strcmp(text, "both"))
+		return MATRIX_V4 | MATRIX_V6;
+	return 0;
+}
+
+int matrix_parse_ports_one(const char *item, struct matrix_port *out)
+{
+	char *end;
+	unsigned long port = strtoul(item, &end, 10);
+
+	if (end == item || port == 0 || port > 65535)
+		return -EINVAL;
+	out->port = (uint16_t)port;
+	out->proto = IPPROTO_TCP;
+	if (*end == '\0')
+		return 0;
+	if (*end != '/' || !(out->proto = proto_parse(end + 1)))
+		return -EINVAL;
+	return 0;
+}
+
+int matrix_parse_ports(const char *spec, struct matrix_port **ports, size_t *n)
+{
+	char *copy = strdup(spec), *save = NULL, *item;
+	size_t cap = *n;
+	int err = copy ? 0 : -ENOMEM;
+
+	for (item = copy ? strtok_r(copy, ",", &save) : NULL; !err && item;
+	     item = strtok_r(NULL, ",", &save)) {
+		struct matrix_port *slot = VEC_PUSH(*ports, *n, cap);
+
+		err = slot ? matrix_parse_ports_one(item, slot) : -ENOMEM;
+	}
+	if (!err && *n == 0)
+		err = -EINVAL;
+	free(copy);
+	return err;
+}
+
+static int cmp_mport(const void *a, const void *b)
+{
+	const struct matrix_port *x = a, *y = b;
+
+	if (x->port != y->port)
+		return (int)x->port - (int)y->port;
+	return (int)x->proto - (int)y->proto;
+}
+
+static int declared_ports(struct matrix *m, const struct np_cluster *c)
+{
+	for (size_t i = 0; i < c->n_pods; i++) {
+		for (size_t p = 0; !c->pods[i].host_network && p < c->pods[i].n_ports; p++) {
+			struct matrix_port mp = { c->pods[i].ports[p].port, c->pods[i].ports[p].proto };
+			struct matrix_port *slot;
+			bool dup = false;
+
+			for (size_t k = 0; k < m->n_ports && !dup; k++)
+				dup = !cmp_mport(&m->ports[k], &mp);
+			if (dup)
+				continue;
+			slot = VEC_PUSH(m->ports, m->n_ports, m->cap_ports);
+			if (!slot)
+				return -ENOMEM;
+			*slot = mp;
+		}
+	}
+	qsort(m->ports, m->n_ports, sizeof(*m->ports), cmp_mport);
+	return 0;
+}
+
+static int add_node(struct matrix *m, const char *label, const struct np_pod *pod)
+{
+	struct matrix_node *n = VEC_PUSH(m->nodes, m->n_nodes, m->cap_nodes);
+
+	if (!n)
+		return -ENOMEM;
+	n->label = strdup(label);
+	n->pod = pod;
+	return n->label ? 0 : -ENOMEM;
+}
+
+static bool pod_declares(const struct np_pod *pod, const struct matrix_port *mp)
+{
+	for (size_t p = 0; p < pod->n_ports; p++) {
+		if (pod->ports[p].port == mp->port && pod->ports[p].proto == mp->proto)
+			return true;
+	}
+	return false;
+}
+
+static bool cell_applies(const struct matrix *m, int fam, size_t port, size_t from, size_t to)
+{
+	const struct matrix_node *a = &m->nodes[from], *b = &m->nodes[to];
+
+	if (!a->has[fam] || !b->has[fam] || (!a->pod && !b->pod))
+		return false;
+	return !(m->declared_only && b->pod && !pod_declares(b->pod, &m->ports[port]));
+}
+
+uint8_t *matrix_cell(const struct matrix *m, int fam, size_t port, size_t from, size_t to)
+{
+	size_t n = m->n_nodes;
+
+	return &m->cells[(((size_t)fam * m->n_ports + port) * n + from) * n + to];
+}
+
+static void init_cells(struct matrix *m)
+{
+	for (int fam = 0; fam < 2; fam++)
+		for (size_t p = 0; p < m->n_ports; p++)
+			for (size_t a = 0; a < m->n_nodes; a++)
+				for (size_t b = 0; b < m->n_nodes; b++)
+					*matrix_cell(m, fam, p, a, b) =
+						(m->families & (1 << fam)) &&
+								cell_applies(m, fam, p, a, b)
+							? CELL_DENY
+							: CELL_NA;
+}
+
+int matrix_init(struct matrix *m, const struct np_cluster *c, const struct matrix_port *ports,
+		size_t n_ports, const struct np_addr *externals, size_t n_externals, int families)
+{
+	char buf[600];
+	int err = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->families = families;
+	m->declared_only = ports == NULL;
+	if (ports) {
+		m->ports = calloc(n_ports ? n_ports : 1, sizeof(*ports));
+		if (!m->ports)
+			return -ENOMEM;
+		memcpy(m->ports, ports, n_ports * sizeof(*ports));
+		m->n_ports = m->cap_ports = n_ports;
+	} else {
+		err = declared_ports(m, c);
+	}
+	for (size_t i = 0; !err && i < c->n_pods; i++) {
+		const struct np_pod *pod = &c->pods[i];
+
+		if (pod->host_network)
+			continue;
+		snprintf(buf, sizeof(buf), "%s/%s", pod->ns, pod->name);
+		err = add_node(m, buf, pod);
+		for (size_t a = 0; !err && a < pod->n_addrs; a++) {
+			int fam = pod->addrs[a].family == 6;
+
+			if (!m->nodes[m->n_nodes - 1].has[fam]) {
+				m->nodes[m->n_nodes - 1].has[fam] = true;
+				m->nodes[m->n_nodes - 1].addr[fam] = pod->addrs[a];
+			}
+		}
+	}
+	for (size_t i = 0; !err && i < n_externals; i++) {
+		int fam = externals[i].family == 6;
+
+		err = add_node(m, addr_format(&externals[i], buf, sizeof(buf)), NULL);
+		if (!err) {
+			m->nodes[m->n_nodes - 1].has[fam] = true;
+			m->nodes[m->n_nodes - 1].addr[fam] = externals[i];
+		}
+	}
+	if (!err) {
+		m->cells = calloc(2 * (m->n_ports ? m->n_ports : 1) * (m->n_nodes ? m->n_nodes : 1) *
+					  (m->n_nodes ? m->n_nodes : 1),
+				  1);
+		if (!m->cells)
+			err = -ENOMEM;
+	}
+	if (err) {
+		matrix_free(m);
+		return err;
+	}
+	init_cells(m);
+	return 0;
+}
+
+void matrix_free(struct matrix *m)
+{
+	for (size_t i = 0; i < m->n_nodes; i++)
+		free(m->nodes[i].label);
+	free(m->nodes);
+	free(m->ports);
+	free(m->cells);
+	memset(m, 0, sizeof(*m));
+}
+
+void matrix_fill_verdicts(struct matrix *m, const struct compiled *cp)
+{
+	for (int fam = 0; fam < 2; fam++) {
+		for (size_t p = 0; p < m->n_ports; p++) {
+			for (size_t a = 0; a < m->n_nodes; a++) {
+				for (size_t b = 0; b < m->n_nodes; b++) {
+					uint8_t *cell = matrix_cell(m, fam, p, a, b);
+					struct flow_end from = { m->nodes[a].pod, m->nodes[a].addr[fam] };
+					struct flow_end to = { m->nodes[b].pod, m->nodes[b].addr[fam] };
+					struct flow_verdict v;
+
+					if (*cell == CELL_NA)
+						continue;
+					verdict_flow(cp, &from, &to, m->ports[p].proto, m->ports[p].port,
+						     &v);
+					*cell = v.allowed ? CELL_ALLOW : CELL_DENY;
+				}
+			}
+		}
+	}
+}
+
+static bool node_in_table(const struct matrix *m, int fam, size_t i)
+{
+	return m->nodes[i].has[fam];
+}
+
+void matrix_print_text(FILE *f, const struct matrix *m)
+{
+	static const char mark[] = { '-', 'X', '.' };
+	bool first = true;
+
+	for (int fam = 0; fam < 2; fam++) {
+		if (!(m->families & (1 << fam)))
+			continue;
+		for (size_t p = 0; p < m->n_ports; p++) {
+			fprintf(f, "%s%u/%s IPv%d:\n-", first ? "" : "\n", m->ports[p].port,
+				proto_name(m->ports[p].proto), fam ? 6 : 4);
+			first = false;
+			for (size_t b = 0; b < m->n_nodes; b++)
+				if (node_in_table(m, fam, b))
+					fprintf(f, "\t%s", m->nodes[b].label);
+			fputc('\n', f);
+			for (size_t a = 0; a < m->n_nodes; a++) {
+				if (!node_in_table(m, fam, a))
+					continue;
+				fputs(m->nodes[a].label, f);
+				for (size_t b = 0; b < m->n_nodes; b++)
+					if (node_in_table(m, fam, b))
+						fprintf(f, "\t%c", mark[*matrix_cell(m, fam, p, a, b)]);
+				fputc('\n', f);
+			}
+		}
+	}
+}
+
+void matrix_print_json(FILE *f, const struct matrix *m)
+{
+	struct out o;
+
+	out_init(&o, f, true);
+	out_obj_begin(&o, NULL);
+	out_arr_begin(&o, "results");
+	for (int fam = 0; fam < 2; fam++) {
+		for (size_t p = 0; p < m->n_ports; p++) {
+			for (size_t a = 0; a < m->n_nodes; a++) {
+				for (size_t b = 0; b < m->n_nodes; b++) {
+					uint8_t cell = *matrix_cell(m, fam, p, a, b);
+
+					if (cell == CELL_NA)
+						continue;
+					out_obj_begin(&o, NULL);
+					out_str(&o, "from", m->nodes[a].label);
+					out_str(&o, "to", m->nodes[b].label);
+					out_uint(&o, "port", m->ports[p].port);
+					out_str(&o, "protocol", proto_name(m->ports[p].proto));
+					out_uint(&o, "family", fam ? 6 : 4);
+					out_str(&o, "verdict", cell == CELL_ALLOW ? "allow" : "deny");
+					out_obj_end(&o);
+				}
+			}
+		}
+	}
+	out_arr_end(&o);
+	out_obj_end(&o);
+	out_finish(&o);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Connectivity matrix: every ordered pair of endpoints (non-hostNetwork pods
+ * plus external addresses) on every port and address family, and its text
+ * and JSON forms. explain fills it from the compiled tables; the lab fills it
+ * from real probes and prints it with the same code.
+ */
+#ifndef NPBPF_MATRIX_H
+#define NPBPF_MATRIX_H
+
+#include <stdio.h>
+
+#include "compile.h"
+
+enum matrix_cell {
+	CELL_NA = 0, /* not probed: no address in this family, or port not declared */
+	CELL_DENY = 1,
+	CELL_ALLOW = 2,
+};
+
+struct matrix_node {
+	char *label;              /* NS/POD or the address */
+	const struct np_pod *pod; /* NULL for an external address */
+	struct np_addr addr[2];   /* [0] IPv4, [1] IPv6 */
+	bool has[2];
+};
+
+struct matrix_port {
+	uint16_t port;
+	uint8_t proto;
+};
+
+#define MATRIX_V4 1
+#define MATRIX_V6 2
+
+struct matrix {
+	struct matrix_node *nodes;
+	size_t n_nodes, cap_nodes;
+	struct matrix_port *ports;
+	size_t n_ports, cap_ports;
+	int families;        /* MATRIX_V4 | MATRIX_V6 */
+	bool declared_only;  /* ports from containerPorts: probe a pod only on its own */
+	uint8_t *cells;      /* enum matrix_cell, see matrix_cell() */
+};
+
+/* Parses "80/TCP,81/UDP,53" (protocol defaults to TCP). 0 or -EINVAL. */
+int matrix_parse_ports(const char *spec, struct matrix_port **ports, size_t *n);
+/* One "PORT[/PROTO]". 0 or -EINVAL. */
+int matrix_parse_ports_one(const char *item, struct matrix_port *out);
+/* "4", "6", "both" -> MATRIX_V4/V6 bits; 0 when invalid. */
+int matrix_parse_family(const char *text);
+
+/* Builds the node and port lists; ports NULL: the union of declared
+ * containerPorts, each probed only towards pods that declare it. Cells start
+ * as CELL_DENY where a probe applies, CELL_NA elsewhere. 0 or -ENOMEM. */
+int matrix_init(struct matrix *m, const struct np_cluster *c, const struct matrix_port *ports,
+		size_t n_ports, const struct np_addr *externals, size_t n_externals, int families);
+void matrix_free(struct matrix *m);
+uint8_t *matrix_cell(const struct matrix *m, int fam, size_t port, size_t from, size_t to);
+
+/* Sets every applicable cell from the compiled tables. */
+void matrix_fill_verdicts(struct matrix *m, const struct compiled *cp);
+
+void matrix_print_text(FILE *f, const struct matrix *m);
+void matrix_print_json(FILE *f, const struct matrix *m);
+
+#endif
