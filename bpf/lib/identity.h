@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Address -> identity (the ipcache). Same answer as compiled_addr_identity()
+ * in user/compile.c:
+ *  1. npbpf_ipc_host, exact full-length address (pods, the node): a hash, so
+ *     the common case does not slow down as pods are added;
+ *  2. npbpf_ipc_cidr, longest ipBlock prefix (a CIDR identity);
+ *  3. NPBPF_ID_WORLD.
+ * Identities are generation-independent: the loader adds new addresses before
+ * a flip and removes stale ones after, so no generation bit is needed here.
+ */
+#ifndef NPBPF_BPF_IDENTITY_H
+#define NPBPF_BPF_IDENTITY_H
+
+#include <bpf/bpf_helpers.h>
+
+#include <npbpf/tables.h>
+
+#include "maps.h"
+
+static __always_inline __u32 identity_of(const __u8 *addr, __u8 family)
+{
+	struct npbpf_ipc_key key;
+	struct npbpf_ipc_value *v;
+
+	/* Hash keys compare padding too: zero the whole key first. */
+	__builtin_memset(&key, 0, sizeof(key));
+	key.a.family = family;
+	if (family == NPBPF_FAMILY_V4)
+		__builtin_memcpy(key.a.addr, addr, 4);
+	else
+		__builtin_memcpy(key.a.addr, addr, 16);
+	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key.a);
+	if (v)
+		return v->identity;
+	/* 32 bits of family + pad, then the address bits. */
+	key.prefixlen = 32 + (family == NPBPF_FAMILY_V4 ? 32 : 128);
+	v = bpf_map_lookup_elem(&npbpf_ipc_cidr, &key);
+	if (v)
+		return v->identity;
+	return NPBPF_ID_WORLD;
+}
+
+#endif /* NPBPF_BPF_IDENTITY_H */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every map the datapath uses, defined once. Names, key/value layouts and
+ * sizes come from include/npbpf/: the identifiers below are the names in
+ * NPBPF_MAP_* (userspace pins and opens them by those strings).
+ *
+ * Pinning is left to the loader (bpf_map__set_pin_path), so tests can load a
+ * private copy next to a running agent.
+ */
+#ifndef NPBPF_BPF_MAPS_H
+#define NPBPF_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include <npbpf/datapath.h>
+
+/* Policy tables, written by the loader only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NPBPF_MAX_POLICY);
+	__type(key, struct npbpf_policy_key);
+	__type(value, struct npbpf_policy_value);
+} npbpf_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, NPBPF_MAX_RANGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+	__type(key, struct npbpf_range_key);
+	__type(value, struct npbpf_policy_value);
+} npbpf_range SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NPBPF_MAX_SUBJECT);
+	__type(key, __u32); /* NPBPF_SUBJECT_KEY(identity, generation) */
+	__type(value, struct npbpf_subject);
+} npbpf_subject SEC(".maps");
+
+/* ipcache: full-length addresses in a hash, ipBlock prefixes in a trie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NPBPF_MAX_IPC_HOST);
+	__type(key, struct npbpf_addr);
+	__type(value, struct npbpf_ipc_value);
+} npbpf_ipc_host SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, NPBPF_MAX_IPC_CIDR);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct npbpf_ipc_key);
+	__type(value, struct npbpf_ipc_value);
+} npbpf_ipc_cidr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NPBPF_MAX_ENDPOINT);
+	__type(key, __u32); /* host-side veth ifindex */
+	__type(value, struct npbpf_endpoint);
+} npbpf_endpoint SEC(".maps");
+
+/* State the datapath writes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NPBPF_MAX_CT);
+	__type(key, struct npbpf_ct_key);
+	__type(value, struct npbpf_ct_value);
+} npbpf_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NPBPF_MAX_FRAG);
+	__type(key, struct npbpf_frag_key);
+	__type(value, struct npbpf_frag_value);
+} npbpf_frag SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, NPBPF_MAX_COUNTERS);
+	__type(key, struct npbpf_counter_key);
+	__type(value, struct npbpf_counter);
+} npbpf_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, NPBPF_EVENTS_BYTES);
+} npbpf_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct npbpf_config);
+} npbpf_config SEC(".maps");
+
+/* Drop-event token bucket, one per CPU (events.h). Private to the datapath. */
+struct npbpf_ratelimit {
+	__u64 credit_ns; /* tokens scaled by 1e9: one event costs NSEC_PER_SEC */
+	__u64 last_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct npbpf_ratelimit);
+} npbpf_ratelim SEC(".maps");
+
+#endif /* NPBPF_BPF_MAPS_H */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Test helper: copies a struct compiled into the maps of a loaded skeleton,
+ * the way a map sync would, without its diffing and ordering (the tests run
+ * no traffic while filling). May give way to user/mapsync.c later.
+ */
+#ifndef NPBPF_TEST_FILL_H
+#define NPBPF_TEST_FILL_H
+
+#include <stdint.h>
+
+#include "compile.h"
+#include "npbpf.skel.h"
+
+/* A pod of cp and the (fake or real) host-side ifindex it is bound to. */
+struct fill_binding {
+	const struct np_pod *pod;
+	uint32_t ifindex;
+};
+
+/* Writes the policy, range and subject tables of cp as generation gen (0 or
+ * 1): keys carry NPBPF_SUBJECT_KEY(id, gen). Other generation untouched.
+ * Returns 0 or -errno. */
+int fill_policy(struct npbpf_bpf *skel, const struct compiled *cp, int gen);
+
+/* Replaces the ipcache with cp's. 0 or -errno. */
+int fill_ipcache(struct npbpf_bpf *skel, const struct compiled *cp);
+
+/* Replaces the endpoints with b[n] (pods must be enforceable pods of cp:
+ * not hostNetwork). 0, -ENOENT for a pod cp has no endpoint for, -errno. */
+int fill_endpoints(struct npbpf_bpf *skel, const struct compiled *cp,
+		   const struct fill_binding *b, size_t n);
+
+/* Writes npbpf_config. 0 or -errno. */
+int fill_config(struct npbpf_bpf *skel, uint32_t revision, uint32_t generation, uint32_t flags,
+		uint32_t events_per_sec);
+
+/* Deletes every entry of a hash/LPM map. 0 or -errno. */
+int fill_clear(const struct bpf_map *map);
+
+/* All of the above for a fresh start: clears every table (ct, frag and
+ * counters too), writes cp as generation 0 with revision rev. */
+int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
+	     size_t n, uint32_t rev);
+
+#endif

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Map sync against real BPF maps (suite 'sync', needs root): the loader
+ * creates the maps in a private pin directory under /sys/fs/bpf, which every
+ * test removes at its end, passed or failed. Without root the tests skip; with
+ * CI=true they fail instead, so CI cannot go green by skipping them.
+ */
+#include <bpf/bpf.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster_gen.h"
+#include "compile.h"
+#include "loader.h"
+#include "manifest.h"
+#include "mapsync.h"
+#include "pinned.h"
+
+#define NS(n) "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " n "\n---\n"
+#define POD(ns, p, app, ip)                                                                        \
+	"apiVersion: v1\nkind: Pod\nmetadata:\n  name: " p "\n  namespace: " ns                    \
+	"\n  labels:\n    app: " app "\nspec:\n  containers:\n  - name: c\n    ports:\n"           \
+	"    - {name: metrics, containerPort: 9090}\nstatus:\n  podIP: " ip "\n  podIPs:\n"        \
+	"  - ip: " ip "\n---\n"
+#define POLICY(ns, name, spec)                                                                    \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: " name          \
+	"\n  namespace: " ns "\nspec:\n" spec "\n---\n"
+
+#define CLUSTER_BASE                                                                               \
+	NS("production")                                                                           \
+	NS("monitoring") POD("production", "backend-1", "backend",                                 \
+			     "198.18.0.1") POD("production", "backend-2", "backend", "198.18.0.2") \
+		POD("production", "frontend-1", "frontend", "198.18.0.3") POD(                     \
+			"monitoring", "prometheus-0", "prometheus",                                \
+			"198.18.0.9") POLICY("production", "default-deny",                         \
+					     "  podSelector: {}\n  policyTypes: [Ingress]")        \
+			POLICY("production", "allow-prometheus-scrape",                            \
+			       "  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - "    \
+			       "from:\n"                                                           \
+			       "    - namespaceSelector: {matchLabels: "                           \
+			       "{kubernetes.io/metadata.name: monitoring}}\n"                      \
+			       "      podSelector: {matchLabels: {app: prometheus}}\n    ports:\n" \
+			       "    - port: metrics\n    - port: 10000\n      endPort: 10100")
+#define FRONTEND(port)                                                                            \
+	POLICY("production", "frontend-to-backend",                                               \
+	       "  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - from:\n"             \
+	       "    - podSelector: {matchLabels: {app: frontend}}\n    ports:\n    - port: " port)
+
+static const struct endpoint_binding eps[] = {
+	{ "production", "backend-1", 1001 },
+	{ "production", "backend-2", 1002 },
+	{ "production", "frontend-1", 1003 },
+};
+
+static char pin_dir[64];
+static struct loader *ld;
+
+static void require_root(void)
+{
+	const char *ci = getenv("CI");
+
+	if (geteuid() == 0)
+		return;
+	if (ci && !strcmp(ci, "true"))
+		cr_assert_fail("CI=true: the sync tests must run as root, not skip");
+	cr_skip_test("needs root: BPF maps pinned under /sys/fs/bpf");
+}
+
+static void setup(void)
+{
+	if (geteuid())
+		return;
+	cr_assert_eq(pinned_prepare_dir(PINNED_BPFFS_ROOT), 0);
+	snprintf(pin_dir, sizeof(pin_dir), PINNED_BPFFS_ROOT "/npbpf-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(pin_dir), "mkdtemp: %s", strerror(errno));
+}
+
+static void teardown(void)
+{
+	loader_free(ld);
+	ld = NULL;
+	if (pin_dir[0])
+		pinned_remove_dir(pin_dir);
+	pin_dir[0] = '\0';
+}
+
+TestSuite(sync, .init = setup, .fini = teardown, .timeout = 300);
+
+static struct loader *open_maps(void)
+{
+	struct loader_opts o = { .pin_dir = pin_dir, .maps_only = true };
+	struct loader *l = NULL;
+
+	cr_assert_eq(loader_open(&o, &l), 0, "loader_open failed");
+	return l;
+}
+
+struct world {
+	struct np_cluster c;
+	struct compiled cp;
+	struct hmap prior;
+};
+
+static void world_compile(struct world *w, const struct np_addr *node, size_t n_node)
+{
+	struct compile_opts opts = { .node_addrs = node, .n_node_addrs = n_node };
+
+	hmap_init(&w->prior);
+	cr_assert_eq(mapsync_load_prior(ld, &w->prior), 0);
+	opts.prior_ids = &w->prior;
+	cr_assert_eq(compile_cluster(&w->c, &opts, &w->cp), 0);
+}
+
+static void world_load(struct world *w, const char *yaml)
+{
+	cluster_init(&w->c);
+	cr_assert_eq(manifest_load_buffer(&w->c, "test.yaml", yaml, strlen(yaml)), 0);
+	world_compile(w, NULL, 0);
+}
+
+static void world_free(struct world *w)
+{
+	compiled_free(&w->cp);
+	cluster_free(&w->c);
+	hmap_free(&w->prior);
+}
+
+static struct sync_stats sync_yaml(const char *yaml)
+{
+	struct sync_stats st;
+	struct world w;
+
+	world_load(&w, yaml);
+	cr_assert_eq(mapsync_apply(ld, &w.cp, eps, sizeof(eps) / sizeof(eps[0]), &st), 0);
+	world_free(&w);
+	return st;
+}
+
+static struct npbpf_config read_config(void)
+{
+	struct npbpf_config cfg;
+	__u32 key = 0;
+
+	cr_assert_eq(bpf_map_lookup_elem(ld->fds[PIN_CONFIG], &key, &cfg), 0);
+	return cfg;
+}
+
+static uint32_t count(enum pin_map m)
+{
+	struct ms_state s;
+	uint32_t n;
+
+	ms_state_init(&s);
+	cr_assert_eq(mapsync_read(ld, &s), 0);
+	n = (uint32_t)ms_table_count(ms_state_table(&s, m, 0));
+	if (ms_gmap_of(m) >= 0)
+		n += (uint32_t)ms_table_count(ms_state_table(&s, m, 1));
+	ms_state_free(&s);
+	return n;
+}
+
+Test(sync, sync_resync_change_restart)
+{
+	struct npbpf_config cfg, now;
+	struct sync_stats st;
+	uint32_t entries;
+
+	require_root();
+	ld = open_maps();
+	cr_assert_not(ld->adopted, "a new directory has nothing to adopt");
+	cr_assert_eq(ld->n_created, PIN_N, "every map created");
+
+	/* First sync: everything, twice for the policy (both generations). */
+	st = sync_yaml(CLUSTER_BASE FRONTEND("8080"));
+	cr_assert(st.flipped);
+	cr_assert_eq(st.generation, 1);
+	cr_assert_eq(st.maps[PIN_ENDPOINT].add, 3);
+	cr_assert_eq(st.maps[PIN_IPC_HOST].add, 4);
+	cr_assert_gt(st.maps[PIN_RANGE].add, 0);
+	entries = count(PIN_POLICY);
+	cr_assert_eq(entries, st.maps[PIN_POLICY].add);
+	cfg = read_config();
+	cr_assert_eq(cfg.generation, 1);
+	cr_assert_eq(cfg.events_per_sec, LOADER_DEFAULT_EVENTS_PER_SEC);
+
+	/* Again, unchanged: not one write. */
+	st = sync_yaml(CLUSTER_BASE FRONTEND("8080"));
+	cr_assert_eq(sync_stats_writes(&st), 0, "re-sync wrote %llu times",
+		     (unsigned long long)sync_stats_writes(&st));
+	cr_assert_eq(read_config().revision, cfg.revision);
+
+	/* One port changes: one entry out, one in, per generation, and a flip. */
+	st = sync_yaml(CLUSTER_BASE FRONTEND("8443"));
+	cr_assert(st.flipped);
+	cr_assert_eq(st.generation, 0);
+	cr_assert_eq(st.maps[PIN_POLICY].del, 2);
+	cr_assert_eq(st.maps[PIN_POLICY].add, 2);
+	cr_assert_eq(sync_stats_policy_writes(&st), 4);
+	cr_assert_eq(sync_stats_writes(&st), 5, "plus the one config write");
+	cr_assert_eq(read_config().generation, 0);
+	cr_assert_eq(read_config().revision, cfg.revision + 1);
+	cr_assert_eq(count(PIN_POLICY), entries);
+
+	/* Restart: close everything, reopen. The maps are adopted, nothing is
+	 * created or written, and a sync of the same cluster writes nothing. */
+	cfg = read_config();
+	loader_free(ld);
+	ld = open_maps();
+	cr_assert(ld->adopted);
+	cr_assert_eq(ld->n_created, 0);
+	now = read_config();
+	cr_assert_eq(memcmp(&cfg, &now, sizeof(cfg)), 0, "config untouched by the reopen");
+	st = sync_yaml(CLUSTER_BASE FRONTEND("8443"));
+	cr_assert_eq(sync_stats_writes(&st), 0, "adoption wrote %llu times",
+		     (unsigned long long)sync_stats_writes(&st));
+}
+
+Test(sync, second_process_is_refused)
+{
+	struct loader_opts o = { .pin_dir = pin_dir, .maps_only = true };
+	struct loader *other = NULL;
+
+	require_root();
+	ld = open_maps();
+	cr_assert_eq(loader_open(&o, &other), -EBUSY);
+	cr_assert_null(other);
+}
+
+Test(sync, other_layout_is_refused_or_replaced)
+{
+	struct loader_opts o = { .pin_dir = pin_dir, .maps_only = true };
+	struct npbpf_meta meta;
+	__u32 key = 0;
+
+	require_root();
+	ld = open_maps();
+	sync_yaml(CLUSTER_BASE);
+	cr_assert_eq(bpf_map_lookup_elem(ld->fds[PIN_META], &key, &meta), 0);
+	meta.layout = NPBPF_LAYOUT_VERSION + 1;
+	cr_assert_eq(bpf_map_update_elem(ld->fds[PIN_META], &key, &meta, BPF_ANY), 0);
+	loader_free(ld);
+	ld = NULL;
+	cr_assert_eq(loader_open(&o, &ld), -EEXIST);
+	o.replace = true;
+	cr_assert_eq(loader_open(&o, &ld), 0);
+	cr_assert_not(ld->adopted);
+	cr_assert_eq(count(PIN_POLICY), 0, "replaced maps start empty");
+}
+
+Test(sync, status_reads_the_pins)
+{
+	char cmd[256];
+	FILE *p;
+	char line[512];
+	bool seen = false;
+
+	require_root();
+	ld = open_maps();
+	sync_yaml(CLUSTER_BASE FRONTEND("8080"));
+	snprintf(cmd, sizeof(cmd), "%s status policy --pin-dir %s", NPBPF_EXE, pin_dir);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		if (strstr(line, "production/app=backend <- monitoring/app=prometheus 9090/TCP "
+				 "allow (production/allow-prometheus-scrape rule 0)"))
+			seen = true;
+	}
+	cr_assert_eq(pclose(p), 0);
+	cr_assert(seen, "status policy shows the scrape rule in human terms");
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void gen_world(struct world *w, uint32_t policies, double *compile_ms)
+{
+	struct cluster_gen_params gp = { .pods = 10000, .namespaces = 200, .policies = policies,
+					 .seed = 1 };
+	struct np_addr node;
+	size_t len = 0;
+	char *yaml = NULL;
+	double t0;
+	FILE *f;
+
+	f = open_memstream(&yaml, &len);
+	cr_assert_not_null(f);
+	cr_assert_eq(cluster_gen_write(f, &gp, NULL), 0);
+	fclose(f);
+	cluster_init(&w->c);
+	t0 = now_ms();
+	cr_assert_eq(manifest_load_buffer(&w->c, "gen.yaml", yaml, len), 0);
+	free(yaml);
+	cluster_gen_node_addr(0, &node);
+	world_compile(w, &node, 1);
+	*compile_ms = now_ms() - t0;
+}
+
+/* Node 0's pods (the generator gives each node a /24), on made-up veths. */
+static size_t bind_node0(const struct compiled *cp, struct endpoint_binding *bind, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cp->n_endpoints && n < cap; i++) {
+		const struct np_pod *pod = cp->endpoints[i].pod;
+
+		if (pod->n_addrs && pod->addrs[0].family == 4 && pod->addrs[0].bytes[1] == 18 &&
+		    pod->addrs[0].bytes[2] == 0)
+			bind[n++] = (struct endpoint_binding){ pod->ns, pod->name,
+							       (uint32_t)(2000 + n) };
+	}
+	return n;
+}
+
+static void report(const char *what, const struct world *w, size_t n_bind, double compile_ms,
+		   const struct sync_stats *st)
+{
+	fprintf(stderr,
+		"# %s: compile %.0f ms (%zu identities, %zu entries, %zu ipcache; %zu pods bound), "
+		"sync %.0f ms (read %.0f, plan %.0f, write %.0f incl. waits %.1f): %llu writes, "
+		"%llu to policy maps\n",
+		what, compile_ms, w->cp.n_ids, w->cp.n_entries, w->cp.n_ipcache, n_bind,
+		st->read_ms + st->plan_ms + st->write_ms, st->read_ms, st->plan_ms, st->write_ms,
+		st->wait_ms, (unsigned long long)sync_stats_writes(st),
+		(unsigned long long)sync_stats_policy_writes(st));
+}
+
+/* The generated 10,000-pod cluster (2,000 policies), this node's pods bound:
+ * a first sync, a recompile + re-sync with nothing changed, and one policy
+ * removed. Timings are printed for the record; the asserts are on writes. */
+Test(sync, generated_cluster_10k_pods)
+{
+	struct endpoint_binding bind[250];
+	struct sync_stats st;
+	struct world w;
+	size_t n_bind;
+	double ms;
+
+	require_root();
+	ld = open_maps();
+	gen_world(&w, 2000, &ms);
+	n_bind = bind_node0(&w.cp, bind, 250);
+	cr_assert_gt(n_bind, 0);
+	cr_assert_eq(mapsync_apply(ld, &w.cp, bind, n_bind, &st), 0);
+	report("first sync", &w, n_bind, ms, &st);
+	cr_assert(st.flipped);
+	world_free(&w);
+
+	gen_world(&w, 2000, &ms);
+	cr_assert_eq(bind_node0(&w.cp, bind, 250), n_bind);
+	cr_assert_eq(mapsync_apply(ld, &w.cp, bind, n_bind, &st), 0);
+	report("unchanged", &w, n_bind, ms, &st);
+	cr_assert_eq(sync_stats_writes(&st), 0);
+	world_free(&w);
+
+	gen_world(&w, 1999, &ms);
+	cr_assert_eq(bind_node0(&w.cp, bind, 250), n_bind);
+	cr_assert_eq(mapsync_apply(ld, &w.cp, bind, n_bind, &st), 0);
+	report("one policy fewer", &w, n_bind, ms, &st);
+	cr_assert_lt(sync_stats_writes(&st), 2000, "a small change makes a small sync");
+	world_free(&w);
+}
+
+/* The whole object: programs load, pin, attach to a veth and detach again,
+ * and a second open replaces them in place. */
+static char veth[IF_NAMESIZE];
+
+static void veth_del(void)
+{
+	char cmd[128];
+
+	if (!veth[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", veth);
+	if (system(cmd)) {
+		/* gone already */
+	}
+	veth[0] = '\0';
+}
+
+static void teardown_veth(void)
+{
+	teardown();
+	veth_del();
+}
+
+Test(sync, programs_attach_and_detach, .fini = teardown_veth)
+{
+	struct loader_opts o = { .pin_dir = pin_dir };
+	uint32_t in1 = 0, eg1 = 0, in2 = 0, eg2 = 0, xdp = 0;
+	char cmd[160], path[4096];
+	unsigned int ifindex;
+	uint8_t mode = 0;
+
+	require_root();
+	snprintf(veth, sizeof(veth), "npbt%d", (int)getpid() % 100000);
+	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %sp && ip link set %s up",
+		 veth, veth, veth);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	ifindex = if_nametoindex(veth);
+	cr_assert_gt(ifindex, 0);
+
+	cr_assert_eq(loader_open(&o, &ld), 0, "the BPF object loads");
+	for (int p = 0; p < PIN_N_PROGS; p++) {
+		cr_assert_eq(pinned_path(pin_dir, pin_prog_names[p], path, sizeof(path)), 0);
+		cr_assert_eq(access(path, F_OK), 0, "%s pinned", path);
+	}
+	cr_assert_eq(loader_attach_tc(ld, ifindex), 0);
+	cr_assert_eq(loader_query_tc(ifindex, &in1, &eg1), 0);
+	cr_assert(in1 && eg1 && in1 != eg1);
+
+	/* An agent restart: the new programs replace the old filters in place. */
+	loader_free(ld);
+	ld = NULL;
+	cr_assert_eq(loader_open(&o, &ld), 0);
+	cr_assert(ld->adopted);
+	cr_assert_eq(loader_query_tc(ifindex, &in2, &eg2), 0);
+	cr_assert_eq(in2, in1, "the old filters stay until replaced");
+	cr_assert_eq(loader_attach_tc(ld, ifindex), 0);
+	cr_assert_eq(loader_query_tc(ifindex, &in2, &eg2), 0);
+	cr_assert(in2 && eg2 && in2 != in1, "replaced by the new program");
+
+	cr_assert_eq(loader_attach_xdp(ld, ifindex, false), 0);
+	cr_assert_eq(loader_query_xdp(ifindex, &xdp, &mode), 0);
+	cr_assert_gt(xdp, 0);
+	cr_assert_eq(loader_detach_xdp(ld, ifindex), 0);
+	cr_assert_eq(loader_query_xdp(ifindex, &xdp, &mode), 0);
+	cr_assert_eq(xdp, 0);
+
+	cr_assert_eq(loader_detach_tc(ld, ifindex), 0);
+	cr_assert_eq(loader_query_tc(ifindex, &in2, &eg2), 0);
+	cr_assert(!in2 && !eg2);
+	/* The clsact qdisc was created by the first loader, not this one: it
+	 * stays (tc qdisc show lists it). */
+	snprintf(cmd, sizeof(cmd), "tc qdisc show dev %s | grep -q clsact", veth);
+	cr_assert_eq(system(cmd), 0);
+}
