@@ -1,0 +1,964 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * npbpf status: what the pinned maps hold, in human terms. Reads only, takes
+ * no lock, so it works while an agent or a lab runs and after it exited.
+ * Every record goes through one emitter per view: JSON fields with -o json,
+ * one line of text otherwise.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "json_out.h"
+#include "loader.h"
+#include "log.h"
+#include "mapsync.h"
+#include "pinned.h"
+#include "vec.h"
+
+enum status_view {
+	VIEW_SUMMARY,
+	VIEW_ENDPOINTS,
+	VIEW_IDENTITIES,
+	VIEW_POLICY,
+	VIEW_IPCACHE,
+	VIEW_CT,
+	VIEW_COUNTERS,
+};
+
+static const char *const view_names[] = {
+	[VIEW_SUMMARY] = "summary",	  [VIEW_ENDPOINTS] = "endpoints",
+	[VIEW_IDENTITIES] = "identities", [VIEW_POLICY] = "policy",
+	[VIEW_IPCACHE] = "ipcache",	  [VIEW_CT] = "ct",
+	[VIEW_COUNTERS] = "counters",
+};
+#define N_VIEWS (sizeof(view_names) / sizeof(view_names[0]))
+
+struct status_args {
+	enum status_view view;
+	const char *pin_dir;
+	bool json;
+};
+
+/* What every view reads: the pinned maps and the names in them. */
+struct status_ctx {
+	struct status_args a;
+	struct pinned_set ps;
+	struct ms_state st;
+	struct hmap label_idx; /* identity -> index in labels */
+	char **labels;
+	size_t n_labels, cap_labels;
+	struct out o;
+};
+
+static void status_usage(FILE *f)
+{
+	fprintf(f, "Usage: npbpf status [VIEW] [--pin-dir DIR] [-o text|json]\n"
+		   "\n"
+		   "Shows what the pinned npbpf maps hold: works while an agent or a lab runs and\n"
+		   "after it exited. Needs root (reading BPF maps).\n"
+		   "\n"
+		   "Views:\n"
+		   "  (none)      summary: programs and where they are attached, map fill levels,\n"
+		   "              allowed and dropped totals\n"
+		   "  endpoints   pod veths: pod, identity, addresses, attached programs\n"
+		   "  identities  identity numbers and their labels\n"
+		   "  policy      the live policy generation, one line per entry\n"
+		   "  ipcache     address and prefix -> identity\n"
+		   "  ct          conntrack entries with state and age\n"
+		   "  counters    packets and bytes per policy rule and verdict\n"
+		   "\n"
+		   "  --pin-dir DIR          where the maps are pinned (default " PINNED_DEFAULT_DIR
+		   ")\n"
+		   "  -o, --output text|json output format (default text)\n"
+		   "  -h, --help             this help\n");
+}
+
+static int parse_args(int argc, char **argv, struct status_args *a)
+{
+	enum { OPT_PIN_DIR = 256 };
+	static const struct option opts[] = {
+		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool have_view = false;
+	int c;
+
+	a->pin_dir = PINNED_DEFAULT_DIR;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "-o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 1: /* a non-option argument, in order */
+			if (have_view) {
+				log_error("status: unexpected argument '%s'", optarg);
+				return -EINVAL;
+			}
+			for (size_t v = 0; v < N_VIEWS; v++) {
+				if (!strcmp(optarg, view_names[v])) {
+					a->view = (enum status_view)v;
+					have_view = true;
+				}
+			}
+			if (!have_view) {
+				log_error("status: unknown view '%s' (see npbpf status --help)",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_PIN_DIR:
+			a->pin_dir = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+				log_error("status: -o takes text or json, not '%s'", optarg);
+				return -EINVAL;
+			}
+			a->json = !strcmp(optarg, "json");
+			break;
+		case 'h':
+			status_usage(stdout);
+			exit(EXIT_OK);
+		default:
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* ---- Names. */
+
+static int load_labels(struct status_ctx *x)
+{
+	const struct ms_table *t = &x->st.idmeta;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct npbpf_idmeta_key *k = ms_table_key(t, i);
+		char *label = NULL, **slot;
+
+		if (!ms_table_live(t, i) || k->chunk)
+			continue;
+		if (ms_idmeta_decode(t, k->identity, NULL, NULL, &label))
+			continue; /* torn record: shown by number */
+		slot = VEC_PUSH(x->labels, x->n_labels, x->cap_labels);
+		if (!slot || hmap_insert(&x->label_idx, &k->identity, sizeof(k->identity),
+					 (uint32_t)(x->n_labels - 1), NULL) < 0) {
+			free(label);
+			return -ENOMEM;
+		}
+		*slot = label;
+	}
+	return 0;
+}
+
+/* The label of identity id, into buf. */
+static const char *id_label(const struct status_ctx *x, uint32_t id, char *buf, size_t len)
+{
+	uint32_t idx;
+
+	switch (id) {
+	case NPBPF_ID_ANY:
+		return "any";
+	case NPBPF_ID_HOST:
+		return "reserved:host";
+	case NPBPF_ID_WORLD:
+		return "reserved:world";
+	}
+	if (hmap_get(&x->label_idx, &id, sizeof(id), &idx))
+		return x->labels[idx];
+	snprintf(buf, len, "identity:%u", id);
+	return buf;
+}
+
+static const char *policy_label(const struct status_ctx *x, uint32_t policy, char *buf,
+				size_t len)
+{
+	const struct npbpf_name *n;
+
+	if (policy == NPBPF_POLICY_HOST)
+		return "node traffic, allowed by default";
+	n = ms_table_get(&x->st.polname, &policy);
+	if (n)
+		snprintf(buf, len, "%.*s", (int)sizeof(n->name), n->name);
+	else
+		snprintf(buf, len, "policy #%u (removed)", policy);
+	return buf;
+}
+
+static const char *dir_name(uint8_t dir)
+{
+	return dir == NPBPF_DIR_EGRESS ? "egress" : "ingress";
+}
+
+static const char *l4_name(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_ICMP:
+		return "ICMP";
+	case IPPROTO_ICMPV6:
+		return "ICMPv6";
+	default:
+		return proto_name(proto);
+	}
+}
+
+static const char *fmt_addr(uint8_t family, const uint8_t *bytes, int plen, char *buf,
+			    size_t len)
+{
+	struct np_addr a = { .family = family == NPBPF_FAMILY_V6 ? 6 : 4 };
+
+	a.plen = (uint8_t)(plen < 0 ? (a.family == 4 ? 32 : 128) : plen);
+	memcpy(a.bytes, bytes, a.family == 4 ? 4 : 16);
+	return addr_format(&a, buf, len);
+}
+
+static uint32_t live_gen(const struct status_ctx *x)
+{
+	return x->st.config.generation & 1;
+}
+
+/* ---- policy. */
+
+struct policy_row {
+	uint32_t subject, peer;
+	uint8_t dir, proto;
+	uint16_t lo, hi; /* 0/0 with proto: every port */
+	bool range;
+	struct npbpf_policy_value v;
+};
+
+static int row_cmp(const void *pa, const void *pb)
+{
+	const struct policy_row *a = pa, *b = pb;
+
+	if (a->subject != b->subject)
+		return a->subject < b->subject ? -1 : 1;
+	if (a->dir != b->dir)
+		return a->dir - b->dir;
+	if (a->peer != b->peer)
+		return a->peer < b->peer ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto - b->proto;
+	if (a->v.policy != b->v.policy)
+		return a->v.policy < b->v.policy ? -1 : 1;
+	if (a->v.rule != b->v.rule)
+		return a->v.rule - b->v.rule;
+	return (int)a->lo - (int)b->lo;
+}
+
+static bool same_rule(const struct policy_row *a, const struct policy_row *b)
+{
+	return a->subject == b->subject && a->peer == b->peer && a->dir == b->dir &&
+	       a->proto == b->proto && a->v.policy == b->v.policy && a->v.rule == b->v.rule;
+}
+
+static void emit_policy_row(struct status_ctx *x, const struct policy_row *r)
+{
+	char sb[64], pb[64], polb[NPBPF_NAME_LEN + 32], port[32];
+	const char *subject = id_label(x, r->subject, sb, sizeof(sb));
+	const char *peer = id_label(x, r->peer, pb, sizeof(pb));
+	const char *pol = policy_label(x, r->v.policy, polb, sizeof(polb));
+
+	if (!r->proto)
+		snprintf(port, sizeof(port), "any");
+	else if (!r->lo && !r->hi)
+		snprintf(port, sizeof(port), "any/%s", proto_name(r->proto));
+	else if (r->lo == r->hi)
+		snprintf(port, sizeof(port), "%u/%s", r->lo, proto_name(r->proto));
+	else
+		snprintf(port, sizeof(port), "%u-%u/%s", r->lo, r->hi, proto_name(r->proto));
+	if (!x->o.json) {
+		if (r->v.policy == NPBPF_POLICY_HOST)
+			printf("%s %s %s %s allow (%s)\n", subject,
+			       r->dir == NPBPF_DIR_EGRESS ? "->" : "<-", peer, port, pol);
+		else
+			printf("%s %s %s %s allow (%s rule %u)\n", subject,
+			       r->dir == NPBPF_DIR_EGRESS ? "->" : "<-", peer, port, pol,
+			       r->v.rule);
+		return;
+	}
+	out_obj_begin(&x->o, NULL);
+	out_uint(&x->o, "subject", r->subject);
+	out_str(&x->o, "subject_label", subject);
+	out_str(&x->o, "direction", dir_name(r->dir));
+	out_uint(&x->o, "peer", r->peer);
+	out_str(&x->o, "peer_label", peer);
+	out_str(&x->o, "protocol", proto_name(r->proto));
+	out_uint(&x->o, "port", r->lo);
+	out_uint(&x->o, "end_port", r->hi);
+	out_str(&x->o, "policy", pol);
+	out_uint(&x->o, "rule", r->v.rule);
+	out_obj_end(&x->o);
+}
+
+static void emit_subject(struct status_ctx *x, uint32_t id, const struct npbpf_subject *s)
+{
+	char buf[64];
+	const char *label = id_label(x, id, buf, sizeof(buf));
+	bool in = s->isolated & (1u << NPBPF_DIR_INGRESS),
+	     eg = s->isolated & (1u << NPBPF_DIR_EGRESS);
+
+	if (!x->o.json) {
+		printf("%s isolated:%s%s%s\n", label, in ? " ingress" : "", eg ? " egress" : "",
+		       !in && !eg ? " none" : "");
+		return;
+	}
+	out_obj_begin(&x->o, NULL);
+	out_uint(&x->o, "identity", id);
+	out_str(&x->o, "label", label);
+	out_bool(&x->o, "ingress_isolated", in);
+	out_bool(&x->o, "egress_isolated", eg);
+	out_obj_end(&x->o);
+}
+
+static int view_policy(struct status_ctx *x)
+{
+	const struct ms_table *pt = &x->st.gen[MS_G_POLICY][live_gen(x)];
+	const struct ms_table *rt = &x->st.gen[MS_G_RANGE][live_gen(x)];
+	const struct ms_table *st = &x->st.gen[MS_G_SUBJECT][live_gen(x)];
+	struct policy_row *rows = NULL;
+	size_t n = 0, cap = 0, m = 0;
+
+	for (size_t i = 0; i < pt->n; i++) {
+		const struct npbpf_policy_key *k = ms_table_key(pt, i);
+		struct policy_row *r = VEC_PUSH(rows, n, cap);
+
+		if (!r)
+			return -ENOMEM;
+		*r = (struct policy_row){
+			k->subject, k->peer,
+			k->dir,	    k->proto,
+			k->dport,   k->dport,
+			false,	    *(const struct npbpf_policy_value *)ms_table_value(pt, i)};
+	}
+	for (size_t i = 0; i < rt->n; i++) {
+		const struct npbpf_range_key *k = ms_table_key(rt, i);
+		uint32_t bits = k->prefixlen - NPBPF_RANGE_FIXED_BITS;
+		uint32_t lo = ntohs(k->dport), size = 1u << (16 - (bits > 16 ? 16 : bits));
+		struct policy_row *r = VEC_PUSH(rows, n, cap);
+
+		if (!r)
+			return -ENOMEM;
+		*r = (struct policy_row){
+			k->subject,   k->peer,
+			k->dir,	      k->proto,
+			(uint16_t)lo, (uint16_t)(lo + size - 1),
+			true,	      *(const struct npbpf_policy_value *)ms_table_value(rt, i)};
+	}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+	/* Adjacent range blocks of one rule print as the range they came from. */
+	for (size_t i = 0; i < n; i++) {
+		if (m && rows[i].range && rows[m - 1].range && same_rule(&rows[m - 1], &rows[i]) &&
+		    rows[m - 1].hi + 1u == rows[i].lo) {
+			rows[m - 1].hi = rows[i].hi;
+			continue;
+		}
+		rows[m++] = rows[i];
+	}
+	if (x->o.json) {
+		out_obj_begin(&x->o, NULL);
+		out_uint(&x->o, "generation", live_gen(x));
+		out_uint(&x->o, "revision", x->st.config.revision);
+		out_arr_begin(&x->o, "subjects");
+	} else {
+		printf("# generation %u, revision %u: isolation\n", live_gen(x),
+		       x->st.config.revision);
+	}
+	for (size_t i = 0; i < st->n; i++)
+		emit_subject(x, *(const uint32_t *)ms_table_key(st, i), ms_table_value(st, i));
+	if (x->o.json) {
+		out_arr_end(&x->o);
+		out_arr_begin(&x->o, "entries");
+	} else {
+		printf("# allowed (%zu entries)\n", m);
+	}
+	for (size_t i = 0; i < m; i++)
+		emit_policy_row(x, &rows[i]);
+	if (x->o.json) {
+		out_arr_end(&x->o);
+		out_obj_end(&x->o);
+	}
+	free(rows);
+	return 0;
+}
+
+/* ---- identities, ipcache, endpoints. */
+
+static int view_identities(struct status_ctx *x)
+{
+	const struct ms_table *t = &x->st.idmeta;
+	const struct ms_table *subj = &x->st.gen[MS_G_SUBJECT][live_gen(x)];
+
+	if (x->o.json)
+		out_arr_begin(&x->o, NULL);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct npbpf_idmeta_key *k = ms_table_key(t, i);
+		const struct npbpf_idmeta *v = ms_table_value(t, i);
+		const struct npbpf_subject *s;
+		const char *kind;
+		char buf[64], iso[32];
+		const char *label;
+
+		if (k->chunk)
+			continue;
+		kind = v->kind == NPBPF_IDMETA_CIDR ? "cidr" : "pod";
+		label = id_label(x, k->identity, buf, sizeof(buf));
+		s = ms_table_get(subj, &k->identity);
+		snprintf(iso, sizeof(iso), "%s%s%s", s && (s->isolated & 1) ? "ingress" : "",
+			 s && s->isolated == 3 ? "," : "", s && (s->isolated & 2) ? "egress" : "");
+		if (!x->o.json) {
+			printf("%-10u %-4s %s%s%s%s\n", k->identity, kind, label,
+			       iso[0] ? " (isolated: " : "", iso, iso[0] ? ")" : "");
+			continue;
+		}
+		out_obj_begin(&x->o, NULL);
+		out_uint(&x->o, "identity", k->identity);
+		out_str(&x->o, "kind", kind);
+		out_str(&x->o, "label", label);
+		out_str(&x->o, "isolated", iso);
+		out_obj_end(&x->o);
+	}
+	if (x->o.json)
+		out_arr_end(&x->o);
+	return 0;
+}
+
+static void emit_ipc(struct status_ctx *x, const char *prefix, uint32_t id)
+{
+	char buf[64];
+	const char *label = id_label(x, id, buf, sizeof(buf));
+
+	if (!x->o.json) {
+		printf("%-43s %-10u %s\n", prefix, id, label);
+		return;
+	}
+	out_obj_begin(&x->o, NULL);
+	out_str(&x->o, "prefix", prefix);
+	out_uint(&x->o, "identity", id);
+	out_str(&x->o, "label", label);
+	out_obj_end(&x->o);
+}
+
+static int view_ipcache(struct status_ctx *x)
+{
+	const struct ms_table *h = &x->st.ipc_host, *c = &x->st.ipc_cidr;
+	char buf[64];
+
+	if (x->o.json)
+		out_arr_begin(&x->o, NULL);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct npbpf_addr *k = ms_table_key(h, i);
+		const struct npbpf_ipc_value *v = ms_table_value(h, i);
+
+		emit_ipc(x, fmt_addr(k->family, k->addr, -1, buf, sizeof(buf)), v->identity);
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct npbpf_ipc_key *k = ms_table_key(c, i);
+		const struct npbpf_ipc_value *v = ms_table_value(c, i);
+
+		emit_ipc(x,
+			 fmt_addr(k->a.family, k->a.addr, (int)k->prefixlen - 32, buf, sizeof(buf)),
+			 v->identity);
+	}
+	if (x->o.json)
+		out_arr_end(&x->o);
+	return 0;
+}
+
+static int view_endpoints(struct status_ctx *x)
+{
+	const struct ms_table *t = &x->st.endpoint;
+
+	if (x->o.json)
+		out_arr_begin(&x->o, NULL);
+	for (size_t i = 0; i < t->n; i++) {
+		uint32_t ifindex = *(const uint32_t *)ms_table_key(t, i);
+		const struct npbpf_endpoint *ep = ms_table_value(t, i);
+		const struct npbpf_name *pod = ms_table_get(&x->st.epmeta, &ifindex);
+		char ifname[IF_NAMESIZE] = "?", a4[64] = "", a6[64] = "", lb[64];
+		uint32_t in_id = 0, eg_id = 0, xdp_id = 0;
+		uint8_t xdp_mode = 0;
+		const char *label = id_label(x, ep->identity, lb, sizeof(lb));
+
+		if (!if_indextoname(ifindex, ifname))
+			snprintf(ifname, sizeof(ifname), "(gone)");
+		loader_query_tc(ifindex, &in_id, &eg_id);
+		loader_query_xdp(ifindex, &xdp_id, &xdp_mode);
+		if (ep->flags & NPBPF_EP_HAS_V4)
+			fmt_addr(NPBPF_FAMILY_V4, ep->addr4, -1, a4, sizeof(a4));
+		if (ep->flags & NPBPF_EP_HAS_V6)
+			fmt_addr(NPBPF_FAMILY_V6, ep->addr6, -1, a6, sizeof(a6));
+		if (!x->o.json) {
+			printf("%u %s %s identity %u %s %s%s%s tc %s/%s%s\n", ifindex, ifname,
+			       pod ? pod->name : "?", ep->identity, label, a4, a6[0] ? " " : "",
+			       a6, in_id ? "in" : "-", eg_id ? "out" : "-",
+			       xdp_id ? " xdp" : "");
+			continue;
+		}
+		out_obj_begin(&x->o, NULL);
+		out_uint(&x->o, "ifindex", ifindex);
+		out_str(&x->o, "ifname", ifname);
+		out_str(&x->o, "pod", pod ? pod->name : "");
+		out_uint(&x->o, "identity", ep->identity);
+		out_str(&x->o, "label", label);
+		out_str(&x->o, "ipv4", a4);
+		out_str(&x->o, "ipv6", a6);
+		out_uint(&x->o, "tc_ingress_prog", in_id);
+		out_uint(&x->o, "tc_egress_prog", eg_id);
+		out_uint(&x->o, "xdp_prog", xdp_id);
+		out_obj_end(&x->o);
+	}
+	if (x->o.json)
+		out_arr_end(&x->o);
+	return 0;
+}
+
+/* ---- ct and counters: read straight from their maps. */
+
+static const char *ct_state_name(uint8_t s)
+{
+	static const char *const names[] = { "new", "established", "closing", "closed" };
+
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int view_ct(struct status_ctx *x)
+{
+	int fd = x->ps.fds[PIN_CT];
+	struct npbpf_ct_key key, next;
+	struct npbpf_ct_value v;
+	uint64_t now = mono_ns();
+	bool first = true;
+
+	if (x->o.json)
+		out_arr_begin(&x->o, NULL);
+	while (fd >= 0 && !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		char src[64], dst[64], sl[64], dl[64], line[256];
+		double age, idle;
+
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &next, &v))
+			continue;
+		fmt_addr(next.family, next.saddr, -1, src, sizeof(src));
+		fmt_addr(next.family, next.daddr, -1, dst, sizeof(dst));
+		age = now > v.created_ns ? (double)(now - v.created_ns) / 1e9 : 0;
+		idle = now > v.last_seen_ns ? (double)(now - v.last_seen_ns) / 1e9 : 0;
+		snprintf(line, sizeof(line), "%s %s:%u -> %s:%u", l4_name(next.proto), src,
+			 ntohs(next.sport), dst, ntohs(next.dport));
+		if (!x->o.json) {
+			printf("%s %s age %.1fs idle %.1fs rev %u %s -> %s\n", line,
+			       ct_state_name(v.state), age, idle, v.revision,
+			       id_label(x, v.src_identity, sl, sizeof(sl)),
+			       id_label(x, v.dst_identity, dl, sizeof(dl)));
+			continue;
+		}
+		out_obj_begin(&x->o, NULL);
+		out_str(&x->o, "protocol", l4_name(next.proto));
+		out_str(&x->o, "source", src);
+		out_uint(&x->o, "source_port", ntohs(next.sport));
+		out_str(&x->o, "destination", dst);
+		out_uint(&x->o, "destination_port", ntohs(next.dport));
+		out_str(&x->o, "state", ct_state_name(v.state));
+		out_double(&x->o, "age_seconds", age, 1);
+		out_double(&x->o, "idle_seconds", idle, 1);
+		out_uint(&x->o, "revision", v.revision);
+		out_uint(&x->o, "source_identity", v.src_identity);
+		out_uint(&x->o, "destination_identity", v.dst_identity);
+		out_obj_end(&x->o);
+	}
+	if (x->o.json)
+		out_arr_end(&x->o);
+	return 0;
+}
+
+static const char *drop_reason_name(uint16_t r)
+{
+	switch (r) {
+	case NPBPF_DROP_POLICY:
+		return "no rule allowed it";
+	case NPBPF_DROP_SPOOFED:
+		return "spoofed source";
+	case NPBPF_DROP_UNPARSEABLE:
+		return "unparseable";
+	case NPBPF_DROP_VLAN:
+		return "VLAN-tagged";
+	case NPBPF_DROP_NO_CT:
+		return "TCP without SYN and no connection";
+	case NPBPF_DROP_FRAG:
+		return "fragment without its first";
+	case NPBPF_DROP_NO_ENDPOINT:
+		return "veth without a known endpoint";
+	}
+	return "other";
+}
+
+static const char *allow_reason_name(uint16_t r)
+{
+	switch (r) {
+	case NPBPF_ALLOW_UNISOLATED:
+		return "not isolated";
+	case NPBPF_ALLOW_CT:
+		return "tracked connection";
+	case NPBPF_ALLOW_RELATED:
+		return "ICMP error of a tracked connection";
+	case NPBPF_ALLOW_FRAG:
+		return "later fragment";
+	case NPBPF_ALLOW_CONTROL:
+		return "ARP / neighbour discovery";
+	}
+	return "other";
+}
+
+/* Walks the per-CPU counters, summing CPUs: fn(key, packets, bytes). */
+static int each_counter(struct status_ctx *x,
+			void (*fn)(struct status_ctx *, const struct npbpf_counter_key *,
+				   uint64_t, uint64_t, void *),
+			void *arg)
+{
+	int fd = x->ps.fds[PIN_COUNTERS], ncpu = libbpf_num_possible_cpus();
+	struct npbpf_counter_key key, next;
+	struct npbpf_counter *vals;
+	bool first = true;
+
+	if (fd < 0)
+		return 0;
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	/* Per-CPU values come 8-byte aligned; npbpf_counter already is. */
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		uint64_t packets = 0, bytes = 0;
+
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &next, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			packets += vals[c].packets;
+			bytes += vals[c].bytes;
+		}
+		fn(x, &next, packets, bytes, arg);
+	}
+	free(vals);
+	return 0;
+}
+
+static void emit_counter(struct status_ctx *x, const struct npbpf_counter_key *k,
+			 uint64_t packets, uint64_t bytes, void *arg)
+{
+	char pb[NPBPF_NAME_LEN + 32], what[NPBPF_NAME_LEN + 64];
+	bool drop = k->verdict == NPBPF_VERDICT_DROP;
+
+	(void)arg;
+	if (drop && k->policy == ~0u)
+		snprintf(what, sizeof(what), "dropped: %s", drop_reason_name(k->rule));
+	else if (k->policy == NPBPF_POLICY_NONE)
+		snprintf(what, sizeof(what), "allowed: %s", allow_reason_name(k->rule));
+	else if (k->policy == NPBPF_POLICY_HOST)
+		snprintf(what, sizeof(what), "%s", policy_label(x, k->policy, pb, sizeof(pb)));
+	else
+		snprintf(what, sizeof(what), "%s rule %u",
+			 policy_label(x, k->policy, pb, sizeof(pb)), k->rule);
+	if (!x->o.json) {
+		printf("%-7s %-5s %12llu packets %14llu bytes  %s\n", dir_name(k->dir),
+		       drop ? "drop" : "allow", (unsigned long long)packets,
+		       (unsigned long long)bytes, what);
+		return;
+	}
+	out_obj_begin(&x->o, NULL);
+	out_str(&x->o, "direction", dir_name(k->dir));
+	out_str(&x->o, "verdict", drop ? "drop" : "allow");
+	out_uint(&x->o, "policy", k->policy);
+	out_uint(&x->o, "rule", k->rule);
+	out_str(&x->o, "what", what);
+	out_uint(&x->o, "packets", packets);
+	out_uint(&x->o, "bytes", bytes);
+	out_obj_end(&x->o);
+}
+
+struct counter_row {
+	struct npbpf_counter_key k;
+	uint64_t packets, bytes;
+};
+
+struct counter_rows {
+	struct counter_row *v;
+	size_t n, cap;
+	int err;
+};
+
+static void collect_counter(struct status_ctx *x, const struct npbpf_counter_key *k,
+			    uint64_t packets, uint64_t bytes, void *arg)
+{
+	struct counter_rows *rows = arg;
+	struct counter_row *r = VEC_PUSH(rows->v, rows->n, rows->cap);
+
+	(void)x;
+	if (!r) {
+		rows->err = -ENOMEM;
+		return;
+	}
+	*r = (struct counter_row){ *k, packets, bytes };
+}
+
+/* Direction, then verdict, then policy and rule: a stable order to read. */
+static int counter_cmp(const void *pa, const void *pb)
+{
+	const struct npbpf_counter_key *a = &((const struct counter_row *)pa)->k;
+	const struct npbpf_counter_key *b = &((const struct counter_row *)pb)->k;
+
+	if (a->dir != b->dir)
+		return a->dir - b->dir;
+	if (a->verdict != b->verdict)
+		return a->verdict - b->verdict;
+	if (a->policy != b->policy)
+		return a->policy < b->policy ? -1 : 1;
+	return (int)a->rule - (int)b->rule;
+}
+
+static int view_counters(struct status_ctx *x)
+{
+	struct counter_rows rows = { 0 };
+	int err;
+
+	err = each_counter(x, collect_counter, &rows);
+	if (!err)
+		err = rows.err;
+	if (!err) {
+		qsort(rows.v, rows.n, sizeof(*rows.v), counter_cmp);
+		if (x->o.json)
+			out_arr_begin(&x->o, NULL);
+		for (size_t i = 0; i < rows.n; i++)
+			emit_counter(x, &rows.v[i].k, rows.v[i].packets, rows.v[i].bytes, NULL);
+		if (x->o.json)
+			out_arr_end(&x->o);
+	}
+	free(rows.v);
+	return err;
+}
+
+/* ---- summary. */
+
+struct totals {
+	uint64_t packets[2], bytes[2]; /* by verdict */
+};
+
+static void add_total(struct status_ctx *x, const struct npbpf_counter_key *k, uint64_t packets,
+		      uint64_t bytes, void *arg)
+{
+	struct totals *t = arg;
+	int v = k->verdict == NPBPF_VERDICT_DROP;
+
+	(void)x;
+	t->packets[v] += packets;
+	t->bytes[v] += bytes;
+}
+
+static uint64_t count_entries(int fd, uint32_t key_size)
+{
+	uint8_t key[64], next[64];
+	uint64_t n = 0;
+
+	if (fd < 0 || key_size > sizeof(key))
+		return 0;
+	while (!bpf_map_get_next_key(fd, n ? key : NULL, next)) {
+		memcpy(key, next, key_size);
+		n++;
+	}
+	return n;
+}
+
+static void summary_maps(struct status_ctx *x)
+{
+	out_arr_begin(&x->o, "maps");
+	for (int m = 0; m < PIN_N; m++) {
+		const struct pin_spec *s = &pin_specs[m];
+		struct ms_table *t = ms_state_table(&x->st, (enum pin_map)m, 0);
+		uint64_t n;
+
+		if (m == PIN_EVENTS || x->ps.fds[m] < 0)
+			continue;
+		if (ms_gmap_of((enum pin_map)m) >= 0)
+			n = ms_table_count(t) +
+			    ms_table_count(ms_state_table(&x->st, (enum pin_map)m, 1));
+		else if (t)
+			n = ms_table_count(t);
+		else if (s->type == BPF_MAP_TYPE_ARRAY)
+			n = s->max_entries;
+		else
+			n = count_entries(x->ps.fds[m], s->key_size);
+		if (!x->o.json) {
+			printf("  %-15s %8llu / %-8u %5.1f%%\n", s->name, (unsigned long long)n,
+			       s->max_entries, 100.0 * (double)n / s->max_entries);
+			continue;
+		}
+		out_obj_begin(&x->o, NULL);
+		out_str(&x->o, "name", s->name);
+		out_uint(&x->o, "entries", n);
+		out_uint(&x->o, "max_entries", s->max_entries);
+		out_obj_end(&x->o);
+	}
+	out_arr_end(&x->o);
+}
+
+static void summary_attach(struct status_ctx *x)
+{
+	const struct ms_table *t = &x->st.endpoint;
+	uint32_t n_tc = 0, n_xdp = 0;
+
+	out_arr_begin(&x->o, "attached");
+	for (size_t i = 0; i < t->n; i++) {
+		uint32_t ifindex = *(const uint32_t *)ms_table_key(t, i);
+		uint32_t in_id = 0, eg_id = 0, xdp_id = 0;
+		uint8_t mode = 0;
+		char ifname[IF_NAMESIZE] = "(gone)";
+
+		if_indextoname(ifindex, ifname);
+		loader_query_tc(ifindex, &in_id, &eg_id);
+		loader_query_xdp(ifindex, &xdp_id, &mode);
+		n_tc += in_id && eg_id;
+		n_xdp += xdp_id != 0;
+		if (!x->o.json) {
+			printf("  %-16s ifindex %-6u tc ingress %s egress %s%s\n", ifname, ifindex,
+			       in_id ? "yes" : "NO", eg_id ? "yes" : "NO", xdp_id ? ", xdp" : "");
+			continue;
+		}
+		out_obj_begin(&x->o, NULL);
+		out_uint(&x->o, "ifindex", ifindex);
+		out_str(&x->o, "ifname", ifname);
+		out_uint(&x->o, "tc_ingress_prog", in_id);
+		out_uint(&x->o, "tc_egress_prog", eg_id);
+		out_uint(&x->o, "xdp_prog", xdp_id);
+		out_obj_end(&x->o);
+	}
+	out_arr_end(&x->o);
+	if (!x->o.json)
+		printf("  %u of %zu endpoints fully attached (tc)\n", n_tc, t->n);
+}
+
+static int view_summary(struct status_ctx *x)
+{
+	char when[64] = "never";
+	struct totals tot;
+	int err;
+
+	memset(&tot, 0, sizeof(tot));
+	if (x->st.meta.last_sync_ns) {
+		time_t t = (time_t)(x->st.meta.last_sync_ns / 1000000000ull);
+		struct tm tm;
+
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	}
+	err = each_counter(x, add_total, &tot);
+	if (err)
+		return err;
+	out_obj_begin(&x->o, NULL);
+	out_str(&x->o, "pin_dir", x->ps.dir);
+	out_uint(&x->o, "layout", x->st.meta.layout);
+	out_uint(&x->o, "generation", live_gen(x));
+	out_uint(&x->o, "revision", x->st.config.revision);
+	out_uint(&x->o, "syncs", x->st.meta.syncs);
+	out_str(&x->o, "last_sync", when);
+	out_uint(&x->o, "endpoints", ms_table_count(&x->st.endpoint));
+	out_uint(&x->o, "identities", x->n_labels);
+	out_uint(&x->o, "policies", ms_table_count(&x->st.polname));
+	out_obj_begin(&x->o, "programs");
+	for (int p = 0; p < PIN_N_PROGS; p++)
+		out_uint(&x->o, pin_prog_names[p], x->ps.prog_ids[p]);
+	out_obj_end(&x->o);
+	summary_attach(x);
+	summary_maps(x);
+	out_obj_begin(&x->o, "allowed");
+	out_uint(&x->o, "packets", tot.packets[0]);
+	out_uint(&x->o, "bytes", tot.bytes[0]);
+	out_obj_end(&x->o);
+	out_obj_begin(&x->o, "dropped");
+	out_uint(&x->o, "packets", tot.packets[1]);
+	out_uint(&x->o, "bytes", tot.bytes[1]);
+	out_obj_end(&x->o);
+	out_obj_end(&x->o);
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static int (*const views[])(struct status_ctx *) = {
+		[VIEW_SUMMARY] = view_summary,	   [VIEW_ENDPOINTS] = view_endpoints,
+		[VIEW_IDENTITIES] = view_identities, [VIEW_POLICY] = view_policy,
+		[VIEW_IPCACHE] = view_ipcache,	   [VIEW_CT] = view_ct,
+		[VIEW_COUNTERS] = view_counters,
+	};
+	struct status_ctx x;
+	int ret = EXIT_USAGE, err;
+
+	memset(&x, 0, sizeof(x));
+	for (int m = 0; m < PIN_N; m++)
+		x.ps.fds[m] = -1;
+	ms_state_init(&x.st);
+	hmap_init(&x.label_idx);
+	if (parse_args(argc, argv, &x.a))
+		goto out;
+	ret = EXIT_FAIL;
+	loader_route_libbpf_log();
+	err = pinned_set_open(x.a.pin_dir, &x.ps);
+	if ((err == -ENOENT && geteuid()) || err == -EPERM || err == -EACCES) {
+		log_error("status: reading %s needs root (CAP_BPF and CAP_SYS_ADMIN)", x.a.pin_dir);
+		goto out;
+	}
+	if (err == -ENOENT) {
+		log_error("no npbpf state pinned under %s: is the agent or a lab running?",
+			  x.a.pin_dir);
+		goto out;
+	}
+	if (err) {
+		if (err != -EINVAL)
+			log_error("status: opening %s: %s", x.a.pin_dir, strerror(-err));
+		goto out;
+	}
+	err = mapsync_read_fds(x.ps.fds, &x.st);
+	if (!err)
+		err = load_labels(&x);
+	if (err) {
+		if (err == -ENOMEM)
+			log_error("status: out of memory");
+		goto out;
+	}
+	out_init(&x.o, stdout, x.a.json);
+	err = views[x.a.view](&x);
+	out_finish(&x.o);
+	if (err) {
+		log_error("status: %s: %s", view_names[x.a.view], strerror(-err));
+		goto out;
+	}
+	ret = EXIT_OK;
+out:
+	for (size_t i = 0; i < x.n_labels; i++)
+		free(x.labels[i]);
+	free(x.labels);
+	hmap_free(&x.label_idx);
+	ms_state_free(&x.st);
+	pinned_set_close(&x.ps);
+	return ret;
+}

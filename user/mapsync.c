@@ -1,0 +1,1077 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Map sync, the pure half: desired tables, diff, and the ordered execution.
+ *
+ * What a packet reads: the TC programs read npbpf_config once per packet
+ * (live generation, revision), then the endpoint of the veth (subject
+ * identity), the ipcache (peer identity), and the policy, range and subject
+ * entries of the live generation. The policy tables exist twice, once per
+ * generation (top bit of the subject in their keys), so a whole new policy is
+ * written next to the live one and becomes live with one store.
+ *
+ * The order of a sync, and why no packet sees a half-applied state:
+ *  0. Names first: idmeta, policy names and endpoint names are added or
+ *     updated. No program reads them; status can name what appears next.
+ *  1. Endpoints of gone pods (or of veths now unbound) are deleted. A veth
+ *     without an endpoint is treated as isolated by the datapath: dropping
+ *     for a pod that is going away is the safe side.
+ *  2. ipcache entries for addresses new to the cache are added. Until now
+ *     these addresses matched a shorter prefix or "world"; they matter only
+ *     for the generation written next, which knows their identities.
+ *  3. The inactive generation is made equal to the desired policy: for each
+ *     of policy, range and subject, stale entries are deleted, changed ones
+ *     updated, new ones added. No packet reads this generation, so the order
+ *     inside does not matter. Before writing it we wait one RCU grace period
+ *     (a crash may have left it live moments ago).
+ *  4. One write of npbpf_config flips the generation and bumps the revision.
+ *     A packet reads the config once: it sees all of the old policy or all
+ *     of the new one. The revision bump makes conntrack re-check established
+ *     flows against the new policy on their next packet.
+ *  5. ipcache and endpoint entries whose identity (or addresses) changed are
+ *     updated. Identity numbers are stable, so this only happens when a pod's
+ *     labels, named ports or ipBlock region changed: between steps 4 and 5
+ *     such a pod is judged by its old identity under the new policy (a few
+ *     syscalls long; the alternative order has the mirror-image window).
+ *  6. Endpoints of new pods are added, last: only now are their identities
+ *     and their peers' present in the live generation, and until now the
+ *     datapath dropped for their veths.
+ *  7. ipcache entries of gone addresses are deleted (after the flip: the old
+ *     generation may still have referred to them).
+ *  8. If steps 5 to 7 changed anything (or steps 1 and 2 did and there was no
+ *     flip), the revision is bumped once more, so conntrack re-checks flows
+ *     with the final identities.
+ *  9. After a flip: wait one RCU grace period (no program still runs with the
+ *     old config), then make the old generation equal to the new one too.
+ *     Both generations then hold the same policy, so the next sync writes
+ *     only what changes (twice: once per generation) instead of everything.
+ * 10. Names no longer used are deleted, and the meta record is updated.
+ *
+ * With nothing changed every diff is empty and nothing at all is written. A
+ * failure part-way leaves the maps consistent for packets (the live
+ * generation is complete at every step) and the next sync repairs the rest.
+ */
+#include "mapsync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "vec.h"
+
+/* ---- Tables. */
+
+void ms_table_init(struct ms_table *t, uint32_t key_size, uint32_t value_size)
+{
+	memset(t, 0, sizeof(*t));
+	t->key_size = key_size;
+	t->value_size = value_size;
+	hmap_init(&t->index);
+}
+
+void ms_table_free(struct ms_table *t)
+{
+	if (!t)
+		return;
+	free(t->keys);
+	free(t->values);
+	free(t->dead);
+	hmap_free(&t->index);
+	ms_table_init(t, t->key_size, t->value_size);
+}
+
+static int table_grow(struct ms_table *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 64;
+	uint8_t *p;
+
+	p = realloc(t->keys, cap * t->key_size);
+	if (!p)
+		return -ENOMEM;
+	t->keys = p;
+	p = realloc(t->values, cap * (t->value_size ? t->value_size : 1));
+	if (!p)
+		return -ENOMEM;
+	t->values = p;
+	if (t->dead) {
+		p = realloc(t->dead, cap);
+		if (!p)
+			return -ENOMEM;
+		memset(p + t->cap, 0, cap - t->cap);
+		t->dead = p;
+	}
+	t->cap = cap;
+	return 0;
+}
+
+int ms_table_put(struct ms_table *t, const void *key, const void *value)
+{
+	uint32_t pos;
+	int ret;
+
+	if (hmap_get(&t->index, key, t->key_size, &pos)) {
+		memcpy(t->values + (size_t)pos * t->value_size, value, t->value_size);
+		if (t->dead && t->dead[pos]) {
+			t->dead[pos] = 0;
+			t->n_dead--;
+		}
+		return 0;
+	}
+	if (t->n == t->cap && table_grow(t))
+		return -ENOMEM;
+	ret = hmap_insert(&t->index, key, t->key_size, (uint32_t)t->n, NULL);
+	if (ret < 0)
+		return ret;
+	memcpy(t->keys + t->n * t->key_size, key, t->key_size);
+	memcpy(t->values + t->n * t->value_size, value, t->value_size);
+	t->n++;
+	return 0;
+}
+
+static bool table_find(const struct ms_table *t, const void *key, uint32_t *pos)
+{
+	return hmap_get(&t->index, key, t->key_size, pos) && ms_table_live(t, *pos);
+}
+
+const void *ms_table_get(const struct ms_table *t, const void *key)
+{
+	uint32_t pos;
+
+	return table_find(t, key, &pos) ? ms_table_value(t, pos) : NULL;
+}
+
+int ms_table_del(struct ms_table *t, const void *key)
+{
+	uint32_t pos;
+
+	if (!table_find(t, key, &pos))
+		return 0;
+	if (!t->dead) {
+		t->dead = calloc(t->cap ? t->cap : 1, 1);
+		if (!t->dead)
+			return -ENOMEM;
+	}
+	t->dead[pos] = 1;
+	t->n_dead++;
+	return 1;
+}
+
+size_t ms_table_count(const struct ms_table *t)
+{
+	return t->n - t->n_dead;
+}
+
+int ms_table_copy(struct ms_table *dst, const struct ms_table *src)
+{
+	int err = 0;
+
+	ms_table_init(dst, src->key_size, src->value_size);
+	for (size_t i = 0; !err && i < src->n; i++) {
+		if (ms_table_live(src, i))
+			err = ms_table_put(dst, ms_table_key(src, i), ms_table_value(src, i));
+	}
+	if (err)
+		ms_table_free(dst);
+	return err;
+}
+
+/* ---- State. */
+
+static const uint32_t gmap_key_size[MS_N_GMAPS] = {
+	sizeof(struct npbpf_policy_key),
+	sizeof(struct npbpf_range_key),
+	sizeof(__u32),
+};
+static const uint32_t gmap_value_size[MS_N_GMAPS] = {
+	sizeof(struct npbpf_policy_value),
+	sizeof(struct npbpf_policy_value),
+	sizeof(struct npbpf_subject),
+};
+static const enum pin_map gmap_pin[MS_N_GMAPS] = { PIN_POLICY, PIN_RANGE, PIN_SUBJECT };
+
+int ms_gmap_of(enum pin_map m)
+{
+	for (int g = 0; g < MS_N_GMAPS; g++) {
+		if (gmap_pin[g] == m)
+			return g;
+	}
+	return -1;
+}
+
+void ms_state_init(struct ms_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int g = 0; g < MS_N_GMAPS; g++) {
+		for (int gen = 0; gen < 2; gen++)
+			ms_table_init(&s->gen[g][gen], gmap_key_size[g], gmap_value_size[g]);
+	}
+	ms_table_init(&s->ipc_host, sizeof(struct npbpf_addr), sizeof(struct npbpf_ipc_value));
+	ms_table_init(&s->ipc_cidr, sizeof(struct npbpf_ipc_key), sizeof(struct npbpf_ipc_value));
+	ms_table_init(&s->endpoint, sizeof(__u32), sizeof(struct npbpf_endpoint));
+	ms_table_init(&s->idmeta, sizeof(struct npbpf_idmeta_key), sizeof(struct npbpf_idmeta));
+	ms_table_init(&s->polname, sizeof(__u32), sizeof(struct npbpf_name));
+	ms_table_init(&s->epmeta, sizeof(__u32), sizeof(struct npbpf_name));
+}
+
+struct ms_table *ms_state_table(struct ms_state *s, enum pin_map m, int gen)
+{
+	int g = ms_gmap_of(m);
+
+	if (g >= 0)
+		return &s->gen[g][gen & 1];
+	switch (m) {
+	case PIN_IPC_HOST:
+		return &s->ipc_host;
+	case PIN_IPC_CIDR:
+		return &s->ipc_cidr;
+	case PIN_ENDPOINT:
+		return &s->endpoint;
+	case PIN_IDMETA:
+		return &s->idmeta;
+	case PIN_POLNAME:
+		return &s->polname;
+	case PIN_EPMETA:
+		return &s->epmeta;
+	default:
+		return NULL;
+	}
+}
+
+/* The maps sync manages, in one list for loops over all of them. */
+static const enum pin_map synced_maps[] = {
+	PIN_POLICY, PIN_RANGE,  PIN_SUBJECT, PIN_IPC_HOST, PIN_IPC_CIDR,
+	PIN_ENDPOINT, PIN_IDMETA, PIN_POLNAME, PIN_EPMETA,
+};
+#define N_SYNCED (sizeof(synced_maps) / sizeof(synced_maps[0]))
+
+void ms_state_free(struct ms_state *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < N_SYNCED; i++) {
+		for (int gen = 0; gen < 2; gen++) {
+			if (gen && ms_gmap_of(synced_maps[i]) < 0)
+				continue;
+			ms_table_free(ms_state_table(s, synced_maps[i], gen));
+		}
+	}
+}
+
+int ms_state_copy(struct ms_state *dst, const struct ms_state *src)
+{
+	struct ms_state *s = (struct ms_state *)src; /* ms_state_table does not write */
+	int err = 0;
+
+	ms_state_init(dst);
+	dst->config = src->config;
+	dst->meta = src->meta;
+	for (size_t i = 0; !err && i < N_SYNCED; i++) {
+		for (int gen = 0; !err && gen < 2; gen++) {
+			if (gen && ms_gmap_of(synced_maps[i]) < 0)
+				continue;
+			err = ms_table_copy(ms_state_table(dst, synced_maps[i], gen),
+					    ms_state_table(s, synced_maps[i], gen));
+		}
+	}
+	if (err)
+		ms_state_free(dst);
+	return err;
+}
+
+/* ---- Identity metadata. */
+
+static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 128;
+		char *p;
+
+		while (c < *len + n + 1)
+			c *= 2;
+		p = realloc(*buf, c);
+		if (!p)
+			return -ENOMEM;
+		*buf = p;
+		*cap = c;
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* "namespace/k=v,k2=v2" for a pod identity, "cidr 198.18.0.0/16" for a CIDR
+ * one. *out is malloc'd. */
+static int identity_label(const struct identity *idn, char **out, size_t *out_len)
+{
+	char *buf = NULL, addr[64];
+	size_t len = 0, cap = 0;
+	int err = 0;
+
+	if (idn->kind == IDENTITY_CIDR) {
+		addr_format(&idn->region, addr, sizeof(addr));
+		err = strbuf_add(&buf, &len, &cap, "cidr ", 5);
+		if (!err)
+			err = strbuf_add(&buf, &len, &cap, addr, strlen(addr));
+	} else {
+		const struct np_labels *l = &idn->pod->labels;
+
+		err = strbuf_add(&buf, &len, &cap, idn->pod->ns, strlen(idn->pod->ns));
+		if (!err)
+			err = strbuf_add(&buf, &len, &cap, "/", 1);
+		for (size_t i = 0; !err && i < l->n; i++) {
+			if (i)
+				err = strbuf_add(&buf, &len, &cap, ",", 1);
+			if (!err)
+				err = strbuf_add(&buf, &len, &cap, l->v[i].key,
+						 strlen(l->v[i].key));
+			if (!err)
+				err = strbuf_add(&buf, &len, &cap, "=", 1);
+			if (!err)
+				err = strbuf_add(&buf, &len, &cap, l->v[i].value,
+						 strlen(l->v[i].value));
+		}
+		if (!err && !l->n)
+			err = strbuf_add(&buf, &len, &cap, "<no labels>", 11);
+	}
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* Cuts key bytes + label text into idmeta chunks of identity id. */
+static int put_idmeta(struct ms_table *t, uint32_t id, uint8_t kind, const void *key,
+		      size_t key_len, const char *label, size_t label_len)
+{
+	size_t total = key_len + label_len, off = 0;
+	uint32_t chunk = 0;
+
+	if (key_len > UINT16_MAX || label_len > UINT16_MAX) {
+		log_error("identity %u: key or label longer than %u bytes", id, UINT16_MAX);
+		return -ENOSPC;
+	}
+	do {
+		struct npbpf_idmeta_key k = { .identity = id, .chunk = chunk };
+		struct npbpf_idmeta v;
+		size_t n = total - off < NPBPF_IDMETA_DATA ? total - off : NPBPF_IDMETA_DATA;
+		int err;
+
+		memset(&v, 0, sizeof(v));
+		v.len = (__u16)n;
+		if (!chunk) {
+			v.key_len = (__u16)key_len;
+			v.label_len = (__u16)label_len;
+			v.kind = kind;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t at = off + i;
+
+			v.data[i] = at < key_len ? ((const uint8_t *)key)[at]
+						 : (uint8_t)label[at - key_len];
+		}
+		err = ms_table_put(t, &k, &v);
+		if (err)
+			return err;
+		off += n;
+		chunk++;
+	} while (off < total);
+	return 0;
+}
+
+int ms_idmeta_decode(const struct ms_table *idmeta, uint32_t id, uint8_t **key,
+		     size_t *key_len, char **label)
+{
+	struct npbpf_idmeta_key k = { .identity = id, .chunk = 0 };
+	const struct npbpf_idmeta *v = ms_table_get(idmeta, &k);
+	size_t total, off = 0;
+	uint8_t *data;
+
+	if (!v)
+		return -ENOENT;
+	total = (size_t)v->key_len + v->label_len;
+	data = malloc(total + 1);
+	if (!data)
+		return -ENOMEM;
+	while (off < total) {
+		size_t n;
+
+		k.chunk = (uint32_t)(off / NPBPF_IDMETA_DATA);
+		v = ms_table_get(idmeta, &k);
+		if (!v || !v->len || v->len > NPBPF_IDMETA_DATA) {
+			free(data);
+			return -ENOENT;
+		}
+		n = total - off < v->len ? total - off : v->len;
+		memcpy(data + off, v->data, n);
+		off += n;
+	}
+	k.chunk = 0;
+	v = ms_table_get(idmeta, &k);
+	if (key_len)
+		*key_len = v->key_len;
+	if (label) {
+		*label = malloc((size_t)v->label_len + 1);
+		if (!*label) {
+			free(data);
+			return -ENOMEM;
+		}
+		memcpy(*label, data + v->key_len, v->label_len);
+		(*label)[v->label_len] = '\0';
+	}
+	if (key)
+		*key = data;
+	else
+		free(data);
+	return 0;
+}
+
+/* Sentinel keys in prior_ids: no real identity key starts with 0xff (pod
+ * keys start with a namespace name, CIDR keys with 3). */
+static const char sentinel_pod[] = "\xffnpbpf:next-pod";
+static const char sentinel_cidr[] = "\xffnpbpf:next-cidr";
+
+int mapsync_prior_from_state(const struct ms_state *cur, struct hmap *prior)
+{
+	const struct ms_table *t = &cur->idmeta;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < t->n; i++) {
+		const struct npbpf_idmeta_key *k = ms_table_key(t, i);
+		uint8_t *key = NULL;
+		size_t key_len = 0;
+
+		if (!ms_table_live(t, i) || k->chunk)
+			continue;
+		err = ms_idmeta_decode(t, k->identity, &key, &key_len, NULL);
+		if (err == -ENOENT) {
+			/* A torn record: that identity gets a new number. */
+			log_warn("identity %u: incomplete pinned metadata, renumbering",
+				 k->identity);
+			err = 0;
+			continue;
+		}
+		if (!err && key_len)
+			err = hmap_insert(prior, key, key_len, k->identity, NULL) < 0 ? -ENOMEM : 0;
+		free(key);
+	}
+	if (!err && cur->meta.next_pod_id > NPBPF_ID_FIRST_POD &&
+	    hmap_insert(prior, sentinel_pod, sizeof(sentinel_pod) - 1,
+			cur->meta.next_pod_id - 1, NULL) < 0)
+		err = -ENOMEM;
+	if (!err && cur->meta.next_cidr_id > NPBPF_ID_FIRST_CIDR &&
+	    hmap_insert(prior, sentinel_cidr, sizeof(sentinel_cidr) - 1,
+			cur->meta.next_cidr_id - 1, NULL) < 0)
+		err = -ENOMEM;
+	return err;
+}
+
+/* ---- Desired state. */
+
+static int name_of(struct npbpf_name *out, const char *ns, const char *name)
+{
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	n = snprintf(out->name, sizeof(out->name), "%s/%s", ns, name);
+	if (n < 0 || (size_t)n >= sizeof(out->name)) {
+		log_error("%s/%s: name longer than %d bytes", ns, name, NPBPF_NAME_LEN - 1);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/*
+ * Stable policy numbers: a policy keeps the number its name had (from the
+ * current names), a new one gets the next never-used number, so counters and
+ * entries of unchanged policies stay as they are. On an empty state the
+ * numbers are the cluster's policy indexes.
+ */
+static int number_policies(const struct np_cluster *c, const struct ms_state *cur,
+			   struct ms_state *want, uint32_t *num)
+{
+	const struct ms_table *names = &cur->polname;
+	uint32_t next = cur->meta.next_policy;
+	struct hmap by_name;
+	int err = 0;
+
+	hmap_init(&by_name);
+	for (size_t i = 0; !err && i < names->n; i++) {
+		const struct npbpf_name *v = ms_table_value(names, i);
+		uint32_t id = *(const uint32_t *)ms_table_key(names, i);
+
+		if (!ms_table_live(names, i))
+			continue;
+		if (hmap_insert(&by_name, v->name, strnlen(v->name, sizeof(v->name)), id, NULL) < 0)
+			err = -ENOMEM;
+		if (id != NPBPF_POLICY_HOST && id >= next)
+			next = id + 1;
+	}
+	for (size_t p = 0; !err && p < c->n_policies; p++) {
+		struct npbpf_name v;
+
+		err = name_of(&v, c->policies[p].ns, c->policies[p].name);
+		if (err)
+			break;
+		if (!hmap_get(&by_name, v.name, strlen(v.name), &num[p])) {
+			if (next == NPBPF_POLICY_HOST) {
+				log_error("out of policy numbers");
+				err = -ENOSPC;
+				break;
+			}
+			num[p] = next++;
+		}
+		err = ms_table_put(&want->polname, &num[p], &v);
+	}
+	want->meta.next_policy = next;
+	hmap_free(&by_name);
+	return err;
+}
+
+/*
+ * Policy, range and subject entries, for the subjects of this node's
+ * endpoints only: every packet the datapath judges has a local pod as its
+ * subject (its egress on its own veth, its ingress on its own veth), so what
+ * the other nodes' pods may do is their nodes' business, and the maps grow
+ * with the pods of this node, not of the cluster. The ipcache stays whole:
+ * peers are anywhere. Call after desired_endpoints.
+ */
+static int desired_policy(const struct compiled *cp, const uint32_t *num, struct ms_state *want)
+{
+	struct ms_table *eps = &want->endpoint;
+	struct hmap local;
+	int err = 0;
+
+	hmap_init(&local);
+	for (size_t i = 0; !err && i < eps->n; i++) {
+		const struct npbpf_endpoint *ep = ms_table_value(eps, i);
+
+		if (hmap_insert(&local, &ep->identity, sizeof(ep->identity), 0, NULL) < 0)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; !err && i < cp->n_entries; i++) {
+		struct npbpf_policy_value v = cp->entries[i].value;
+		uint32_t subject = cp->entries[i].key.subject, dummy;
+
+		if (!hmap_get(&local, &subject, sizeof(subject), &dummy))
+			continue;
+		if (v.policy != NPBPF_POLICY_HOST)
+			v.policy = num[v.policy];
+		err = ms_table_put(&want->gen[MS_G_POLICY][0], &cp->entries[i].key, &v);
+	}
+	for (size_t i = 0; !err && i < cp->n_ranges; i++) {
+		struct npbpf_policy_value v = cp->ranges[i].value;
+		uint32_t subject = cp->ranges[i].key.subject, dummy;
+
+		if (!hmap_get(&local, &subject, sizeof(subject), &dummy))
+			continue;
+		if (v.policy != NPBPF_POLICY_HOST)
+			v.policy = num[v.policy];
+		err = ms_table_put(&want->gen[MS_G_RANGE][0], &cp->ranges[i].key, &v);
+	}
+	for (size_t i = 0; !err && i < cp->n_subjects; i++) {
+		__u32 id = cp->subjects[i].id;
+		uint32_t dummy;
+
+		if (hmap_get(&local, &id, sizeof(id), &dummy))
+			err = ms_table_put(&want->gen[MS_G_SUBJECT][0], &id, &cp->subjects[i].s);
+	}
+	hmap_free(&local);
+	return err;
+}
+
+static int desired_ipcache(const struct compiled *cp, struct ms_state *want)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < cp->n_ipcache; i++) {
+		const struct np_addr *p = &cp->ipcache[i].prefix;
+		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
+
+		if (p->plen == (p->family == 4 ? 32 : 128)) {
+			struct npbpf_addr k;
+
+			memset(&k, 0, sizeof(k));
+			k.family = p->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
+			memcpy(k.addr, p->bytes, p->family == 4 ? 4 : 16);
+			err = ms_table_put(&want->ipc_host, &k, &v);
+		} else {
+			struct npbpf_ipc_key k;
+
+			memset(&k, 0, sizeof(k));
+			k.prefixlen = 32u + p->plen;
+			k.a.family = p->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
+			memcpy(k.a.addr, p->bytes, p->family == 4 ? 4 : 16);
+			err = ms_table_put(&want->ipc_cidr, &k, &v);
+		}
+	}
+	return err;
+}
+
+static void endpoint_value(const struct compiled_endpoint *ep, struct npbpf_endpoint *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->identity = ep->id;
+	for (size_t a = 0; a < ep->pod->n_addrs; a++) {
+		const struct np_addr *addr = &ep->pod->addrs[a];
+
+		if (addr->family == 4 && !(v->flags & NPBPF_EP_HAS_V4)) {
+			memcpy(v->addr4, addr->bytes, 4);
+			v->flags |= NPBPF_EP_HAS_V4;
+		} else if (addr->family == 6 && !(v->flags & NPBPF_EP_HAS_V6)) {
+			memcpy(v->addr6, addr->bytes, 16);
+			v->flags |= NPBPF_EP_HAS_V6;
+		}
+	}
+}
+
+static int desired_endpoints(const struct compiled *cp, const struct endpoint_binding *eps,
+			     size_t n, struct ms_state *want, uint32_t *skipped)
+{
+	struct hmap by_name;
+	char buf[NPBPF_NAME_LEN];
+	int err = 0;
+
+	hmap_init(&by_name);
+	for (size_t i = 0; !err && i < cp->n_endpoints; i++) {
+		const struct np_pod *pod = cp->endpoints[i].pod;
+		int len = snprintf(buf, sizeof(buf), "%s/%s", pod->ns, pod->name);
+
+		if (len > 0 && (size_t)len < sizeof(buf) &&
+		    hmap_insert(&by_name, buf, (size_t)len, (uint32_t)i, NULL) < 0)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; !err && i < n; i++) {
+		struct npbpf_endpoint v;
+		struct npbpf_name name;
+		__u32 key = eps[i].ifindex;
+		uint32_t idx;
+
+		if (name_of(&name, eps[i].ns, eps[i].name) ||
+		    !hmap_get(&by_name, name.name, strlen(name.name), &idx)) {
+			log_info("endpoint %s/%s (ifindex %u): no such pod with an address to "
+				 "enforce for; skipped",
+				 eps[i].ns, eps[i].name, eps[i].ifindex);
+			if (skipped)
+				(*skipped)++;
+			continue;
+		}
+		endpoint_value(&cp->endpoints[idx], &v);
+		err = ms_table_put(&want->endpoint, &key, &v);
+		if (!err)
+			err = ms_table_put(&want->epmeta, &key, &name);
+	}
+	hmap_free(&by_name);
+	return err;
+}
+
+static int desired_idmeta(const struct compiled *cp, struct ms_state *want)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < cp->n_ids; i++) {
+		const struct identity *idn = &cp->ids[i];
+		const void *key;
+		size_t key_len, label_len;
+		char *label;
+
+		if (idn->kind == IDENTITY_RESERVED)
+			continue;
+		key = compiled_identity_key(cp, idn, &key_len);
+		err = identity_label(idn, &label, &label_len);
+		if (err)
+			break;
+		err = put_idmeta(&want->idmeta, idn->id,
+				 idn->kind == IDENTITY_CIDR ? NPBPF_IDMETA_CIDR : NPBPF_IDMETA_POD,
+				 key, key_len, label, label_len);
+		free(label);
+	}
+	return err;
+}
+
+int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
+		    const struct ms_state *cur, struct ms_state *want, uint32_t *skipped)
+{
+	size_t n_pol = cp->cluster->n_policies;
+	uint32_t *num;
+	int err;
+
+	num = calloc(n_pol ? n_pol : 1, sizeof(*num));
+	if (!num)
+		return -ENOMEM;
+	want->config = cur->config;
+	want->meta = cur->meta;
+	want->meta.layout = NPBPF_LAYOUT_VERSION;
+	if (cp->next_pod_id > want->meta.next_pod_id)
+		want->meta.next_pod_id = cp->next_pod_id;
+	if (cp->next_cidr_id > want->meta.next_cidr_id)
+		want->meta.next_cidr_id = cp->next_cidr_id;
+	err = number_policies(cp->cluster, cur, want, num);
+	if (!err)
+		err = desired_ipcache(cp, want);
+	if (!err)
+		err = desired_endpoints(cp, eps, n, want, skipped);
+	if (!err)
+		err = desired_policy(cp, num, want);
+	if (!err)
+		err = desired_idmeta(cp, want);
+	free(num);
+	return err;
+}
+
+/* ---- Diff. */
+
+void ms_diff_free(struct ms_diff *d)
+{
+	if (!d)
+		return;
+	free(d->add);
+	free(d->update);
+	free(d->del);
+	memset(d, 0, sizeof(*d));
+}
+
+static int push_pos(uint32_t **v, size_t *n, size_t *cap, size_t pos)
+{
+	uint32_t *slot = VEC_PUSH(*v, *n, *cap);
+
+	if (!slot)
+		return -ENOMEM;
+	*slot = (uint32_t)pos;
+	return 0;
+}
+
+int ms_diff_tables(const struct ms_table *want, const struct ms_table *have, struct ms_diff *d)
+{
+	size_t cap_add = 0, cap_update = 0, cap_del = 0;
+	int err = 0;
+
+	memset(d, 0, sizeof(*d));
+	for (size_t i = 0; !err && i < want->n; i++) {
+		const void *hv;
+
+		if (!ms_table_live(want, i))
+			continue;
+		hv = ms_table_get(have, ms_table_key(want, i));
+		if (!hv)
+			err = push_pos(&d->add, &d->n_add, &cap_add, i);
+		else if (memcmp(hv, ms_table_value(want, i), want->value_size))
+			err = push_pos(&d->update, &d->n_update, &cap_update, i);
+	}
+	for (size_t i = 0; !err && i < have->n; i++) {
+		if (ms_table_live(have, i) && !ms_table_get(want, ms_table_key(have, i)))
+			err = push_pos(&d->del, &d->n_del, &cap_del, i);
+	}
+	if (err)
+		ms_diff_free(d);
+	return err;
+}
+
+/* ---- Execution. */
+
+uint64_t sync_stats_policy_writes(const struct sync_stats *st)
+{
+	uint64_t n = 0;
+
+	for (int g = 0; g < MS_N_GMAPS; g++) {
+		const struct sync_counts *c = &st->maps[gmap_pin[g]];
+
+		n += (uint64_t)c->add + c->update + c->del;
+	}
+	return n;
+}
+
+uint64_t sync_stats_writes(const struct sync_stats *st)
+{
+	uint64_t n = st->config_writes;
+
+	for (int m = 0; m < PIN_N; m++)
+		n += (uint64_t)st->maps[m].add + st->maps[m].update + st->maps[m].del;
+	return n;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+struct exec_ctx {
+	const struct ms_backend *be;
+	struct sync_stats *st;
+	uint8_t *kbuf, *vbuf;
+	size_t kcap, vcap;
+};
+
+static void set_gen(enum pin_map m, uint8_t *key, int gen)
+{
+	__u32 *subject;
+
+	switch (m) {
+	case PIN_POLICY:
+		subject = &((struct npbpf_policy_key *)key)->subject;
+		break;
+	case PIN_RANGE:
+		subject = &((struct npbpf_range_key *)key)->subject;
+		break;
+	case PIN_SUBJECT:
+		subject = (__u32 *)key;
+		break;
+	default:
+		return;
+	}
+	*subject = NPBPF_SUBJECT_KEY(*subject, gen);
+}
+
+static int reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	uint8_t *p;
+
+	if (need <= *cap)
+		return 0;
+	p = realloc(*buf, need);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = need;
+	return 0;
+}
+
+enum op_kind { OP_ADD, OP_UPDATE, OP_DEL };
+
+/* Writes the entries of src at positions pos[n] to map m (generation gen for
+ * a generation-split map) in one backend call. */
+static int run_ops(struct exec_ctx *x, enum pin_map m, int gen, const struct ms_table *src,
+		   const uint32_t *pos, size_t n, enum op_kind kind)
+{
+	struct sync_counts *c = &x->st->maps[m];
+	int err;
+
+	if (!n)
+		return 0;
+	if (reserve(&x->kbuf, &x->kcap, n * src->key_size) ||
+	    reserve(&x->vbuf, &x->vcap, n * src->value_size))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *k = x->kbuf + i * src->key_size;
+
+		memcpy(k, ms_table_key(src, pos[i]), src->key_size);
+		set_gen(m, k, gen);
+		if (kind != OP_DEL)
+			memcpy(x->vbuf + i * src->value_size, ms_table_value(src, pos[i]),
+			       src->value_size);
+	}
+	if (kind == OP_DEL)
+		err = x->be->del(x->be->ctx, m, x->kbuf, n);
+	else
+		err = x->be->update(x->be->ctx, m, x->kbuf, x->vbuf, n);
+	if (err)
+		return err;
+	if (kind == OP_ADD)
+		c->add += (uint32_t)n;
+	else if (kind == OP_UPDATE)
+		c->update += (uint32_t)n;
+	else
+		c->del += (uint32_t)n;
+	return 0;
+}
+
+/* Brings generation gen of every generation-split map to want: deletes first,
+ * so a full map makes room before it takes new entries. */
+static int write_generation(struct exec_ctx *x, const struct ms_state *want,
+			    const struct ms_state *cur, struct ms_diff d[MS_N_GMAPS][2], int gen)
+{
+	int err = 0;
+
+	for (int g = 0; !err && g < MS_N_GMAPS; g++) {
+		const struct ms_diff *dd = &d[g][gen];
+
+		err = run_ops(x, gmap_pin[g], gen, &cur->gen[g][gen], dd->del, dd->n_del, OP_DEL);
+		if (!err)
+			err = run_ops(x, gmap_pin[g], gen, &want->gen[g][0], dd->update,
+				      dd->n_update, OP_UPDATE);
+		if (!err)
+			err = run_ops(x, gmap_pin[g], gen, &want->gen[g][0], dd->add, dd->n_add,
+				      OP_ADD);
+	}
+	return err;
+}
+
+static int write_config(struct exec_ctx *x, const struct npbpf_config *cfg)
+{
+	__u32 key = 0;
+	int err = x->be->update(x->be->ctx, PIN_CONFIG, &key, cfg, 1);
+
+	if (!err)
+		x->st->config_writes++;
+	return err;
+}
+
+static int wait_programs(struct exec_ctx *x)
+{
+	double t0 = now_ms();
+	int err = x->be->wait(x->be->ctx);
+
+	x->st->wait_ms += now_ms() - t0;
+	return err;
+}
+
+/* The names maps: idmeta, policy names, endpoint names. */
+static const enum pin_map name_maps[] = { PIN_IDMETA, PIN_POLNAME, PIN_EPMETA };
+#define N_NAME_MAPS (sizeof(name_maps) / sizeof(name_maps[0]))
+
+int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
+		    const struct ms_backend *be, struct sync_stats *st)
+{
+	struct ms_state *w = (struct ms_state *)want, *c = (struct ms_state *)cur;
+	struct ms_diff dg[MS_N_GMAPS][2], dnames[N_NAME_MAPS], dhost, dcidr, dep;
+	struct exec_ctx x = { .be = be, .st = st };
+	struct npbpf_config cfg = cur->config;
+	int live = (int)(cur->config.generation & 1), idle = !live;
+	bool policy_changed = false, idle_stale = false;
+	uint64_t before, moved_before, moved_after;
+	double t0 = now_ms();
+	int err = 0;
+
+	memset(st, 0, sizeof(*st));
+	memset(dg, 0, sizeof(dg));
+	memset(dnames, 0, sizeof(dnames));
+	memset(&dhost, 0, sizeof(dhost));
+	memset(&dcidr, 0, sizeof(dcidr));
+	memset(&dep, 0, sizeof(dep));
+	for (int g = 0; !err && g < MS_N_GMAPS; g++) {
+		for (int gen = 0; !err && gen < 2; gen++)
+			err = ms_diff_tables(&want->gen[g][0], &cur->gen[g][gen], &dg[g][gen]);
+		if (!err) {
+			policy_changed |= ms_diff_size(&dg[g][live]) > 0;
+			idle_stale |= ms_diff_size(&dg[g][idle]) > 0;
+		}
+	}
+	for (size_t i = 0; !err && i < N_NAME_MAPS; i++)
+		err = ms_diff_tables(ms_state_table(w, name_maps[i], 0),
+				     ms_state_table(c, name_maps[i], 0), &dnames[i]);
+	if (!err)
+		err = ms_diff_tables(&want->ipc_host, &cur->ipc_host, &dhost);
+	if (!err)
+		err = ms_diff_tables(&want->ipc_cidr, &cur->ipc_cidr, &dcidr);
+	if (!err)
+		err = ms_diff_tables(&want->endpoint, &cur->endpoint, &dep);
+	if (err)
+		goto out;
+
+	/* 0. Names of what is about to appear. */
+	for (size_t i = 0; !err && i < N_NAME_MAPS; i++) {
+		const struct ms_table *src = ms_state_table(w, name_maps[i], 0);
+
+		err = run_ops(&x, name_maps[i], 0, src, dnames[i].update, dnames[i].n_update,
+			      OP_UPDATE);
+		if (!err)
+			err = run_ops(&x, name_maps[i], 0, src, dnames[i].add, dnames[i].n_add,
+				      OP_ADD);
+	}
+	/* 1. Endpoints of gone pods. 2. New addresses. */
+	if (!err)
+		err = run_ops(&x, PIN_ENDPOINT, 0, &cur->endpoint, dep.del, dep.n_del, OP_DEL);
+	if (!err)
+		err = run_ops(&x, PIN_IPC_HOST, 0, &want->ipc_host, dhost.add, dhost.n_add, OP_ADD);
+	if (!err)
+		err = run_ops(&x, PIN_IPC_CIDR, 0, &want->ipc_cidr, dcidr.add, dcidr.n_add, OP_ADD);
+	if (err)
+		goto out;
+	moved_before = dep.n_del + dhost.n_add + dcidr.n_add;
+
+	/* 3. The inactive generation. 4. The flip. */
+	if (idle_stale) {
+		err = wait_programs(&x);
+		if (!err)
+			err = write_generation(&x, want, cur, dg, idle);
+	}
+	if (!err && policy_changed) {
+		struct npbpf_config next = cfg;
+
+		next.revision++;
+		next.generation = (__u32)idle;
+		err = write_config(&x, &next);
+		if (!err) {
+			cfg = next;
+			st->flipped = true;
+		}
+	}
+	if (err)
+		goto out;
+
+	/* 5. Changed identities. 6. New endpoints. 7. Gone addresses. */
+	before = sync_stats_writes(st);
+	err = run_ops(&x, PIN_IPC_HOST, 0, &want->ipc_host, dhost.update, dhost.n_update,
+		      OP_UPDATE);
+	if (!err)
+		err = run_ops(&x, PIN_IPC_CIDR, 0, &want->ipc_cidr, dcidr.update, dcidr.n_update,
+			      OP_UPDATE);
+	if (!err)
+		err = run_ops(&x, PIN_ENDPOINT, 0, &want->endpoint, dep.update, dep.n_update,
+			      OP_UPDATE);
+	if (!err)
+		err = run_ops(&x, PIN_ENDPOINT, 0, &want->endpoint, dep.add, dep.n_add, OP_ADD);
+	if (!err)
+		err = run_ops(&x, PIN_IPC_HOST, 0, &cur->ipc_host, dhost.del, dhost.n_del, OP_DEL);
+	if (!err)
+		err = run_ops(&x, PIN_IPC_CIDR, 0, &cur->ipc_cidr, dcidr.del, dcidr.n_del, OP_DEL);
+	if (err)
+		goto out;
+	moved_after = sync_stats_writes(st) - before;
+
+	/* 8. Conntrack re-checks with the final identities. */
+	if (moved_after || (moved_before && !policy_changed)) {
+		struct npbpf_config next = cfg;
+
+		next.revision++;
+		err = write_config(&x, &next);
+		if (!err)
+			cfg = next;
+	}
+
+	/* 9. The old generation catches up once no packet can be reading it. */
+	if (!err && policy_changed) {
+		err = wait_programs(&x);
+		if (!err)
+			err = write_generation(&x, want, cur, dg, live);
+	}
+
+	/* 10. Names of what is gone, and the meta record. */
+	for (size_t i = 0; !err && i < N_NAME_MAPS; i++)
+		err = run_ops(&x, name_maps[i], 0, ms_state_table(c, name_maps[i], 0),
+			      dnames[i].del, dnames[i].n_del, OP_DEL);
+	if (!err && sync_stats_writes(st)) {
+		struct npbpf_meta meta = want->meta;
+		struct timespec ts;
+		__u32 key = 0;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		meta.syncs = cur->meta.syncs + 1;
+		meta.last_sync_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+		err = be->update(be->ctx, PIN_META, &key, &meta, 1);
+	}
+out:
+	st->generation = cfg.generation;
+	st->revision = cfg.revision;
+	st->write_ms = now_ms() - t0;
+	for (int g = 0; g < MS_N_GMAPS; g++) {
+		ms_diff_free(&dg[g][0]);
+		ms_diff_free(&dg[g][1]);
+	}
+	for (size_t i = 0; i < N_NAME_MAPS; i++)
+		ms_diff_free(&dnames[i]);
+	ms_diff_free(&dhost);
+	ms_diff_free(&dcidr);
+	ms_diff_free(&dep);
+	free(x.kbuf);
+	free(x.vbuf);
+	return err;
+}

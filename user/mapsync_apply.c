@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Map sync, the kernel half: read the maps, write them through bpf(2). */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loader.h"
+#include "log.h"
+#include "mapsync.h"
+
+#ifndef ENOTSUPP
+#define ENOTSUPP 524 /* the kernel's own, leaks out of some bpf(2) paths */
+#endif
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Entries per batch call; a hash bucket never holds nearly this many. */
+#define BATCH 4096
+
+/* Puts one entry read from map m into the state, splitting generations. */
+static int put_entry(struct ms_state *s, enum pin_map m, uint8_t *key, const void *value)
+{
+	__u32 *subject = NULL;
+	int gen = 0;
+
+	switch (m) {
+	case PIN_POLICY:
+		subject = &((struct npbpf_policy_key *)key)->subject;
+		break;
+	case PIN_RANGE:
+		subject = &((struct npbpf_range_key *)key)->subject;
+		break;
+	case PIN_SUBJECT:
+		subject = (__u32 *)key;
+		break;
+	default:
+		break;
+	}
+	if (subject) {
+		gen = (*subject & NPBPF_GEN_BIT) ? 1 : 0;
+		*subject &= ~NPBPF_GEN_BIT;
+	}
+	return ms_table_put(ms_state_table(s, m, gen), key, value);
+}
+
+/* Hash maps: lookup_batch, BATCH entries per syscall. Returns -EOPNOTSUPP
+ * when the kernel or map type has no batch lookup and nothing was read. */
+static int read_batch(int fd, enum pin_map m, struct ms_state *s)
+{
+	const struct pin_spec *sp = &pin_specs[m];
+	uint8_t *keys, *values;
+	__u64 in = 0, out = 0; /* hash batch tokens are a bucket number */
+	bool first = true;
+	int err = 0;
+
+	keys = malloc((size_t)BATCH * sp->key_size);
+	values = malloc((size_t)BATCH * sp->value_size);
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = BATCH;
+		bool done = false;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, values, &n, NULL)) {
+			err = -errno;
+			if (err != -ENOENT) {
+				if (first && (err == -EINVAL || err == -ENOTSUPP ||
+					      err == -EOPNOTSUPP))
+					err = -EOPNOTSUPP;
+				goto out;
+			}
+			err = 0;
+			done = true;
+		}
+		for (__u32 i = 0; !err && i < n; i++)
+			err = put_entry(s, m, keys + (size_t)i * sp->key_size,
+					values + (size_t)i * sp->value_size);
+		if (err || done)
+			break;
+		in = out;
+		first = false;
+	}
+out:
+	free(keys);
+	free(values);
+	return err;
+}
+
+/* Any map: get_next_key and lookup, two syscalls per entry. */
+static int read_iter(int fd, enum pin_map m, struct ms_state *s)
+{
+	const struct pin_spec *sp = &pin_specs[m];
+	uint8_t *key, *next, *value;
+	bool first = true;
+	int err = 0;
+
+	key = calloc(1, sp->key_size);
+	next = calloc(1, sp->key_size);
+	value = calloc(1, sp->value_size);
+	if (!key || !next || !value) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!err) {
+		if (bpf_map_get_next_key(fd, first ? NULL : key, next)) {
+			err = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+		first = false;
+		memcpy(key, next, sp->key_size);
+		if (bpf_map_lookup_elem(fd, next, value)) {
+			if (errno == ENOENT) /* deleted under us */
+				continue;
+			err = -errno;
+			break;
+		}
+		err = put_entry(s, m, next, value);
+	}
+out:
+	free(key);
+	free(next);
+	free(value);
+	return err;
+}
+
+static const enum pin_map read_maps[] = {
+	PIN_POLICY,   PIN_RANGE,  PIN_SUBJECT, PIN_IPC_HOST, PIN_IPC_CIDR,
+	PIN_ENDPOINT, PIN_IDMETA, PIN_POLNAME, PIN_EPMETA,
+};
+
+int mapsync_read_fds(const int *fds, struct ms_state *cur)
+{
+	__u32 zero = 0;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < sizeof(read_maps) / sizeof(read_maps[0]); i++) {
+		enum pin_map m = read_maps[i];
+
+		if (fds[m] < 0)
+			continue;
+		err = pin_specs[m].type == BPF_MAP_TYPE_HASH ? read_batch(fds[m], m, cur)
+							     : -EOPNOTSUPP;
+		if (err == -EOPNOTSUPP)
+			err = read_iter(fds[m], m, cur);
+		if (err)
+			log_error("reading map %s: %s", pin_specs[m].name, strerror(-err));
+	}
+	if (!err && fds[PIN_CONFIG] >= 0 &&
+	    bpf_map_lookup_elem(fds[PIN_CONFIG], &zero, &cur->config)) {
+		err = -errno;
+		log_error("reading map %s: %s", NPBPF_MAP_CONFIG, strerror(-err));
+	}
+	if (!err && fds[PIN_META] >= 0 && bpf_map_lookup_elem(fds[PIN_META], &zero, &cur->meta)) {
+		err = -errno;
+		log_error("reading map %s: %s", NPBPF_MAP_META, strerror(-err));
+	}
+	return err;
+}
+
+int mapsync_read(struct loader *l, struct ms_state *cur)
+{
+	return mapsync_read_fds(l->fds, cur);
+}
+
+int mapsync_load_prior(struct loader *l, struct hmap *prior)
+{
+	struct ms_state cur;
+	int err;
+
+	ms_state_init(&cur);
+	err = mapsync_read(l, &cur);
+	if (!err)
+		err = mapsync_prior_from_state(&cur, prior);
+	ms_state_free(&cur);
+	return err;
+}
+
+/* ---- The bpf(2) backend. */
+
+static void write_error(enum pin_map m, const char *what, int err)
+{
+	if (err == -E2BIG || err == -ENOSPC)
+		log_error("%s %s: the map is full (%u entries): the cluster needs more than this "
+			  "build's limit",
+			  what, pin_specs[m].name, pin_specs[m].max_entries);
+	else
+		log_error("%s %s: %s", what, pin_specs[m].name, strerror(-err));
+}
+
+static int be_update(void *ctx, enum pin_map m, const void *keys, const void *values, size_t n)
+{
+	struct loader *l = ctx;
+	const struct pin_spec *sp = &pin_specs[m];
+	const uint8_t *k = keys, *v = values;
+	size_t done = 0;
+
+	/* Hash maps take batches; an LPM trie or an old kernel does not. */
+	if (sp->type == BPF_MAP_TYPE_HASH && n > 1) {
+		while (done < n) {
+			__u32 cnt = (__u32)(n - done < BATCH ? n - done : BATCH);
+
+			if (bpf_map_update_batch(l->fds[m], k + done * sp->key_size,
+						 v + done * sp->value_size, &cnt, NULL)) {
+				int err = -errno;
+
+				if (err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP) {
+					write_error(m, "writing", err);
+					return err;
+				}
+				break; /* finish one by one */
+			}
+			done += cnt;
+		}
+	}
+	for (; done < n; done++) {
+		if (bpf_map_update_elem(l->fds[m], k + done * sp->key_size,
+					v + done * sp->value_size, BPF_ANY)) {
+			int err = -errno;
+
+			write_error(m, "writing", err);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int be_del(void *ctx, enum pin_map m, const void *keys, size_t n)
+{
+	struct loader *l = ctx;
+	const uint8_t *k = keys;
+
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(l->fds[m], k + i * pin_specs[m].key_size) &&
+		    errno != ENOENT) {
+			int err = -errno;
+
+			write_error(m, "deleting from", err);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int be_wait(void *ctx)
+{
+	return loader_wait_programs(ctx);
+}
+
+int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
+		  size_t n, struct sync_stats *out)
+{
+	const struct ms_backend be = { be_update, be_del, be_wait, l };
+	struct ms_state cur, want;
+	struct sync_stats st;
+	uint32_t skipped = 0;
+	double t0, t1, t2;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	ms_state_init(&cur);
+	ms_state_init(&want);
+	t0 = now_ms();
+	err = mapsync_read(l, &cur);
+	if (err)
+		goto out;
+	t1 = now_ms();
+	err = mapsync_desired(cp, eps, n, &cur, &want, &skipped);
+	if (err) {
+		if (err == -ENOMEM)
+			log_error("sync: out of memory");
+		goto out;
+	}
+	t2 = now_ms();
+	err = mapsync_execute(&want, &cur, &be, &st);
+	st.read_ms = t1 - t0;
+	st.plan_ms = t2 - t1;
+	st.endpoints_skipped = skipped;
+	if (err) {
+		if (err == -ENOMEM)
+			log_error("sync: out of memory");
+		goto out;
+	}
+	log_info("sync: %llu writes (policy %llu), generation %u, revision %u, %.1f ms",
+		 (unsigned long long)sync_stats_writes(&st),
+		 (unsigned long long)sync_stats_policy_writes(&st), st.generation, st.revision,
+		 st.read_ms + st.plan_ms + st.write_ms);
+out:
+	if (out)
+		*out = st;
+	ms_state_free(&cur);
+	ms_state_free(&want);
+	return err;
+}
