@@ -24,7 +24,7 @@ meson test -C "$build" --print-errorlogs || status=1
 step "unit tests under ASan + UBSan ($asan)"
 [ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false
 meson compile -C "$asan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C "$asan" --suite unit --print-errorlogs || status=1
 
 # One closing line for CI, counted from both runs' JSON logs.

@@ -745,6 +745,7 @@ Test(hostile, two_mib_scalar, .timeout = 20)
 	size_t n = 2 << 20;
 	char *buf = malloc(n + 16);
 
+	cr_assert_not_null(buf);
 	memcpy(buf, "kind: ", 6);
 	memset(buf + 6, 'x', n);
 	expect_fast_fail(buf, n + 6,
