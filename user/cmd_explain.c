@@ -304,6 +304,52 @@ static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
 	out_obj_end(o);
 }
 
+/* Text mode: one sentence per direction, for people. JSON carries the same
+ * facts as fields (print_dir). */
+static void print_dir_text(const struct compiled *cp, enum np_dir dir, const struct flow_end *subj,
+			   const struct dir_verdict *v)
+{
+	const struct np_cluster *c = cp->cluster;
+	const char *what = dir == NP_EGRESS ? "egress " : "ingress";
+	char name[600], pol[600];
+
+	if (subj->pod)
+		snprintf(name, sizeof(name), "%s/%s", subj->pod->ns, subj->pod->name);
+	else
+		addr_format(&subj->addr, name, sizeof(name));
+	switch (v->reason) {
+	case VERDICT_NOT_CHECKED:
+		printf("  %s %s: not enforced (%s)\n", what, name,
+		       subj->pod ? "hostNetwork pod" : "outside the cluster");
+		break;
+	case VERDICT_UNISOLATED:
+		printf("  %s %s: allowed, not isolated (no policy selects it for %s)\n", what, name,
+		       dir == NP_EGRESS ? "Egress" : "Ingress");
+		break;
+	case VERDICT_RULE:
+		policy_label(c, v->by.policy, pol, sizeof(pol));
+		if (v->by.policy == NPBPF_POLICY_HOST)
+			printf("  %s %s: allowed, %s\n", what, name, pol);
+		else
+			printf("  %s %s: allowed by %s %s rule %u\n", what, name, pol,
+			       dir == NP_EGRESS ? "egress" : "ingress", v->by.rule);
+		break;
+	case VERDICT_NO_RULE:
+		printf("  %s %s: denied, isolated by", what, name);
+		for (size_t p = 0, n = 0; p < c->n_policies; p++) {
+			const struct np_policy *pl = &c->policies[p];
+
+			if (pl->types[dir] && !strcmp(pl->ns, subj->pod->ns) &&
+			    selector_matches(&pl->pod_sel, &subj->pod->labels)) {
+				policy_label(c, (uint32_t)p, pol, sizeof(pol));
+				printf("%s %s", n++ ? "," : "", pol);
+			}
+		}
+		printf(" and no rule allows it\n");
+		break;
+	}
+}
+
 static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 {
 	struct flow_end from, to;
@@ -326,6 +372,18 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 	if (err)
 		return err;
 	verdict_flow(cp, &from, &to, mp.proto, mp.port, &v);
+	if (!a->json) {
+		char fa[64], ta[64];
+
+		printf("%s: %s (%s) -> %s (%s) %u/%s\n", v.allowed ? "ALLOW" : "DENY", a->from,
+		       addr_format(&from.addr, fa, sizeof(fa)), a->to,
+		       addr_format(&to.addr, ta, sizeof(ta)), mp.port, proto_name(mp.proto));
+		if (v.self)
+			printf("  a pod reaching itself: the traffic never leaves the pod\n");
+		print_dir_text(cp, NP_EGRESS, &from, &v.dir[NP_EGRESS]);
+		print_dir_text(cp, NP_INGRESS, &to, &v.dir[NP_INGRESS]);
+		return v.allowed ? EXIT_OK : EXIT_FAIL;
+	}
 
 	out_init(&o, stdout, a->json);
 	out_obj_begin(&o, NULL);
