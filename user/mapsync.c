@@ -810,24 +810,26 @@ struct exec_ctx {
 	size_t kcap, vcap;
 };
 
-static void set_gen(enum pin_map m, uint8_t *key, int gen)
+__u32 *ms_key_subject(enum pin_map m, void *key)
 {
-	__u32 *subject;
-
 	switch (m) {
 	case PIN_POLICY:
-		subject = &((struct npbpf_policy_key *)key)->subject;
-		break;
+		return &((struct npbpf_policy_key *)key)->subject;
 	case PIN_RANGE:
-		subject = &((struct npbpf_range_key *)key)->subject;
-		break;
+		return &((struct npbpf_range_key *)key)->subject;
 	case PIN_SUBJECT:
-		subject = (__u32 *)key;
-		break;
+		return (__u32 *)key;
 	default:
-		return;
+		return NULL;
 	}
-	*subject = NPBPF_SUBJECT_KEY(*subject, gen);
+}
+
+static void set_gen(enum pin_map m, uint8_t *key, int gen)
+{
+	__u32 *subject = ms_key_subject(m, key);
+
+	if (subject)
+		*subject = NPBPF_SUBJECT_KEY(*subject, gen);
 }
 
 static int reserve(uint8_t **buf, size_t *cap, size_t need)

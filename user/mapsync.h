@@ -119,6 +119,9 @@ int ms_state_copy(struct ms_state *dst, const struct ms_state *src);
 
 /* The generation-split map of m, or -1. */
 int ms_gmap_of(enum pin_map m);
+/* The subject field (with the generation bit) of a key of a generational
+ * map, or NULL for other maps. */
+__u32 *ms_key_subject(enum pin_map m, void *key);
 
 /*
  * An identity's key bytes and label from an idmeta image. *key and *label are

@@ -28,22 +28,9 @@ static double now_ms(void)
 /* Puts one entry read from map m into the state, splitting generations. */
 static int put_entry(struct ms_state *s, enum pin_map m, uint8_t *key, const void *value)
 {
-	__u32 *subject = NULL;
+	__u32 *subject = ms_key_subject(m, key);
 	int gen = 0;
 
-	switch (m) {
-	case PIN_POLICY:
-		subject = &((struct npbpf_policy_key *)key)->subject;
-		break;
-	case PIN_RANGE:
-		subject = &((struct npbpf_range_key *)key)->subject;
-		break;
-	case PIN_SUBJECT:
-		subject = (__u32 *)key;
-		break;
-	default:
-		break;
-	}
 	if (subject) {
 		gen = (*subject & NPBPF_GEN_BIT) ? 1 : 0;
 		*subject &= ~NPBPF_GEN_BIT;
