@@ -14,7 +14,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "explain", cmd_explain, "why a flow is allowed or denied; connectivity matrix" },
-	{ "bench", cmd_bench, "benchmarks: policy compilation" },
+	{ "bench", cmd_bench, "benchmarks: policy compilation, per-packet verdict cost" },
 	{ "status", cmd_status, "what the pinned maps hold: endpoints, identities, policy, ..." },
 };
 
