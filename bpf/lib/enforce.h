@@ -307,7 +307,12 @@ static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
 
 	__builtin_memset(&st, 0, sizeof(st));
 	st.hook = hook;
-	st.now = bpf_ktime_get_ns();
+	/* CLOCK_MONOTONIC at tick resolution (1-10 ms): every use of now is a
+	 * timeout or an age in seconds, a once-a-second touch, an event stamp
+	 * or the event rate limit, none of which needs more. It reads the last
+	 * tick's time instead of the clock source: in a VM (kvm-clock) that
+	 * is about 25 ns a packet less, measured by npbpf bench verdict. */
+	st.now = bpf_ktime_get_coarse_ns();
 	st.ifindex = ctx_ifindex(c);
 	r = enforce(c, &st);
 	len = ctx_len(c);
