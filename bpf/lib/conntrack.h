@@ -17,7 +17,9 @@
  * (ct_lookup()).
  * A NEW flow that this hook allows creates (T, H). Only the direction this
  * hook is responsible for is checked before creating: the far side's own
- * hook, if it is on this node, checks and creates its own entry.
+ * hook, if it is on this node, checks and creates its own entry. A bare TCP
+ * SYN is not looked up at all: it is always a new flow, and its entry
+ * replaces any entry of (T, H) (enforce.h, decide()).
  *
  * Same-node pods, A opens to B. from-pod(A) checks A's egress and creates
  * (A->B, EGRESS); to-pod(B) checks B's ingress and creates (A->B, INGRESS).
@@ -214,20 +216,12 @@ found:
 	return v;
 }
 
-/*
- * Advances the TCP state of an entry with a segment's flags. Returns 1 when
- * the segment is a bare SYN on a flow that was finishing or finished: the
- * port pair is being reused, by the opener or, the other way round, by the
- * replier, and the caller judges it as a new flow of its own, policy check
- * included, rather than let a closed flow's entry carry it.
- */
-static __always_inline int ct_tcp_update(struct npbpf_ct_value *v, int reply, __u8 flags)
+/* Advances the TCP state of an entry with a segment's flags. A bare SYN
+ * never gets here: it is judged as a new flow (enforce.h). */
+static __always_inline void ct_tcp_update(struct npbpf_ct_value *v, int reply, __u8 flags)
 {
 	__u8 state = v->state;
 
-	if ((flags & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) == NPBPF_TCP_SYN &&
-	    state >= NPBPF_CT_CLOSING)
-		return 1;
 	if (flags & NPBPF_TCP_RST) {
 		state = NPBPF_CT_CLOSED;
 	} else if (flags & NPBPF_TCP_FIN) {
@@ -242,7 +236,6 @@ static __always_inline int ct_tcp_update(struct npbpf_ct_value *v, int reply, __
 	}
 	if (state != v->state)
 		v->state = state;
-	return 0;
 }
 
 /* Non-TCP: the first reply makes the flow established (for status only;

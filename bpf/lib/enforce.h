@@ -14,14 +14,17 @@
  *  5. later fragments follow the first fragment's recorded verdict (frag.h);
  *  6. ICMP errors quoting a tracked flow pass (related);
  *  7. conntrack hit (reply or opener's packet): passes, after a policy
- *     re-check when the revision moved;
+ *     re-check when the revision moved; a bare TCP SYN skips this step;
  *  8. no entry: TCP without a bare SYN is no new flow (NPBPF_DROP_NO_CT when
  *     isolated); else the policy (policy.h) decides, and an allowed flow is
  *     tracked (of ICMP only echo is tracked; other messages are judged per
  *     packet).
- * An established packet costs config + endpoint + 1-2 ct lookups + counter;
- * the subject, ipcache and policy tables are read only for new flows,
- * re-checks and unparseable or fragmented packets.
+ * An established packet costs config + endpoint + 1 ct lookup (2 when the
+ * first key tried misses) + counter; a new TCP connection config + endpoint
+ * + subject + ipcache + policy (1 lookup for the usual rule forms) +
+ * counter, and a ct insert when allowed. The subject, ipcache and policy
+ * tables are read only for new flows, re-checks and unparseable or
+ * fragmented packets.
  *
  * Functions return 0 (pass, with st->policy/rule saying what to charge) or a
  * negative enum npbpf_drop_reason, which npbpf_run() turns into a counter and
@@ -155,38 +158,44 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 	 * no tracked flow, timestamps, ...) is judged by policy alone. */
 	int untracked = icmp && !icmp_is_echo_request(p->t.family, p->icmp_type) &&
 			!icmp_is_echo_reply(p->t.family, p->icmp_type);
+	int tcp_syn = p->t.proto == NPBPF_PROTO_TCP &&
+		      (p->tcp_flags & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) == NPBPF_TCP_SYN;
 	int hit = CT_MISS, r;
 	__u32 peer;
 
 	if (icmp && icmp_is_error(p->t.family, p->icmp_type) && icmp_related(c, st))
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_RELATED);
 
+	/*
+	 * A bare SYN opens a flow: it is judged by policy without a conntrack
+	 * lookup, and when allowed its entry replaces any entry of its tuple.
+	 * Where a lookup would have found one: a retransmitted SYN is allowed
+	 * again by the policy that allowed it (its entry restarts in state
+	 * NEW); a SYN that reuses the port pair of a finished flow was a new
+	 * flow anyway; only a simultaneous open (both ends send a SYN for one
+	 * port pair) is judged by policy instead of passing on the other
+	 * end's entry. Never more permissive, and every new TCP connection,
+	 * allowed or denied, skips both conntrack lookups.
+	 */
 	k = p->t;
-	v = untracked ? NULL : ct_lookup(&k, st->hook, st->now, &hit);
+	k.dir = st->hook;
+	v = untracked || tcp_syn ? NULL : ct_lookup(&k, st->hook, st->now, &hit);
 	if (v) {
-		int reopen = 0;
-
 		if (p->t.proto == NPBPF_PROTO_TCP)
-			reopen = ct_tcp_update(v, hit == CT_REPLY, p->tcp_flags);
+			ct_tcp_update(v, hit == CT_REPLY, p->tcp_flags);
 		else
 			ct_other_update(v, hit == CT_REPLY);
-		if (!reopen) {
-			if (v->revision != st->cfg.revision) {
-				r = ct_recheck(st, &k, v);
-				if (r < 0)
-					return r;
-			}
-			ct_touch(v, st->now);
-			return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CT);
+		if (v->revision != st->cfg.revision) {
+			r = ct_recheck(st, &k, v);
+			if (r < 0)
+				return r;
 		}
-		/* A reused port pair: judged below as a new flow of this packet. */
-		k = p->t;
-		k.dir = st->hook;
+		ct_touch(v, st->now);
+		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CT);
 	}
 
 	s = subject_lookup(st->subject, st->cfg.generation);
-	if (p->t.proto == NPBPF_PROTO_TCP &&
-	    (p->tcp_flags & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) != NPBPF_TCP_SYN) {
+	if (p->t.proto == NPBPF_PROTO_TCP && !tcp_syn) {
 		if (subject_isolated(s, st->hook))
 			return -NPBPF_DROP_NO_CT;
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
