@@ -34,8 +34,15 @@ static __always_inline int ctx_load(const struct npbpf_ctx *c, __u32 off, void *
 /* Whole packet length in bytes, fragments included (for the byte counters). */
 static __always_inline __u32 ctx_len(const struct npbpf_ctx *c)
 {
-	if (c->xdp)
-		return (__u32)bpf_xdp_get_buff_len(c->ctx);
+	if (c->xdp) {
+		const struct xdp_md *x = c->ctx;
+
+		/* The XDP program is not frags-aware (SEC("xdp"), not
+		 * "xdp.frags"): the kernel never gives it a multi-buffer packet,
+		 * so the linear part is all of it and bpf_xdp_get_buff_len(),
+		 * a helper call, would return the same. */
+		return x->data_end - x->data;
+	}
 	return ((struct __sk_buff *)c->ctx)->len;
 }
 
