@@ -259,13 +259,9 @@ void matrix_print_text(FILE *f, const struct matrix *m)
 	}
 }
 
-void matrix_print_json(FILE *f, const struct matrix *m)
+void matrix_json_results(struct out *o, const struct matrix *m)
 {
-	struct out o;
-
-	out_init(&o, f, true);
-	out_obj_begin(&o, NULL);
-	out_arr_begin(&o, "results");
+	out_arr_begin(o, "results");
 	for (int fam = 0; fam < 2; fam++) {
 		for (size_t p = 0; p < m->n_ports; p++) {
 			for (size_t a = 0; a < m->n_nodes; a++) {
@@ -274,19 +270,28 @@ void matrix_print_json(FILE *f, const struct matrix *m)
 
 					if (cell == CELL_NA)
 						continue;
-					out_obj_begin(&o, NULL);
-					out_str(&o, "from", m->nodes[a].label);
-					out_str(&o, "to", m->nodes[b].label);
-					out_uint(&o, "port", m->ports[p].port);
-					out_str(&o, "protocol", proto_name(m->ports[p].proto));
-					out_uint(&o, "family", fam ? 6 : 4);
-					out_str(&o, "verdict", cell == CELL_ALLOW ? "allow" : "deny");
-					out_obj_end(&o);
+					out_obj_begin(o, NULL);
+					out_str(o, "from", m->nodes[a].label);
+					out_str(o, "to", m->nodes[b].label);
+					out_uint(o, "port", m->ports[p].port);
+					out_str(o, "protocol", proto_name(m->ports[p].proto));
+					out_uint(o, "family", fam ? 6 : 4);
+					out_str(o, "verdict", cell == CELL_ALLOW ? "allow" : "deny");
+					out_obj_end(o);
 				}
 			}
 		}
 	}
-	out_arr_end(&o);
+	out_arr_end(o);
+}
+
+void matrix_print_json(FILE *f, const struct matrix *m)
+{
+	struct out o;
+
+	out_init(&o, f, true);
+	out_obj_begin(&o, NULL);
+	matrix_json_results(&o, m);
 	out_obj_end(&o);
 	out_finish(&o);
 }

@@ -64,4 +64,9 @@ void matrix_fill_verdicts(struct matrix *m, const struct compiled *cp);
 void matrix_print_text(FILE *f, const struct matrix *m);
 void matrix_print_json(FILE *f, const struct matrix *m);
 
+struct out;
+/* The "results" array of matrix_print_json, written into an object already
+ * open on o, for commands that print more fields around it (lab). */
+void matrix_json_results(struct out *o, const struct matrix *m);
+
 #endif
