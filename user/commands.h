@@ -14,5 +14,6 @@ enum exit_status {
 int cmd_explain(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_lab(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct command commands[] = {
 	{ "explain", cmd_explain, "why a flow is allowed or denied; connectivity matrix" },
 	{ "bench", cmd_bench, "benchmarks: policy compilation, per-packet verdict cost" },
 	{ "status", cmd_status, "what the pinned maps hold: endpoints, identities, policy, ..." },
+	{ "lab", cmd_lab, "real enforcement on local network namespaces: a probed matrix" },
 };
 
 static void usage(FILE *f)

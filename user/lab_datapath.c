@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "lab_datapath.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lab_ip.h"
+#include "lab_state.h"
+#include "loader.h"
+#include "log.h"
+#include "mapsync.h"
+
+void lab_datapath_pin_dir(const char *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", LAB_PIN_PREFIX, id);
+}
+
+static int sync_tables(struct loader *l, const struct lab_net *net, const struct compiled *cp)
+{
+	struct endpoint_binding *eps = calloc(net->n_hosts ? net->n_hosts : 1, sizeof(*eps));
+	struct sync_stats st;
+	size_t n = 0;
+	int err;
+
+	if (!eps)
+		return -ENOMEM;
+	for (size_t i = 0; i < net->n_hosts; i++) {
+		if (!net->hosts[i].pod)
+			continue;
+		eps[n].ns = net->hosts[i].pod->ns;
+		eps[n].name = net->hosts[i].pod->name;
+		eps[n].ifindex = net->hosts[i].ifindex;
+		n++;
+	}
+	err = mapsync_apply(l, cp, eps, n, &st);
+	free(eps);
+	return err;
+}
+
+/* TC attachment goes through netlink in the calling thread's namespace:
+ * the veths are in the node's. */
+static int attach_all(struct loader *l, const struct lab_net *net)
+{
+	int saved, err;
+
+	err = lab_netns_enter(net->node_netns, &saved);
+	for (size_t i = 0; !err && i < net->n_hosts; i++) {
+		if (net->hosts[i].pod)
+			err = loader_attach_tc(l, net->hosts[i].ifindex);
+	}
+	if (lab_netns_leave(saved) && !err)
+		err = -EIO;
+	return err;
+}
+
+int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
+		      struct loader **out)
+{
+	struct loader_opts opts = { .pin_dir = pin_dir };
+	struct loader *l = NULL;
+	int err;
+
+	*out = NULL;
+	err = loader_open(&opts, &l);
+	/* Tables first: a veth with no endpoint entry drops everything. */
+	if (!err)
+		err = sync_tables(l, net, cp);
+	if (!err)
+		err = attach_all(l, net);
+	if (err) {
+		loader_free(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}
+
+void lab_datapath_close(struct loader *l)
+{
+	loader_free(l);
+}

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "lab_net.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lab_addr.h"
+#include "lab_ip.h"
+#include "lab_probe.h"
+#include "lab_signal.h"
+#include "log.h"
+#include "vec.h"
+
+#define BRIDGE "cni0"
+#define EXT_VETH "lab-ext"
+/* The routed gateway: every host veth answers as it (Calico's trick), the
+ * link-local IPv6 one being the EUI-64 address of GW_MAC. Static neighbour
+ * entries in the pods save the first ARP/ND round. */
+#define GW_MAC "ee:ee:ee:ee:ee:ee"
+#define GW_V4 "169.254.1.1"
+#define GW_V6 "fe80::ecee:eeff:feee:eeee"
+#define HOST_VETH_INDEX 100
+
+int lab_mode_parse(const char *text, enum lab_mode *mode)
+{
+	if (!strcmp(text, "bridge"))
+		*mode = LAB_MODE_BRIDGE;
+	else if (!strcmp(text, "routed"))
+		*mode = LAB_MODE_ROUTED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *lab_mode_name(enum lab_mode mode)
+{
+	return mode == LAB_MODE_ROUTED ? "routed" : "bridge";
+}
+
+static int add_node_addr(struct lab_net *net, const struct np_addr *a)
+{
+	struct np_addr *slot;
+
+	for (size_t i = 0; i < net->n_node_addrs; i++) {
+		if (!addr_cmp(&net->node_addrs[i], a))
+			return 0;
+	}
+	slot = VEC_PUSH(net->node_addrs, net->n_node_addrs, net->cap_node_addrs);
+	if (!slot)
+		return -ENOMEM;
+	*slot = *a;
+	return 0;
+}
+
+/* NS_POD reads best in `ip netns list`; '_' cannot occur in either name, so
+ * names stay unique. Very long names fall back to the pod's index. */
+static void pod_netns_name(const struct lab_net *net, const struct np_pod *pod, size_t index,
+			   char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s%s-%s_%s", LAB_NETNS_PREFIX, net->id, pod->ns, pod->name);
+
+	if (n < 0 || (size_t)n >= len)
+		snprintf(buf, len, "%s%s-pod%zu", LAB_NETNS_PREFIX, net->id, index);
+}
+
+int lab_net_plan(struct lab_net *net, enum lab_mode mode, const struct np_cluster *c,
+		 const struct np_addr node[2], const struct np_addr *ext, size_t n_ext)
+{
+	struct lab_host *h;
+	int err = 0;
+
+	memset(net, 0, sizeof(*net));
+	net->mode = mode;
+	net->node[0] = node[0];
+	net->node[1] = node[1];
+	net->ext = ext;
+	net->n_ext = n_ext;
+	for (int f = 0; !err && f < 2; f++)
+		err = add_node_addr(net, &node[f]);
+	for (size_t i = 0; !err && i < c->n_pods; i++) {
+		const struct np_pod *pod = &c->pods[i];
+
+		if (pod->host_network) {
+			for (size_t a = 0; !err && a < pod->n_addrs; a++)
+				err = add_node_addr(net, &pod->addrs[a]);
+			continue;
+		}
+		h = VEC_PUSH(net->hosts, net->n_hosts, net->cap_hosts);
+		if (!h) {
+			err = -ENOMEM;
+			break;
+		}
+		h->pod = pod;
+		h->addrs = pod->addrs;
+		h->n_addrs = pod->n_addrs;
+	}
+	if (!err && n_ext) {
+		h = VEC_PUSH(net->hosts, net->n_hosts, net->cap_hosts);
+		if (!h) {
+			err = -ENOMEM;
+		} else {
+			h->addrs = ext;
+			h->n_addrs = n_ext;
+		}
+	}
+	if (err)
+		lab_net_free(net);
+	return err;
+}
+
+void lab_net_name(struct lab_net *net, const char *id)
+{
+	snprintf(net->id, sizeof(net->id), "%s", id);
+	snprintf(net->node_netns, sizeof(net->node_netns), "%s%s-node", LAB_NETNS_PREFIX, id);
+	for (size_t i = 0; i < net->n_hosts; i++) {
+		struct lab_host *h = &net->hosts[i];
+
+		if (!h->pod) {
+			snprintf(h->netns, sizeof(h->netns), "%s%s-ext", LAB_NETNS_PREFIX, id);
+			snprintf(h->veth, sizeof(h->veth), "%s", EXT_VETH);
+			continue;
+		}
+		pod_netns_name(net, h->pod, i, h->netns, sizeof(h->netns));
+		snprintf(h->veth, sizeof(h->veth), "lab%u", (unsigned int)i);
+	}
+}
+
+void lab_net_free(struct lab_net *net)
+{
+	free(net->node_addrs);
+	free(net->hosts);
+	memset(net, 0, sizeof(*net));
+}
+
+const struct lab_host *lab_net_host_of(const struct lab_net *net, const struct np_pod *pod)
+{
+	for (size_t i = 0; i < net->n_hosts; i++) {
+		if (net->hosts[i].pod == pod)
+			return &net->hosts[i];
+	}
+	return NULL;
+}
+
+static const char *fmt_addr(const struct np_addr *a, char *buf, size_t len)
+{
+	addr_format(a, buf, len);
+	return buf;
+}
+
+/* "ADDR/32" or "ADDR/128 ... nodad": usable at once, no duplicate address
+ * detection delaying IPv6 by a second or two. */
+static void batch_addr(struct lab_batch *b, const struct np_addr *a, const char *dev)
+{
+	char buf[64];
+
+	lab_batch_add(b, "addr add %s/%u dev %s%s", fmt_addr(a, buf, sizeof(buf)), a->plen, dev,
+		      a->family == 6 ? " nodad" : "");
+}
+
+/* Settings every namespace needs before its interfaces exist: no DAD (new
+ * interfaces take the default), no reverse-path filter (IPv4 settings are
+ * inherited from the host's namespace, which may be strict). */
+static int netns_sysctls(const char *netns, bool node)
+{
+	static const char *const common[][2] = {
+		{ "net/ipv6/conf/all/accept_dad", "0" },
+		{ "net/ipv6/conf/default/accept_dad", "0" },
+		{ "net/ipv4/conf/all/rp_filter", "0" },
+		{ "net/ipv4/conf/default/rp_filter", "0" },
+	};
+	static const char *const forwarding[][2] = {
+		{ "net/ipv4/ip_forward", "1" },
+		{ "net/ipv6/conf/all/forwarding", "1" },
+	};
+	int saved, err;
+
+	err = lab_netns_enter(netns, &saved);
+	for (size_t i = 0; !err && i < sizeof(common) / sizeof(common[0]); i++)
+		err = lab_sysctl_set(common[i][0], common[i][1]);
+	for (size_t i = 0; !err && node && i < sizeof(forwarding) / sizeof(forwarding[0]); i++)
+		err = lab_sysctl_set(forwarding[i][0], forwarding[i][1]);
+	if (lab_netns_leave(saved) && !err)
+		err = -EIO;
+	return err;
+}
+
+static int create_namespaces(struct lab_net *net)
+{
+	struct lab_batch b;
+	int err;
+
+	lab_batch_init(&b);
+	lab_batch_add(&b, "netns add %s", net->node_netns);
+	for (size_t i = 0; i < net->n_hosts; i++)
+		lab_batch_add(&b, "netns add %s", net->hosts[i].netns);
+	err = lab_batch_run(&b, NULL, false, "creating network namespaces");
+	lab_batch_free(&b);
+	if (!err)
+		err = netns_sysctls(net->node_netns, true);
+	for (size_t i = 0; !err && i < net->n_hosts; i++)
+		err = netns_sysctls(net->hosts[i].netns, false);
+	return err;
+}
+
+/* The node: the bridge or the per-pod routes, the node's addresses, and the
+ * host sides of every veth (the pod sides created straight in the pods). */
+static void node_batch(const struct lab_net *net, struct lab_batch *b)
+{
+	bool bridge = net->mode == LAB_MODE_BRIDGE;
+	const char *dev = bridge ? BRIDGE : "lo";
+	char buf[64];
+
+	lab_batch_add(b, "link set lo up");
+	if (bridge) {
+		lab_batch_add(b, "link add %s type bridge mcast_snooping 0", BRIDGE);
+		lab_batch_add(b, "link set %s up", BRIDGE);
+	}
+	for (size_t i = 0; i < net->n_node_addrs; i++)
+		batch_addr(b, &net->node_addrs[i], dev);
+	if (bridge) {
+		lab_batch_add(b, "route add %s dev %s", LAB_RANGE_V4, BRIDGE);
+		lab_batch_add(b, "route add %s dev %s", LAB_RANGE_V6, BRIDGE);
+	}
+	for (size_t i = 0; i < net->n_hosts; i++) {
+		const struct lab_host *h = &net->hosts[i];
+		bool gw = !bridge || !h->pod;
+
+		/* An index no pod's eth0 (2) can have: a veth whose index equals
+		 * its peer's gets its link events batched, up to a second late. */
+		lab_batch_add(b, "link add %s index %zu%s type veth peer name eth0 netns %s",
+			      h->veth, HOST_VETH_INDEX + i, gw ? " address " GW_MAC : "", h->netns);
+		if (!gw) {
+			lab_batch_add(b, "link set %s master %s up", h->veth, BRIDGE);
+			continue;
+		}
+		lab_batch_add(b, "link set %s up", h->veth);
+		for (size_t a = 0; a < h->n_addrs; a++)
+			lab_batch_add(b, "route add %s dev %s",
+				      fmt_addr(&h->addrs[a], buf, sizeof(buf)), h->veth);
+	}
+}
+
+/* Inside a pod or the external host: addresses on eth0 and routes to the
+ * lab's ranges (only those). */
+static void host_batch(const struct lab_net *net, const struct lab_host *h, struct lab_batch *b)
+{
+	bool on_link = net->mode == LAB_MODE_BRIDGE && h->pod;
+	char buf[64], gw[64];
+
+	lab_batch_add(b, "link set lo up");
+	for (size_t a = 0; a < h->n_addrs; a++)
+		batch_addr(b, &h->addrs[a], "eth0");
+	lab_batch_add(b, "link set eth0 up");
+	if (on_link) {
+		/* Other pods are on the bridge; the external host is behind the
+		 * node, which is on the bridge too. */
+		lab_batch_add(b, "route add %s dev eth0", LAB_RANGE_V4);
+		lab_batch_add(b, "route add %s dev eth0", LAB_RANGE_V6);
+		for (size_t e = 0; e < net->n_ext; e++) {
+			const struct np_addr *x = &net->ext[e];
+
+			lab_batch_add(b, "route add %s via %s dev eth0", fmt_addr(x, buf, sizeof(buf)),
+				      fmt_addr(&net->node[x->family == 6], gw, sizeof(gw)));
+		}
+		return;
+	}
+	lab_batch_add(b, "neigh add %s lladdr %s dev eth0 nud permanent", GW_V4, GW_MAC);
+	lab_batch_add(b, "neigh add %s lladdr %s dev eth0 nud permanent", GW_V6, GW_MAC);
+	lab_batch_add(b, "route add %s via %s dev eth0 onlink", LAB_RANGE_V4, GW_V4);
+	lab_batch_add(b, "route add %s via %s dev eth0", LAB_RANGE_V6, GW_V6);
+}
+
+static int configure_hosts(struct lab_net *net)
+{
+	struct lab_batch *b = calloc(net->n_hosts ? net->n_hosts : 1, sizeof(*b));
+	pid_t *pids = calloc(net->n_hosts ? net->n_hosts : 1, sizeof(*pids));
+	int err = b && pids ? 0 : -ENOMEM, ret;
+
+	/* All at once: each is a separate ip process in its own namespace. */
+	for (size_t i = 0; !err && i < net->n_hosts; i++) {
+		lab_batch_init(&b[i]);
+		host_batch(net, &net->hosts[i], &b[i]);
+		err = lab_batch_spawn(&b[i], net->hosts[i].netns, false, &pids[i]);
+	}
+	for (size_t i = 0; pids && i < net->n_hosts; i++) {
+		ret = lab_batch_wait(pids[i], net->hosts[i].netns);
+		if (ret && !err)
+			err = ret;
+	}
+	for (size_t i = 0; b && i < net->n_hosts; i++)
+		lab_batch_free(&b[i]);
+	free(b);
+	free(pids);
+	return err;
+}
+
+/* The host veths' indexes, once every one of them (and the bridge) carries
+ * traffic. */
+static int node_ready(struct lab_net *net)
+{
+	int64_t deadline = lab_now_ms() + LAB_LINK_TIMEOUT_MS;
+	int saved, err;
+
+	err = lab_netns_enter(net->node_netns, &saved);
+	if (!err && net->mode == LAB_MODE_BRIDGE)
+		err = lab_link_wait_ready(BRIDGE, deadline);
+	for (size_t i = 0; !err && i < net->n_hosts; i++)
+		err = lab_link_wait_ready(net->hosts[i].veth, deadline);
+	for (size_t i = 0; !err && i < net->n_hosts; i++) {
+		net->hosts[i].ifindex = if_nametoindex(net->hosts[i].veth);
+		if (!net->hosts[i].ifindex) {
+			err = -errno;
+			log_error("lab: no interface %s in %s: %s", net->hosts[i].veth,
+				  net->node_netns, strerror(-err));
+		}
+	}
+	if (lab_netns_leave(saved) && !err)
+		err = -EIO;
+	return err;
+}
+
+int lab_net_create(struct lab_net *net)
+{
+	struct lab_batch b;
+	int err;
+
+	err = create_namespaces(net);
+	if (!err && lab_stop_requested())
+		err = -EINTR;
+	if (!err) {
+		lab_batch_init(&b);
+		node_batch(net, &b);
+		err = lab_batch_run(&b, net->node_netns, false, "setting up the node");
+		lab_batch_free(&b);
+	}
+	if (!err && lab_stop_requested())
+		err = -EINTR;
+	if (!err)
+		err = configure_hosts(net);
+	if (!err)
+		err = node_ready(net);
+	return err;
+}
