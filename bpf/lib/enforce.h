@@ -39,7 +39,6 @@
 
 #include <npbpf/datapath.h>
 
-#include "bench.h"
 #include "conntrack.h"
 #include "ctx.h"
 #include "events.h"
@@ -210,9 +209,7 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 	 * replies cross the other hook, whose direction may be isolated, and
 	 * the entry keeps them passing there. Of ICMP, only an echo request
 	 * opens something to reply to. k: the packet's key, dir = hook. */
-	if ((!icmp || icmp_is_echo_request(p->t.family, p->icmp_type)) &&
-	    /* Benchmark only, never set by the loader: see lib/bench.h. */
-	    !(st->cfg.flags & NPBPF_CFG_BENCH_NO_CT_CREATE)) {
+	if (!icmp || icmp_is_echo_request(p->t.family, p->icmp_type)) {
 		if (st->hook == NPBPF_DIR_EGRESS)
 			ct_create(&k, st->now, st->cfg.revision, st->subject, peer);
 		else
