@@ -27,7 +27,9 @@
 #include "lab_expect.h"
 #include "lab_ip.h"
 #include "lab_net.h"
+#include "lab_plan.h"
 #include "lab_probe.h"
+#include "lab_report.h"
 #include "lab_signal.h"
 #include "lab_state.h"
 #include "lab_worker.h"
@@ -242,46 +244,12 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 
 static int lab_down(const struct lab_args *a)
 {
-	bool json = a->json;
 	struct lab_down_result *r = NULL;
 	size_t n = 0;
-	struct out o;
-	int err, ret = EXIT_OK;
+	int err, ret;
 
 	err = lab_state_down(a->down_ids, a->n_down_ids, &r, &n);
-	out_init(&o, stdout, json);
-	if (json) {
-		out_obj_begin(&o, NULL);
-		out_arr_begin(&o, "labs");
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *what = r[i].running ? "running" : r[i].err ? "failed" : "removed";
-
-		if (r[i].err)
-			ret = EXIT_FAIL;
-		if (!json) {
-			if (r[i].running)
-				printf("lab %s is running (pid %d): stop it with Ctrl-C or kill %d\n",
-				       r[i].id, (int)r[i].pid, (int)r[i].pid);
-			else
-				printf("%s lab %s (%s)\n", r[i].err ? "could not remove" : "removed",
-				       r[i].id, r[i].kept ? "kept" : "left by a crash");
-			continue;
-		}
-		out_obj_begin(&o, NULL);
-		out_str(&o, "id", r[i].id);
-		out_str(&o, "state", what);
-		out_bool(&o, "kept", r[i].kept);
-		out_int(&o, "pid", r[i].pid);
-		out_obj_end(&o);
-	}
-	if (json) {
-		out_arr_end(&o);
-		out_obj_end(&o);
-	} else if (!n) {
-		printf("no lab to remove\n");
-	}
-	out_finish(&o);
+	ret = lab_report_down(stdout, a->json, r, n);
 	free(r);
 	if (err && ret == EXIT_OK) {
 		log_error("lab: reading %s: %s", LAB_STATE_DIR, strerror(-err));
@@ -456,82 +424,17 @@ static int build_and_probe(struct lab_run *r)
 	return 0;
 }
 
-static void print_addrs(struct out *o, const char *key, const struct np_addr *v, size_t n)
-{
-	char buf[64];
-
-	out_arr_begin(o, key);
-	for (size_t i = 0; i < n; i++)
-		out_str(o, NULL, addr_format(&v[i], buf, sizeof(buf)));
-	out_arr_end(o);
-}
-
-/* Where everything of a kept lab lives, for other tools' traffic. */
-static void print_placement(struct out *o, const struct lab_run *r)
-{
-	char buf[600];
-
-	out_obj_begin(o, "lab");
-	out_str(o, "id", r->st.id);
-	out_str(o, "mode", lab_mode_name(r->a.mode));
-	out_str(o, "node_netns", r->net.node_netns);
-	out_str(o, "pin_dir", r->pin_dir);
-	print_addrs(o, "node_addresses", r->net.node, 2);
-	/* Not `ip netns exec`: it remounts /sys, hiding the pins on bpffs. */
-	snprintf(buf, sizeof(buf), "nsenter --net=%s/%s npbpf status --pin-dir %s", LAB_NETNS_DIR,
-		 r->net.node_netns, r->pin_dir);
-	out_str(o, "status_with", buf);
-	snprintf(buf, sizeof(buf), "npbpf lab --down %s", r->st.id);
-	out_str(o, "remove_with", buf);
-	out_obj_end(o);
-	out_arr_begin(o, "pods");
-	for (size_t i = 0; i < r->net.n_hosts; i++) {
-		const struct lab_host *h = &r->net.hosts[i];
-
-		if (!h->pod)
-			continue;
-		snprintf(buf, sizeof(buf), "%s/%s", h->pod->ns, h->pod->name);
-		out_obj_begin(o, NULL);
-		out_str(o, "name", buf);
-		out_str(o, "netns", h->netns);
-		out_str(o, "host_veth", h->veth);
-		print_addrs(o, "addresses", h->addrs, h->n_addrs);
-		out_obj_end(o);
-	}
-	out_arr_end(o);
-	for (size_t i = 0; i < r->net.n_hosts; i++) {
-		const struct lab_host *h = &r->net.hosts[i];
-
-		if (h->pod)
-			continue;
-		out_obj_begin(o, "external");
-		out_str(o, "netns", h->netns);
-		out_str(o, "host_veth", h->veth);
-		print_addrs(o, "addresses", h->addrs, h->n_addrs);
-		out_obj_end(o);
-	}
-}
-
 static void print_result(const struct lab_run *r)
 {
-	struct out o;
+	struct lab_placement p = {
+		.id = r->st.id,
+		.mode = r->a.mode,
+		.net = &r->net,
+		.pin_dir = r->pin_dir,
+	};
 
-	out_init(&o, stdout, r->a.json);
-	if (r->a.json) {
-		out_obj_begin(&o, NULL);
-		matrix_json_results(&o, &r->m);
-		out_double(&o, "seconds", (double)(r->t_done - r->t_start) / 1000.0, 3);
-		if (r->a.keep)
-			print_placement(&o, r);
-		out_obj_end(&o);
-	} else {
-		matrix_print_text(stdout, &r->m);
-		if (r->a.keep) {
-			fputc('\n', stdout);
-			print_placement(&o, r);
-		}
-	}
-	out_finish(&o);
+	lab_report_matrix(stdout, r->a.json, &r->m, (double)(r->t_done - r->t_start) / 1000.0,
+			  r->a.keep ? &p : NULL);
 }
 
 /* npbpf status of the lab's pins, from the node namespace where the veths

@@ -11,10 +11,7 @@
  * watching ctl); EOF means exit. rep (read) carries 'R' when ready, or 'E'
  * and an int errno when setting up failed, then the results.
  *
- * What each worker probes and listens on is planned from the matrix itself:
- * a probe per applicable cell whose row lives in the worker's namespace, a
- * listener per (address, port) some cell's column needs. A matrix probed
- * this way has exactly the cells explain fills.
+ * What each worker probes and listens on comes from lab_plan.h.
  */
 #ifndef NPBPF_LAB_WORKER_H
 #define NPBPF_LAB_WORKER_H
@@ -48,14 +45,6 @@ struct lab_workers {
 	int timeout_ms;
 	bool kept; /* lab_workers_keep: left running */
 };
-
-/* Plans the probes and listeners of every host of net from m's applicable
- * cells. 0 or -ENOMEM. */
-int lab_workers_plan(struct lab_workers *ws, const struct matrix *m, const struct lab_net *net,
-		     int timeout_ms);
-
-/* Total probes planned. */
-size_t lab_workers_n_probes(const struct lab_workers *ws);
 
 /* Forks the workers and waits until all listen. 0 or -errno (logged);
  * -EINTR on a stop request. */
