@@ -168,10 +168,9 @@ static void bv_on_signal(int sig)
 	bv_stop = 1; /* the loops check it and clean up on their way out */
 }
 
+/* Checked between steps; bench_verdict() says so once on its way out. */
 static bool bv_interrupted(void)
 {
-	if (bv_stop)
-		log_error("bench verdict: interrupted");
 	return bv_stop;
 }
 
@@ -1077,8 +1076,11 @@ int bench_verdict(int argc, char **argv)
 		sigaction(sigs[i], &sa, &saved[i]);
 
 	ret = EXIT_FAIL;
-	if (bv_setup(&x) || bv_rounds(&x))
+	if (bv_setup(&x) || bv_rounds(&x)) {
+		if (bv_stop)
+			log_error("bench verdict: interrupted; cleaning up");
 		goto out;
+	}
 	bv_print(&x);
 	ret = EXIT_OK;
 out:
