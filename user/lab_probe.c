@@ -12,15 +12,19 @@
 #include "lab_sock.h"
 #include "log.h"
 
-/* A UDP probe is sent this many times, evenly spread over its timeout. */
+/* A UDP probe is sent this many times, a TCP probe connects this many
+ * times (a fresh socket each), evenly spread over the timeout: one lost
+ * packet (a neighbour entry still resolving) must not read as a deny. */
 #define UDP_SENDS 3
+#define STREAM_CONNECTS LAB_PROBE_FDS
 
 struct lab_inflight {
-	int fd;           /* -1 once finished, until compacted away */
+	int fd[STREAM_CONNECTS]; /* UDP uses fd[0]; all -1 once finished */
 	size_t probe;
 	int64_t deadline; /* ms */
-	int64_t resend;   /* UDP: when to send again */
-	int sends;
+	int64_t again;    /* when to send (UDP) or connect (TCP) again */
+	int tries;
+	bool done;
 };
 
 /* What a UDP probe sends and expects back. */
@@ -54,8 +58,10 @@ int lab_prober_init(struct lab_prober *pr, struct lab_probe *probes, size_t n, i
 void lab_prober_free(struct lab_prober *pr)
 {
 	for (size_t i = 0; pr->fl && i < pr->n_fl; i++) {
-		if (pr->fl[i].fd >= 0)
-			close(pr->fl[i].fd);
+		for (int k = 0; k < STREAM_CONNECTS; k++) {
+			if (pr->fl[i].fd[k] >= 0)
+				close(pr->fl[i].fd[k]);
+		}
 	}
 	free(pr->fl);
 	pr->fl = NULL;
@@ -73,9 +79,12 @@ static void finish(struct lab_prober *pr, struct lab_inflight *f, bool allowed)
 {
 	pr->probes[f->probe].allowed = allowed;
 	pr->n_done++;
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
+	f->done = true;
+	for (int i = 0; i < STREAM_CONNECTS; i++) {
+		if (f->fd[i] >= 0)
+			close(f->fd[i]);
+		f->fd[i] = -1;
+	}
 }
 
 /* A refusal means the probe got through and nothing listened: allowed by
@@ -91,41 +100,48 @@ static void refused(struct lab_prober *pr, struct lab_inflight *f)
 	finish(pr, f, true);
 }
 
+static int tries_of(const struct lab_probe *p)
+{
+	return lab_sock_is_stream(p->proto) ? STREAM_CONNECTS : UDP_SENDS;
+}
+
 static void udp_send(struct lab_prober *pr, struct lab_inflight *f)
 {
 	struct token t;
 
 	token_of(f->probe, &t);
 	/* A lost or failed send is what the resends are for. */
-	if (send(f->fd, &t, sizeof(t), 0) < 0 && errno == ECONNREFUSED)
+	if (send(f->fd[0], &t, sizeof(t), 0) < 0 && errno == ECONNREFUSED)
 		refused(pr, f);
-	f->sends++;
-	f->resend += pr->timeout_ms / UDP_SENDS;
 }
 
-static void start(struct lab_prober *pr, int64_t now)
+/* The next try: a datagram on the one UDP socket, or a new connect. */
+static void try_again(struct lab_prober *pr, struct lab_inflight *f)
 {
-	struct lab_inflight *f = &pr->fl[pr->n_fl++];
-	const struct lab_probe *p = &pr->probes[pr->next];
+	const struct lab_probe *p = &pr->probes[f->probe];
+	int slot = f->tries, fd;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char buf[64];
 
-	memset(f, 0, sizeof(*f));
-	f->probe = pr->next++;
-	f->deadline = now + pr->timeout_ms;
-	f->resend = now;
-	f->fd = lab_sock_bound(&p->src, 0, p->proto);
-	if (f->fd < 0) {
-		pr->errors++;
-		log_warn("lab: probe from %s: %s", addr_format(&p->src, buf, sizeof(buf)),
-			 strerror(-f->fd));
-		f->fd = -1;
-		finish(pr, f, false);
+	f->tries++;
+	f->again += pr->timeout_ms / tries_of(p);
+	if (!lab_sock_is_stream(p->proto) && slot > 0) {
+		udp_send(pr, f);
 		return;
 	}
+	fd = lab_sock_bound(&p->src, 0, p->proto);
+	if (fd < 0) {
+		pr->errors++;
+		log_warn("lab: probe from %s: %s", addr_format(&p->src, buf, sizeof(buf)),
+			 strerror(-fd));
+		if (slot == 0)
+			finish(pr, f, false);
+		return;
+	}
+	f->fd[slot] = fd;
 	lab_sock_addr(&p->dst, p->port, &ss, &len);
-	if (!connect(f->fd, (struct sockaddr *)&ss, len)) {
+	if (!connect(fd, (struct sockaddr *)&ss, len)) {
 		if (lab_sock_is_stream(p->proto))
 			finish(pr, f, true);
 		else
@@ -145,12 +161,25 @@ static void start(struct lab_prober *pr, int64_t now)
 	finish(pr, f, false);
 }
 
+static void start(struct lab_prober *pr, int64_t now)
+{
+	struct lab_inflight *f = &pr->fl[pr->n_fl++];
+
+	memset(f, 0, sizeof(*f));
+	for (int i = 0; i < STREAM_CONNECTS; i++)
+		f->fd[i] = -1;
+	f->probe = pr->next++;
+	f->deadline = now + pr->timeout_ms;
+	f->again = now;
+	try_again(pr, f);
+}
+
 static void compact(struct lab_prober *pr)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < pr->n_fl; i++) {
-		if (pr->fl[i].fd >= 0)
+		if (!pr->fl[i].done)
 			pr->fl[k++] = pr->fl[i];
 	}
 	pr->n_fl = k;
@@ -163,11 +192,10 @@ int lab_prober_step(struct lab_prober *pr, int64_t now)
 	for (size_t i = 0; i < pr->n_fl; i++) {
 		struct lab_inflight *f = &pr->fl[i];
 
-		if (f->fd >= 0 && now >= f->deadline)
+		if (now >= f->deadline)
 			finish(pr, f, false);
-		else if (f->fd >= 0 && !lab_sock_is_stream(pr->probes[f->probe].proto) &&
-			 f->sends < UDP_SENDS && now >= f->resend)
-			udp_send(pr, f);
+		else if (f->tries < tries_of(&pr->probes[f->probe]) && now >= f->again)
+			try_again(pr, f);
 	}
 	compact(pr);
 	while (pr->n_fl < pr->max_fl && pr->next < pr->n) {
@@ -178,9 +206,8 @@ int lab_prober_step(struct lab_prober *pr, int64_t now)
 		const struct lab_inflight *f = &pr->fl[i];
 		int64_t t = f->deadline;
 
-		if (!lab_sock_is_stream(pr->probes[f->probe].proto) && f->sends < UDP_SENDS &&
-		    f->resend < t)
-			t = f->resend;
+		if (f->tries < tries_of(&pr->probes[f->probe]) && f->again < t)
+			t = f->again;
 		if (wake < 0 || t < wake)
 			wake = t;
 	}
@@ -189,26 +216,33 @@ int lab_prober_step(struct lab_prober *pr, int64_t now)
 
 size_t lab_prober_pollfds(const struct lab_prober *pr, struct pollfd *pfd)
 {
+	size_t n = 0;
+
 	for (size_t i = 0; i < pr->n_fl; i++) {
-		pfd[i].fd = pr->fl[i].fd;
-		pfd[i].events = lab_sock_is_stream(pr->probes[pr->fl[i].probe].proto) ? POLLOUT
-										       : POLLIN;
-		pfd[i].revents = 0;
+		short ev = lab_sock_is_stream(pr->probes[pr->fl[i].probe].proto) ? POLLOUT : POLLIN;
+
+		for (int k = 0; k < STREAM_CONNECTS; k++)
+			pfd[n++] = (struct pollfd){ .fd = pr->fl[i].fd[k], .events = ev };
 	}
-	return pr->n_fl;
+	return n;
 }
 
-static void stream_event(struct lab_prober *pr, struct lab_inflight *f)
+static void stream_event(struct lab_prober *pr, struct lab_inflight *f, int slot)
 {
 	socklen_t len = sizeof(int);
 	int soerr = 0;
 
-	if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &soerr, &len))
+	if (getsockopt(f->fd[slot], SOL_SOCKET, SO_ERROR, &soerr, &len))
 		soerr = errno;
-	if (soerr == ECONNREFUSED)
+	if (soerr == 0) {
+		finish(pr, f, true);
+	} else if (soerr == ECONNREFUSED) {
 		refused(pr, f);
-	else
-		finish(pr, f, soerr == 0);
+	} else {
+		/* This try failed; another may still get through. */
+		close(f->fd[slot]);
+		f->fd[slot] = -1;
+	}
 }
 
 static void udp_event(struct lab_prober *pr, struct lab_inflight *f)
@@ -217,7 +251,7 @@ static void udp_event(struct lab_prober *pr, struct lab_inflight *f)
 	ssize_t n;
 
 	token_of(f->probe, &want);
-	while ((n = recv(f->fd, &got, sizeof(got), 0)) >= 0 || errno == ECONNREFUSED) {
+	while ((n = recv(f->fd[0], &got, sizeof(got), 0)) >= 0 || errno == ECONNREFUSED) {
 		if (n < 0) {
 			refused(pr, f);
 			return;
@@ -231,13 +265,14 @@ static void udp_event(struct lab_prober *pr, struct lab_inflight *f)
 
 void lab_prober_events(struct lab_prober *pr, const struct pollfd *pfd, size_t n)
 {
-	for (size_t i = 0; i < n && i < pr->n_fl; i++) {
-		struct lab_inflight *f = &pr->fl[i];
+	for (size_t j = 0; j < n && j / STREAM_CONNECTS < pr->n_fl; j++) {
+		struct lab_inflight *f = &pr->fl[j / STREAM_CONNECTS];
+		int slot = (int)(j % STREAM_CONNECTS);
 
-		if (!pfd[i].revents || f->fd < 0)
+		if (!pfd[j].revents || f->done || pfd[j].fd < 0 || f->fd[slot] != pfd[j].fd)
 			continue;
 		if (lab_sock_is_stream(pr->probes[f->probe].proto))
-			stream_event(pr, f);
+			stream_event(pr, f, slot);
 		else
 			udp_event(pr, f);
 	}

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Probes: many at once from one namespace, each bounded in time. A TCP (or
- * SCTP) probe is a nonblocking connect: established = allowed. A UDP probe
- * sends a token to an echo server and is allowed when the token comes back;
- * the datagram is sent again twice within the timeout, in case one was lost
- * before a neighbour entry existed. Either way a probe ends by its deadline,
- * and no more than max_inflight sockets are open at a time.
+ * SCTP) probe is a nonblocking connect: established = allowed; a second
+ * connect starts half a timeout later in case a packet of the first was
+ * lost. A UDP probe sends a token to an echo server and is allowed when the
+ * token comes back; the datagram is sent again twice within the timeout.
+ * Either way a probe ends by its deadline, and no more than max_inflight
+ * probes (LAB_PROBE_FDS sockets each at most) are open at a time.
  *
  * The prober does no I/O waiting of its own: the worker's poll loop asks it
  * for its descriptors and the time of its next deadline, so the same loop
@@ -50,7 +51,10 @@ void lab_prober_free(struct lab_prober *pr);
  * deadline at now (ms, monotonic). Returns how long poll may sleep (ms),
  * -1 when nothing is in flight. */
 int lab_prober_step(struct lab_prober *pr, int64_t now);
-/* One pollfd per probe in flight, into pfd (room for max_inflight). */
+#define LAB_PROBE_FDS 2
+
+/* LAB_PROBE_FDS pollfds per probe in flight (fd -1 where unused), into pfd
+ * (room for LAB_PROBE_FDS * max_inflight). */
 size_t lab_prober_pollfds(const struct lab_prober *pr, struct pollfd *pfd);
 /* Handles what poll reported on the n pollfds lab_prober_pollfds gave. */
 void lab_prober_events(struct lab_prober *pr, const struct pollfd *pfd, size_t n);

@@ -194,14 +194,14 @@ __attribute__((noreturn)) static void worker_main(struct lab_worker *w, int time
 	err = lab_link_wait_ready("eth0", lab_now_ms() + LAB_LINK_TIMEOUT_MS);
 	if (err)
 		worker_fail(err);
-	limit = raise_fd_limit(MAX_INFLIGHT + w->n_listens + 64);
-	inflight = limit > w->n_listens + 32 ? limit - w->n_listens - 32 : 1;
+	limit = raise_fd_limit(LAB_PROBE_FDS * MAX_INFLIGHT + w->n_listens + 64);
+	inflight = limit > w->n_listens + 64 ? (limit - w->n_listens - 64) / LAB_PROBE_FDS : 1;
 	if (inflight > MAX_INFLIGHT)
 		inflight = MAX_INFLIGHT;
 	err = lab_listen_open(&x.ls, w->listens, w->n_listens);
 	if (!err)
 		err = lab_prober_init(&x.pr, w->probes, w->n_probes, timeout_ms, inflight);
-	x.pfd = calloc(1 + w->n_listens + inflight, sizeof(*x.pfd));
+	x.pfd = calloc(1 + w->n_listens + LAB_PROBE_FDS * inflight, sizeof(*x.pfd));
 	if (!err && !x.pfd)
 		err = -ENOMEM;
 	if (err)
