@@ -55,7 +55,7 @@ struct lab_args {
 	int families;
 	enum lab_mode mode;
 	int timeout_ms;
-	bool json, keep, down, status, enforce_host;
+	bool json, keep, down, status, enforce_host, xdp;
 };
 
 static void lab_usage(FILE *f)
@@ -84,6 +84,7 @@ static void lab_usage(FILE *f)
 		"                         routes per pod (Calico)\n"
 		"      --timeout-ms N     how long a probe waits (default %d)\n"
 		"      --enforce-host     do not allow the node's own traffic to isolated pods\n"
+		"      --xdp              also attach the XDP variant of from-pod (in front of TC)\n"
 		"      --keep             leave the lab running and print where each pod lives\n"
 		"      --status           print 'npbpf status' of the lab's maps before teardown\n"
 		"      --down [ID...]     remove kept labs (and leftovers of crashed ones), all\n"
@@ -141,7 +142,7 @@ static int check_args(const struct lab_args *a)
 static int parse_args(int argc, char **argv, struct lab_args *a)
 {
 	enum { OPT_PORTS = 256, OPT_EXPECT, OPT_EXTERNAL, OPT_FAMILY, OPT_MODE, OPT_KEEP,
-	       OPT_TIMEOUT, OPT_DOWN, OPT_STATUS, OPT_ENFORCE_HOST };
+	       OPT_TIMEOUT, OPT_DOWN, OPT_STATUS, OPT_ENFORCE_HOST, OPT_XDP };
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "ports", required_argument, NULL, OPT_PORTS },
@@ -154,6 +155,7 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 		{ "down", no_argument, NULL, OPT_DOWN },
 		{ "status", no_argument, NULL, OPT_STATUS },
 		{ "enforce-host", no_argument, NULL, OPT_ENFORCE_HOST },
+		{ "xdp", no_argument, NULL, OPT_XDP },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -213,6 +215,9 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			break;
 		case OPT_ENFORCE_HOST:
 			a->enforce_host = true;
+			break;
+		case OPT_XDP:
+			a->xdp = true;
 			break;
 		case 'o':
 			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
@@ -398,7 +403,7 @@ static int build_and_probe(struct lab_run *r)
 		return err;
 	log_info("lab %s: network ready in %.2f s", r->st.id, since(t));
 	t = lab_now_ms();
-	err = lab_datapath_open(r->pin_dir, &r->net, &r->cp, &r->loader);
+	err = lab_datapath_open(r->pin_dir, &r->net, &r->cp, r->a.xdp, &r->loader);
 	if (!err)
 		err = lab_workers_plan(&r->ws, &r->m, &r->net, r->a.timeout_ms);
 	if (!err && lab_stop_requested())

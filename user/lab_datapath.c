@@ -39,16 +39,21 @@ static int sync_tables(struct loader *l, const struct lab_net *net, const struct
 	return err;
 }
 
-/* TC attachment goes through netlink in the calling thread's namespace:
- * the veths are in the node's. */
-static int attach_all(struct loader *l, const struct lab_net *net)
+/* Attachment goes through netlink in the calling thread's namespace: the
+ * veths are in the node's. With xdp, npbpf_xdp_from_pod judges the pod's
+ * egress before an skb exists; TC stays attached behind it, because only TC
+ * sees a VLAN tag the kernel moved into skb metadata. */
+static int attach_all(struct loader *l, const struct lab_net *net, bool xdp)
 {
 	int saved, err;
 
 	err = lab_netns_enter(net->node_netns, &saved);
 	for (size_t i = 0; !err && i < net->n_hosts; i++) {
-		if (net->hosts[i].pod)
-			err = loader_attach_tc(l, net->hosts[i].ifindex);
+		if (!net->hosts[i].pod)
+			continue;
+		err = loader_attach_tc(l, net->hosts[i].ifindex);
+		if (!err && xdp)
+			err = loader_attach_xdp(l, net->hosts[i].ifindex, false);
 	}
 	if (lab_netns_leave(saved) && !err)
 		err = -EIO;
@@ -56,7 +61,7 @@ static int attach_all(struct loader *l, const struct lab_net *net)
 }
 
 int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
-		      struct loader **out)
+		      bool xdp, struct loader **out)
 {
 	struct loader_opts opts = { .pin_dir = pin_dir };
 	struct loader *l = NULL;
@@ -68,7 +73,7 @@ int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const stru
 	if (!err)
 		err = sync_tables(l, net, cp);
 	if (!err)
-		err = attach_all(l, net);
+		err = attach_all(l, net, xdp);
 	if (err) {
 		loader_free(l);
 		return err;

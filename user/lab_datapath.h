@@ -8,6 +8,8 @@
 #ifndef NPBPF_LAB_DATAPATH_H
 #define NPBPF_LAB_DATAPATH_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 #include "compile.h"
@@ -20,12 +22,13 @@ void lab_datapath_pin_dir(const char *id, char *buf, size_t len);
 
 /*
  * Loads and pins the programs under pin_dir, syncs cp with one endpoint per
- * pod host, and attaches the programs to each pod's host veth. *out is the
+ * pod host, and attaches the programs to each pod's host veth (with xdp, the
+ * XDP variant of from-pod in front of TC). *out is the
  * loader (lab_datapath_close releases it; the pins stay until the state
  * teardown removes the directory). 0 or -errno (logged).
  */
 int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
-		      struct loader **out);
+		      bool xdp, struct loader **out);
 void lab_datapath_close(struct loader *l);
 
 #endif /* NPBPF_LAB_DATAPATH_H */

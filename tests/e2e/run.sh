@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one lab scenario: the manifests on real network namespaces with the
 # datapath attached, compared with the scenario's expected matrix, in both
-# pod wirings (bridge, routed).
+# pod wirings (bridge, routed) and with the XDP from-pod program (bridge).
 #
 #   run.sh NPBPF_BINARY E2E_DIR SCENARIO
 #
@@ -66,9 +66,10 @@ leftovers() {
 }
 
 status=0
-for mode in bridge routed; do
+for mode in bridge routed "bridge --xdp"; do
 	start=$(date +%s.%N)
-	"$npbpf" lab "${args[@]}" --mode "$mode" --expect "$expected" >/dev/null &
+	read -r -a wiring <<<"$mode"
+	"$npbpf" lab "${args[@]}" --mode "${wiring[@]}" --expect "$expected" >/dev/null &
 	lab_pid=$!
 	wait "$lab_pid"
 	rc=$?
