@@ -637,26 +637,36 @@ static int bv_establish(const struct bv_ctx *x, struct bv_inst *in, uint32_t i)
 	return 0;
 }
 
-/* Packets of a counter key, summed over CPUs; 0 when absent. */
+/* Packets of a counter key, summed over CPUs; 0 when absent. Fixed reasons
+ * are read from their npbpf_fixcnt slot, policy rules from the hash. */
 static uint64_t bv_counter(const struct bv_inst *in, __u32 policy, __u16 rule, __u8 dir,
 			   __u8 verdict)
 {
 	struct npbpf_counter_key k;
 	struct npbpf_counter *v;
 	uint64_t sum = 0;
-	int ncpu = libbpf_num_possible_cpus();
+	int ncpu = libbpf_num_possible_cpus(), err;
 
 	if (ncpu <= 0)
+		return 0;
+	if (npbpf_counter_is_fixed(policy, verdict) && rule >= NPBPF_FIXCNT_REASONS)
 		return 0;
 	v = calloc((size_t)ncpu, sizeof(*v));
 	if (!v)
 		return 0;
-	memset(&k, 0, sizeof(k));
-	k.policy = policy;
-	k.rule = rule;
-	k.dir = dir;
-	k.verdict = verdict;
-	if (!bpf_map_lookup_elem(in->l->fds[PIN_COUNTERS], &k, v)) {
+	if (npbpf_counter_is_fixed(policy, verdict)) {
+		__u32 idx = NPBPF_FIXCNT_INDEX(dir, verdict, rule);
+
+		err = bpf_map_lookup_elem(in->l->fds[PIN_FIXCNT], &idx, v);
+	} else {
+		memset(&k, 0, sizeof(k));
+		k.policy = policy;
+		k.rule = rule;
+		k.dir = dir;
+		k.verdict = verdict;
+		err = bpf_map_lookup_elem(in->l->fds[PIN_COUNTERS], &k, v);
+	}
+	if (!err) {
 		for (int c = 0; c < ncpu; c++)
 			sum += v[c].packets;
 	}

@@ -629,7 +629,45 @@ static const char *allow_reason_name(uint16_t r)
 	return "other";
 }
 
-/* Walks the per-CPU counters, summing CPUs: fn(key, packets, bytes). */
+/* The fixed-reason slots (npbpf_fixcnt) as the counter keys they stand for:
+ * fn for every slot a packet was charged to, as the hash would have it. */
+static void each_fixed_counter(struct status_ctx *x,
+			       void (*fn)(struct status_ctx *, const struct npbpf_counter_key *,
+					  uint64_t, uint64_t, void *),
+			       void *arg, struct npbpf_counter *vals, int ncpu)
+{
+	int fd = x->ps.fds[PIN_FIXCNT];
+
+	if (fd < 0)
+		return;
+	for (__u32 dir = 0; dir < 2; dir++) {
+		for (__u32 verdict = 0; verdict < 2; verdict++) {
+			for (__u32 reason = 0; reason < NPBPF_FIXCNT_REASONS; reason++) {
+				__u32 idx = NPBPF_FIXCNT_INDEX(dir, verdict, reason);
+				uint64_t packets = 0, bytes = 0;
+				struct npbpf_counter_key k;
+
+				if (bpf_map_lookup_elem(fd, &idx, vals))
+					continue;
+				for (int c = 0; c < ncpu; c++) {
+					packets += vals[c].packets;
+					bytes += vals[c].bytes;
+				}
+				if (!packets && !bytes)
+					continue;
+				memset(&k, 0, sizeof(k));
+				k.policy = verdict == NPBPF_VERDICT_DROP ? ~0u : NPBPF_POLICY_NONE;
+				k.rule = (__u16)reason;
+				k.dir = (__u8)dir;
+				k.verdict = (__u8)verdict;
+				fn(x, &k, packets, bytes, arg);
+			}
+		}
+	}
+}
+
+/* Walks the per-CPU counters, summing CPUs: fn(key, packets, bytes). The
+ * fixed reasons' array comes first, then the policy rules' hash. */
 static int each_counter(struct status_ctx *x,
 			void (*fn)(struct status_ctx *, const struct npbpf_counter_key *,
 				   uint64_t, uint64_t, void *),
@@ -640,7 +678,7 @@ static int each_counter(struct status_ctx *x,
 	struct npbpf_counter *vals;
 	bool first = true;
 
-	if (fd < 0)
+	if (fd < 0 && x->ps.fds[PIN_FIXCNT] < 0)
 		return 0;
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
@@ -648,7 +686,8 @@ static int each_counter(struct status_ctx *x,
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+	each_fixed_counter(x, fn, arg, vals, ncpu);
+	while (fd >= 0 && !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
 		uint64_t packets = 0, bytes = 0;
 
 		first = false;
@@ -805,7 +844,7 @@ static void summary_maps(struct status_ctx *x)
 			    ms_table_count(ms_state_table(&x->st, (enum pin_map)m, 1));
 		else if (t)
 			n = ms_table_count(t);
-		else if (s->type == BPF_MAP_TYPE_ARRAY)
+		else if (s->type == BPF_MAP_TYPE_ARRAY || s->type == BPF_MAP_TYPE_PERCPU_ARRAY)
 			n = s->max_entries;
 		else
 			n = count_entries(x->ps.fds[m], s->key_size);

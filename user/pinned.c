@@ -42,6 +42,8 @@ const struct pin_spec pin_specs[PIN_N] = {
 	[PIN_COUNTERS] = SPEC(NPBPF_MAP_COUNTERS, BPF_MAP_TYPE_PERCPU_HASH,
 			      sizeof(struct npbpf_counter_key), sizeof(struct npbpf_counter),
 			      NPBPF_MAX_COUNTERS, 0),
+	[PIN_FIXCNT] = SPEC(NPBPF_MAP_FIXCNT, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32),
+			    sizeof(struct npbpf_counter), NPBPF_MAX_FIXCNT, 0),
 	[PIN_EVENTS] = SPEC(NPBPF_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, NPBPF_EVENTS_BYTES, 0),
 	[PIN_CONFIG] = SPEC(NPBPF_MAP_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 			    sizeof(struct npbpf_config), 1, 0),

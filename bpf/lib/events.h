@@ -14,13 +14,28 @@
 #include "conntrack.h"
 #include "maps.h"
 
-/* Adds one packet of len bytes to the counter (policy, rule, dir, verdict). */
+/* Adds one packet of len bytes to the counter (policy, rule, dir, verdict):
+ * fixed reasons to their slot of npbpf_fixcnt, policy rules to the hash. */
 static __always_inline void counter_add(__u32 policy, __u16 rule, __u8 dir, __u8 verdict,
 					__u32 len)
 {
 	struct npbpf_counter_key key;
 	struct npbpf_counter *c;
 
+	if (npbpf_counter_is_fixed(policy, verdict)) {
+		__u32 idx;
+
+		if (rule >= NPBPF_FIXCNT_REASONS || dir > 1 || verdict > 1)
+			return;
+		idx = NPBPF_FIXCNT_INDEX(dir, verdict, rule);
+		c = bpf_map_lookup_elem(&npbpf_fixcnt, &idx);
+		if (c) {
+			/* Per-CPU slot: no other writer, plain adds are exact. */
+			c->packets += 1;
+			c->bytes += len;
+		}
+		return;
+	}
 	__builtin_memset(&key, 0, sizeof(key));
 	key.policy = policy;
 	key.rule = rule;

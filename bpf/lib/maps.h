@@ -83,6 +83,15 @@ struct {
 	__type(value, struct npbpf_counter);
 } npbpf_counters SEC(".maps");
 
+/* The fixed-reason counters (datapath.h, NPBPF_FIXCNT_INDEX): an array
+ * lookup the verifier inlines, no hashing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NPBPF_MAX_FIXCNT);
+	__type(key, __u32);
+	__type(value, struct npbpf_counter);
+} npbpf_fixcnt SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, NPBPF_EVENTS_BYTES);

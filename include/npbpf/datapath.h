@@ -23,6 +23,7 @@
 #define NPBPF_MAP_CT "npbpf_ct"             /* LRU   npbpf_ct_key -> npbpf_ct_value */
 #define NPBPF_MAP_FRAG "npbpf_frag"         /* LRU   npbpf_frag_key -> npbpf_frag_value */
 #define NPBPF_MAP_COUNTERS "npbpf_counters" /* PERCPU_HASH npbpf_counter_key -> npbpf_counter */
+#define NPBPF_MAP_FIXCNT "npbpf_fixcnt"     /* PERCPU_ARRAY NPBPF_FIXCNT_INDEX -> npbpf_counter */
 #define NPBPF_MAP_EVENTS "npbpf_events"     /* RINGBUF of npbpf_event */
 #define NPBPF_MAP_CONFIG "npbpf_config"     /* ARRAY[1] npbpf_config */
 
@@ -35,6 +36,7 @@
 #define NPBPF_MAX_CT 262144
 #define NPBPF_MAX_FRAG 8192
 #define NPBPF_MAX_COUNTERS 65536
+#define NPBPF_MAX_FIXCNT NPBPF_FIXCNT_SLOTS
 #define NPBPF_EVENTS_BYTES (256 * 1024)
 
 /* A pod veth the datapath enforces for, keyed by the host-side ifindex. */
@@ -144,6 +146,31 @@ struct npbpf_counter {
 	__u64 packets;
 	__u64 bytes;
 };
+
+/*
+ * Counters of the fixed reasons: allows without a policy entry (policy =
+ * NPBPF_POLICY_NONE, verdict ALLOW, rule = enum npbpf_allow_reason) and drops
+ * without a policy (policy = ~0u, verdict DROP, rule = enum
+ * npbpf_drop_reason) are kept in a per-CPU array instead of npbpf_counters,
+ * whose lookup the verifier inlines (a per-packet hash lookup less on the
+ * conntrack path). Index ((dir * 2 + verdict) * 16 + reason); an index out of
+ * range is not counted. Counters of policy rules stay in the hash. Readers
+ * treat slot (dir, verdict, reason) as the npbpf_counter_key it replaces.
+ */
+#define NPBPF_FIXCNT_REASONS 16
+#define NPBPF_FIXCNT_SLOTS (2 * 2 * NPBPF_FIXCNT_REASONS) /* dir x verdict x reason */
+#define NPBPF_FIXCNT_INDEX(dir, verdict, reason)                                      \
+	((((__u32)(dir) * 2u + (__u32)(verdict)) * NPBPF_FIXCNT_REASONS) + (__u32)(reason))
+_Static_assert(NPBPF_DROP_NO_ENDPOINT < NPBPF_FIXCNT_REASONS &&
+		       NPBPF_ALLOW_CONTROL < NPBPF_FIXCNT_REASONS,
+	       "every fixed reason has a slot in npbpf_fixcnt");
+
+/* Whether the counter key (policy, verdict) is one of the fixed reasons. */
+static inline int npbpf_counter_is_fixed(__u32 policy, __u8 verdict)
+{
+	return (policy == NPBPF_POLICY_NONE && verdict == NPBPF_VERDICT_ALLOW) ||
+	       (policy == ~0u && verdict == NPBPF_VERDICT_DROP);
+}
 
 struct npbpf_event {
 	__u64 ts_ns;

@@ -16,7 +16,7 @@
 
 /* Map layout version: bump when any struct below changes incompatibly, so an
  * agent never adopts pinned maps of another layout. */
-#define NPBPF_LAYOUT_VERSION 1
+#define NPBPF_LAYOUT_VERSION 2
 
 /*
  * Identities. An identity is a number that stands for everything the policy

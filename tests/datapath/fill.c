@@ -137,6 +137,30 @@ out:
 	return err;
 }
 
+int fill_zero_array(const struct bpf_map *map)
+{
+	size_t vs = (size_t)bpf_map__value_size(map), n = vs;
+	__u32 max = bpf_map__max_entries(map);
+	unsigned char *zero;
+	int err = 0;
+
+	if (bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_ARRAY) {
+		int ncpu = libbpf_num_possible_cpus();
+
+		if (ncpu <= 0)
+			return ncpu ? ncpu : -EINVAL;
+		/* Per-CPU values are rounded up to 8 bytes each. */
+		n = ((vs + 7) / 8 * 8) * (size_t)ncpu;
+	}
+	zero = calloc(1, n);
+	if (!zero)
+		return -ENOMEM;
+	for (__u32 i = 0; !err && i < max; i++)
+		err = bpf_map__update_elem(map, &i, sizeof(i), zero, n, BPF_ANY);
+	free(zero);
+	return err < 0 ? err : 0;
+}
+
 int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
 	     size_t n, uint32_t rev)
 {
@@ -148,6 +172,8 @@ int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fil
 
 	for (size_t i = 0; !err && i < sizeof(clear) / sizeof(clear[0]); i++)
 		err = fill_clear(clear[i]);
+	if (!err)
+		err = fill_zero_array(skel->maps.npbpf_fixcnt);
 	if (!err)
 		err = fill_policy(skel, cp, 0);
 	if (!err)

@@ -38,8 +38,12 @@ int fill_config(struct npbpf_bpf *skel, uint32_t revision, uint32_t generation, 
 /* Deletes every entry of a hash/LPM map. 0 or -errno. */
 int fill_clear(const struct bpf_map *map);
 
+/* Zeroes every slot of an array or per-CPU array map. 0 or -errno. */
+int fill_zero_array(const struct bpf_map *map);
+
 /* All of the above for a fresh start: clears every table (ct, frag and
- * counters too), writes cp as generation 0 with revision rev. */
+ * counters, the fixed-reason array too), writes cp as generation 0 with
+ * revision rev. */
 int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
 	     size_t n, uint32_t rev);
 

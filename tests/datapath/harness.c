@@ -101,14 +101,36 @@ static int counter_read(struct harness *h, uint32_t policy, uint16_t rule, uint8
 	struct npbpf_counter_key k;
 
 	memset(sum, 0, sizeof(*sum));
-	memset(&k, 0, sizeof(k));
-	k.policy = policy;
-	k.rule = rule;
-	k.dir = dir;
-	k.verdict = verdict;
-	if (bpf_map__lookup_elem(h->skel->maps.npbpf_counters, &k, sizeof(k), vals,
-				 sizeof(vals[0]) * (size_t)h->ncpu, 0))
-		return -1;
+	if (npbpf_counter_is_fixed(policy, verdict)) {
+		/* Fixed reasons live in npbpf_fixcnt, and only there: the
+		 * hash must never hold such a key. */
+		__u32 idx = NPBPF_FIXCNT_INDEX(dir, verdict, rule);
+
+		memset(&k, 0, sizeof(k));
+		k.policy = policy;
+		k.rule = rule;
+		k.dir = dir;
+		k.verdict = verdict;
+		if (!bpf_map__lookup_elem(h->skel->maps.npbpf_counters, &k, sizeof(k), vals,
+					  sizeof(vals[0]) * (size_t)h->ncpu, 0)) {
+			diag("counter (%#x, %u, dir %u, verdict %u) found in %s, not %s", policy,
+			     rule, dir, verdict, NPBPF_MAP_COUNTERS, NPBPF_MAP_FIXCNT);
+			return -1;
+		}
+		if (rule >= NPBPF_FIXCNT_REASONS || dir > 1 ||
+		    bpf_map__lookup_elem(h->skel->maps.npbpf_fixcnt, &idx, sizeof(idx), vals,
+					 sizeof(vals[0]) * (size_t)h->ncpu, 0))
+			return -1;
+	} else {
+		memset(&k, 0, sizeof(k));
+		k.policy = policy;
+		k.rule = rule;
+		k.dir = dir;
+		k.verdict = verdict;
+		if (bpf_map__lookup_elem(h->skel->maps.npbpf_counters, &k, sizeof(k), vals,
+					 sizeof(vals[0]) * (size_t)h->ncpu, 0))
+			return -1;
+	}
 	for (int i = 0; i < h->ncpu; i++) {
 		sum->packets += vals[i].packets;
 		sum->bytes += vals[i].bytes;
