@@ -245,11 +245,8 @@ static int bv_parse(int argc, char **argv, struct bv_args *a)
 				return -EINVAL;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				log_error("bench verdict: -o takes text or json, not '%s'", optarg);
+			if (out_parse_format("bench verdict", optarg, &a->json))
 				return -EINVAL;
-			}
-			a->json = !strcmp(optarg, "json");
 			break;
 		case 'h':
 			bv_usage(stdout);

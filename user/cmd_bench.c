@@ -446,11 +446,8 @@ static int bench_compile(int argc, char **argv)
 			keep = optarg;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				log_error("-o: unknown output format '%s' (text or json)", optarg);
+			if (out_parse_format("bench compile", optarg, &json))
 				goto out;
-			}
-			json = !strcmp(optarg, "json");
 			break;
 		case 'h':
 			bench_compile_usage(stdout);

@@ -132,11 +132,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			a->enforce_host = true;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				log_error("explain: -o takes text or json, not '%s'", optarg);
-				err = -EINVAL;
-			}
-			a->json = !strcmp(optarg, "json");
+			err = out_parse_format("explain", optarg, &a->json);
 			break;
 		case 'h':
 			explain_usage(stdout);

@@ -220,11 +220,7 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			a->xdp = true;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				log_error("lab: -o takes text or json, not '%s'", optarg);
-				err = -EINVAL;
-			}
-			a->json = !strcmp(optarg, "json");
+			err = out_parse_format("lab", optarg, &a->json);
 			break;
 		case 'h':
 			lab_usage(stdout);

@@ -121,11 +121,8 @@ static int parse_args(int argc, char **argv, struct status_args *a)
 			a->pin_dir = optarg;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				log_error("status: -o takes text or json, not '%s'", optarg);
+			if (out_parse_format("status", optarg, &a->json))
 				return -EINVAL;
-			}
-			a->json = !strcmp(optarg, "json");
 			break;
 		case 'h':
 			status_usage(stdout);

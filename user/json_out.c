@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "json_out.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+
+#include "log.h"
 
 void out_init(struct out *o, FILE *f, bool json)
 {
@@ -148,4 +151,14 @@ void out_finish(struct out *o)
 	if (o->json)
 		fputc('\n', o->f);
 	fflush(o->f);
+}
+
+int out_parse_format(const char *cmd, const char *arg, bool *json)
+{
+	if (strcmp(arg, "json") && strcmp(arg, "text")) {
+		log_error("%s: -o takes text or json, not '%s'", cmd, arg);
+		return -EINVAL;
+	}
+	*json = !strcmp(arg, "json");
+	return 0;
 }

@@ -33,6 +33,9 @@ void out_uint(struct out *o, const char *key, uint64_t value);
 void out_int(struct out *o, const char *key, int64_t value);
 void out_double(struct out *o, const char *key, double value, int decimals);
 void out_bool(struct out *o, const char *key, bool value);
+/* Parses an -o argument ("text" or "json") into *json. Returns 0, or
+ * -EINVAL after logging "CMD: -o takes text or json". */
+int out_parse_format(const char *cmd, const char *arg, bool *json);
 /* Writes s as a JSON string literal with quotes. */
 void out_json_string(FILE *f, const char *s);
 /* Ends the document (newline after JSON). */
