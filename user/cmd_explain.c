@@ -110,10 +110,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			a->matrix = true;
 			break;
 		case OPT_PORTS:
-			if (matrix_parse_ports(optarg, &a->ports, &a->n_ports)) {
-				log_error("explain: bad --ports '%s' (want e.g. 80/TCP,53/UDP)", optarg);
-				err = -EINVAL;
-			}
+			err = matrix_ports_option("explain", optarg, &a->ports, &a->n_ports);
 			break;
 		case OPT_EXTERNAL:
 			err = push_addr(&a->externals, &a->n_externals, &a->cap_externals, optarg);
@@ -122,11 +119,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			err = push_addr(&a->node_addrs, &a->n_node_addrs, &a->cap_node_addrs, optarg);
 			break;
 		case OPT_FAMILY:
-			a->families = matrix_parse_family(optarg);
-			if (!a->families) {
-				log_error("explain: --family takes 4, 6 or both, not '%s'", optarg);
-				err = -EINVAL;
-			}
+			err = matrix_family_option("explain", optarg, &a->families);
 			break;
 		case OPT_ENFORCE_HOST:
 			a->enforce_host = true;

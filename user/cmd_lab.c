@@ -177,10 +177,7 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			break;
 		}
 		case OPT_PORTS:
-			if (matrix_parse_ports(optarg, &a->ports, &a->n_ports)) {
-				log_error("lab: bad --ports '%s' (want e.g. 80/TCP,53/UDP)", optarg);
-				err = -EINVAL;
-			}
+			err = matrix_ports_option("lab", optarg, &a->ports, &a->n_ports);
 			break;
 		case OPT_EXPECT:
 			a->expect = optarg;
@@ -189,11 +186,7 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			err = push_external(a, optarg);
 			break;
 		case OPT_FAMILY:
-			a->families = matrix_parse_family(optarg);
-			if (!a->families) {
-				log_error("lab: --family takes 4, 6 or both, not '%s'", optarg);
-				err = -EINVAL;
-			}
+			err = matrix_family_option("lab", optarg, &a->families);
 			break;
 		case OPT_MODE:
 			if (lab_mode_parse(optarg, &a->mode)) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json_out.h"
+#include "log.h"
 #include "vec.h"
 #include "verdict.h"
 
@@ -53,6 +54,25 @@ int matrix_parse_ports(const char *spec, struct matrix_port **ports, size_t *n)
 		err = -EINVAL;
 	free(copy);
 	return err;
+}
+
+int matrix_ports_option(const char *cmd, const char *arg, struct matrix_port **ports, size_t *n)
+{
+	if (matrix_parse_ports(arg, ports, n)) {
+		log_error("%s: bad --ports '%s' (want e.g. 80/TCP,53/UDP)", cmd, arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int matrix_family_option(const char *cmd, const char *arg, int *families)
+{
+	*families = matrix_parse_family(arg);
+	if (!*families) {
+		log_error("%s: --family takes 4, 6 or both, not '%s'", cmd, arg);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int cmp_mport(const void *a, const void *b)

@@ -49,6 +49,10 @@ int matrix_parse_ports(const char *spec, struct matrix_port **ports, size_t *n);
 int matrix_parse_ports_one(const char *item, struct matrix_port *out);
 /* "4", "6", "both" -> MATRIX_V4/V6 bits; 0 when invalid. */
 int matrix_parse_family(const char *text);
+/* The --ports and --family options of every matrix command: parse, and log
+ * "CMD: ..." on a bad value. 0 or -EINVAL. */
+int matrix_ports_option(const char *cmd, const char *arg, struct matrix_port **ports, size_t *n);
+int matrix_family_option(const char *cmd, const char *arg, int *families);
 
 /* Builds the node and port lists; ports NULL: the union of declared
  * containerPorts, each probed only towards pods that declare it. Cells start
