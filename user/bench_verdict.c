@@ -38,8 +38,9 @@
  * path it is named after.
  *
  * Many flows: on the 100,000-entry, 10,000-identity instance of each hook,
- * the peer cycles through the 100,000 ipcache addresses (100,000 flows
- * established beforehand for ct_hit); each frame is one test run and the
+ * the peer cycles through BV_FLOWS ipcache addresses (as many flows
+ * established beforehand for ct_hit, all in the endpoint's own conntrack
+ * map); each frame is one test run and the
  * figure is the sum of the kernel's durations over the packets. The
  * entries new_allowed inserts are deleted after each round (untimed), so
  * there every packet inserts a key that is not there. A single run
@@ -98,8 +99,10 @@ static const uint32_t bv_identities[] = { 1, 10000 };
 #define BV_N_CONFIGS (BV_N_ENTRIES * BV_N_IDENTITIES)
 #define BV_N_INST (BV_N_HOOKS * BV_N_CONFIGS)
 
-/* The many-flows run: this many peers, on the largest instance. */
-#define BV_FLOWS 100000u
+/* The many-flows run: this many peers, on the largest instance. A quarter
+ * of one endpoint's conntrack map: the established flows and the ones
+ * new_allowed inserts must all fit without the LRU evicting any. */
+#define BV_FLOWS (NPBPF_CT_PER_ENDPOINT / 4u)
 #define BV_ADDRS_PER_ID 10u
 
 /* Addresses (host order). 198.18.0.0/15 is reserved for benchmarks (RFC
@@ -186,8 +189,8 @@ static void bv_usage(FILE *f)
 		"Nanoseconds per packet through the real datapath programs under\n"
 		"BPF_PROG_TEST_RUN, for hooks tc (to-pod) and xdp (from-pod), cases\n"
 		"parse_only, ct_hit, new_allowed and new_denied, with 1, 1,000 and 100,000\n"
-		"policy entries over 1 and 10,000 identities, and a many-flows run (100,000\n"
-		"peers). Median of several rounds. Needs root; works in a private network\n"
+		"policy entries over 1 and 10,000 identities, and a many-flows run (4,096\n"
+		"peers: a quarter of one endpoint's conntrack map). Median of several rounds. Needs root; works in a private network\n"
 		"namespace and private pin directories, removed at the end.\n"
 		"\n"
 		"  --repeat N            test-run repeats per 1-flow figure (default %u)\n"
@@ -590,14 +593,17 @@ static int bv_fill_endpoint(const struct bv_ctx *x, struct bv_inst *in)
 	struct npbpf_endpoint ep;
 	uint32_t a = htonl(BV_POD_ADDR);
 	__u32 key = x->ifindex;
+	int err;
 
 	memset(&ep, 0, sizeof(ep));
 	ep.identity = BV_ID(0);
 	ep.flags = NPBPF_EP_HAS_V4;
 	memcpy(ep.addr4, &a, 4);
+	err = loader_ct_ensure(in->l, key);
+	if (err)
+		return err;
 	if (bpf_map_update_elem(in->l->fds[PIN_ENDPOINT], &key, &ep, BPF_ANY)) {
-		int err = -errno;
-
+		err = -errno;
 		log_error("bench verdict: writing %s: %s", NPBPF_MAP_ENDPOINT, strerror(-err));
 		return err;
 	}
@@ -798,22 +804,26 @@ static void bv_ct_key(const uint8_t *f, enum bv_hook hook, struct npbpf_ct_key *
 
 /* Removes the entries the many-flows new_allowed run created (untimed), so
  * the next round inserts new keys again rather than replacing them. */
-static int bv_forget_new_flows(const struct bv_point *p)
+static int bv_forget_new_flows(const struct bv_ctx *x, const struct bv_point *p)
 {
 	uint8_t f[BV_FRAME_LEN];
 	struct npbpf_ct_key k;
+	int fd = ct_map_fd(p->in->l->fds[PIN_CT], x->ifindex), err = 0;
 
-	for (uint32_t i = 0; i < p->flows; i++) {
+	if (fd < 0) {
+		log_error("bench verdict: the endpoint's conntrack map: %s", strerror(-fd));
+		return fd;
+	}
+	for (uint32_t i = 0; !err && i < p->flows; i++) {
 		bv_case_frame(f, p->hook, BV_NEW_ALLOWED, i);
 		bv_ct_key(f, p->hook, &k);
-		if (bpf_map_delete_elem(p->in->l->fds[PIN_CT], &k) && errno != ENOENT) {
-			int err = -errno;
-
+		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT) {
+			err = -errno;
 			log_error("bench verdict: deleting a conntrack entry: %s", strerror(-err));
-			return err;
 		}
 	}
-	return 0;
+	close(fd);
+	return err;
 }
 
 static int bv_measure(struct bv_ctx *x, struct bv_point *p, double *ns)
@@ -838,7 +848,7 @@ static int bv_measure(struct bv_ctx *x, struct bv_point *p, double *ns)
 				break;
 			sum += d;
 		}
-		if (p->cs == BV_NEW_ALLOWED && bv_forget_new_flows(p))
+		if (p->cs == BV_NEW_ALLOWED && bv_forget_new_flows(x, p))
 			return -EIO;
 	}
 	if (pass != bv_expect_pass(p->cs)) {

@@ -538,17 +538,14 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int view_ct(struct status_ctx *x)
+/* One endpoint's conntrack map (npbpf_ct holds one per endpoint). */
+static void view_ct_endpoint(struct status_ctx *x, uint32_t ifindex, int fd, uint64_t now)
 {
-	int fd = x->ps.fds[PIN_CT];
 	struct npbpf_ct_key key, next;
 	struct npbpf_ct_value v;
-	uint64_t now = mono_ns();
 	bool first = true;
 
-	if (x->o.json)
-		out_arr_begin(&x->o, NULL);
-	while (fd >= 0 && !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
 		char src[64], dst[64], sl[64], dl[64], line[256];
 		double age, idle;
 
@@ -563,13 +560,14 @@ static int view_ct(struct status_ctx *x)
 		snprintf(line, sizeof(line), "%s %s:%u -> %s:%u", l4_name(next.proto), src,
 			 ntohs(next.sport), dst, ntohs(next.dport));
 		if (!x->o.json) {
-			printf("%s %s age %.1fs idle %.1fs rev %u %s -> %s\n", line,
+			printf("if%u %s %s age %.1fs idle %.1fs rev %u %s -> %s\n", ifindex, line,
 			       ct_state_name(v.state), age, idle, v.revision,
 			       id_label(x, v.src_identity, sl, sizeof(sl)),
 			       id_label(x, v.dst_identity, dl, sizeof(dl)));
 			continue;
 		}
 		out_obj_begin(&x->o, NULL);
+		out_uint(&x->o, "ifindex", ifindex);
 		out_str(&x->o, "protocol", l4_name(next.proto));
 		out_str(&x->o, "source", src);
 		out_uint(&x->o, "source_port", ntohs(next.sport));
@@ -582,6 +580,28 @@ static int view_ct(struct status_ctx *x)
 		out_uint(&x->o, "source_identity", v.src_identity);
 		out_uint(&x->o, "destination_identity", v.dst_identity);
 		out_obj_end(&x->o);
+	}
+}
+
+static int view_ct(struct status_ctx *x)
+{
+	int outer = x->ps.fds[PIN_CT];
+	uint64_t now = mono_ns();
+	__u32 key, next;
+	bool first = true;
+
+	if (x->o.json)
+		out_arr_begin(&x->o, NULL);
+	while (outer >= 0 && !bpf_map_get_next_key(outer, first ? NULL : &key, &next)) {
+		int fd;
+
+		first = false;
+		key = next;
+		fd = ct_map_fd(outer, next);
+		if (fd < 0)
+			continue; /* the endpoint went away under us */
+		view_ct_endpoint(x, next, fd, now);
+		close(fd);
 	}
 	if (x->o.json)
 		out_arr_end(&x->o);
@@ -605,6 +625,10 @@ static const char *drop_reason_name(uint16_t r)
 		return "fragment without its first";
 	case NPBPF_DROP_NO_ENDPOINT:
 		return "veth without a known endpoint";
+	case NPBPF_DROP_CONTROL:
+		return "ARP/ND for another's address, or a router advertisement or redirect";
+	case NPBPF_DROP_NOT_IP:
+		return "not IP from a pod";
 	}
 	return "other";
 }

@@ -32,6 +32,8 @@ static int sync_tables(struct loader *l, const struct lab_net *net, const struct
 		eps[n].ns = net->hosts[i].pod->ns;
 		eps[n].name = net->hosts[i].pod->name;
 		eps[n].ifindex = net->hosts[i].ifindex;
+		eps[n].has_mac = true;
+		lab_host_mac(i, eps[n].mac);
 		n++;
 	}
 	err = mapsync_apply(l, cp, eps, n, &st);

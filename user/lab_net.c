@@ -204,6 +204,16 @@ static int create_namespaces(struct lab_net *net)
 	return err;
 }
 
+void lab_host_mac(size_t i, uint8_t mac[6])
+{
+	mac[0] = 0x0e; /* locally administered, unicast */
+	mac[1] = 0x6e;
+	mac[2] = 0x70;
+	mac[3] = (uint8_t)(i >> 16);
+	mac[4] = (uint8_t)(i >> 8);
+	mac[5] = (uint8_t)i;
+}
+
 /* The node: the bridge or the per-pod routes, the node's addresses, and the
  * host sides of every veth (the pod sides created straight in the pods). */
 static void node_batch(const struct lab_net *net, struct lab_batch *b)
@@ -229,8 +239,14 @@ static void node_batch(const struct lab_net *net, struct lab_batch *b)
 
 		/* An index no pod's eth0 (2) can have: a veth whose index equals
 		 * its peer's gets its link events batched, up to a second late. */
-		lab_batch_add(b, "link add %s index %zu%s type veth peer name eth0 netns %s",
-			      h->veth, HOST_VETH_INDEX + i, gw ? " address " GW_MAC : "", h->netns);
+		uint8_t mac[6];
+
+		lab_host_mac(i, mac);
+		lab_batch_add(b,
+			      "link add %s index %zu%s type veth peer name eth0 address "
+			      "%02x:%02x:%02x:%02x:%02x:%02x netns %s",
+			      h->veth, HOST_VETH_INDEX + i, gw ? " address " GW_MAC : "", mac[0],
+			      mac[1], mac[2], mac[3], mac[4], mac[5], h->netns);
 		if (!gw) {
 			lab_batch_add(b, "link set %s master %s up", h->veth, BRIDGE);
 			continue;

@@ -62,6 +62,11 @@ struct lab_net {
 	size_t n_ext;
 };
 
+/* The MAC of host i's eth0: locally administered, unique within a lab (each
+ * lab has a bridge of its own). The datapath checks what a pod sends
+ * against it (NPBPF_EP_HAS_MAC). */
+void lab_host_mac(size_t i, uint8_t mac[6]);
+
 /* "bridge" / "routed" -> mode. 0 or -EINVAL. */
 int lab_mode_parse(const char *text, enum lab_mode *mode);
 const char *lab_mode_name(enum lab_mode mode);

@@ -313,6 +313,68 @@ static int set_config(struct loader *l, const struct loader_opts *opts)
 	return 0;
 }
 
+int ct_map_ensure(int outer_fd, uint32_t ifindex)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+	__u32 inner_id;
+	int fd, err = 0;
+
+	if (!bpf_map_lookup_elem(outer_fd, &ifindex, &inner_id))
+		return 0;
+	if (errno != ENOENT) {
+		err = -errno;
+		log_error("reading %s for ifindex %u: %s", NPBPF_MAP_CT, ifindex, strerror(-err));
+		return err;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, NPBPF_CT_INNER_NAME, sizeof(struct npbpf_ct_key),
+			    sizeof(struct npbpf_ct_value), NPBPF_CT_PER_ENDPOINT, &o);
+	if (fd < 0) {
+		err = -errno;
+		log_error("creating the conntrack map of ifindex %u: %s", ifindex, strerror(-err));
+		return err;
+	}
+	/* The outer map holds its own reference; ours goes with close(). */
+	if (bpf_map_update_elem(outer_fd, &ifindex, &fd, BPF_NOEXIST) && errno != EEXIST) {
+		err = -errno;
+		log_error("adding the conntrack map of ifindex %u to %s: %s", ifindex,
+			  NPBPF_MAP_CT, strerror(-err));
+	}
+	close(fd);
+	return err;
+}
+
+int ct_map_remove(int outer_fd, uint32_t ifindex)
+{
+	int err;
+
+	if (!bpf_map_delete_elem(outer_fd, &ifindex) || errno == ENOENT)
+		return 0;
+	err = -errno;
+	log_error("removing the conntrack map of ifindex %u: %s", ifindex, strerror(-err));
+	return err;
+}
+
+int ct_map_fd(int outer_fd, uint32_t ifindex)
+{
+	__u32 id;
+	int fd;
+
+	if (bpf_map_lookup_elem(outer_fd, &ifindex, &id))
+		return -errno;
+	fd = bpf_map_get_fd_by_id(id);
+	return fd < 0 ? -errno : fd;
+}
+
+int loader_ct_ensure(struct loader *l, uint32_t ifindex)
+{
+	return ct_map_ensure(l->fds[PIN_CT], ifindex);
+}
+
+int loader_ct_remove(struct loader *l, uint32_t ifindex)
+{
+	return ct_map_remove(l->fds[PIN_CT], ifindex);
+}
+
 /* A new agent's programs replace the old pins; the old programs stay alive
  * while filters still reference them. */
 static int pin_programs(struct loader *l)

@@ -91,6 +91,23 @@ int loader_attach_xdp(struct loader *l, uint32_t ifindex, bool native_only);
 /* Removes our XDP program from ifindex if it is still the one attached. */
 int loader_detach_xdp(struct loader *l, uint32_t ifindex);
 
+/*
+ * The conntrack map of the endpoint at ifindex (an LRU of
+ * NPBPF_CT_PER_ENDPOINT entries inside npbpf_ct): created and added when
+ * missing, kept when there. Called before the endpoint record is written, so
+ * a packet that finds the endpoint finds its map. 0 or -errno (logged).
+ */
+int loader_ct_ensure(struct loader *l, uint32_t ifindex);
+/* Removes the endpoint's conntrack map (its entries go with it); called
+ * after the endpoint record is deleted. Not there is fine. */
+int loader_ct_remove(struct loader *l, uint32_t ifindex);
+/* The same two on a bare npbpf_ct map fd (tests fill maps without a loader). */
+int ct_map_ensure(int outer_fd, uint32_t ifindex);
+int ct_map_remove(int outer_fd, uint32_t ifindex);
+/* A new fd (the caller closes it) of the conntrack map of ifindex, or
+ * -ENOENT when the endpoint has none, or -errno. Not logged. */
+int ct_map_fd(int outer_fd, uint32_t ifindex);
+
 /* Returns once every BPF program that was running when it was called has
  * finished (an RCU grace period), so none can still use a value read
  * before. 0 or -errno. */

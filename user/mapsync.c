@@ -303,16 +303,19 @@ static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_
 }
 
 /* "namespace/k=v,k2=v2" for a pod identity, "cidr 198.18.0.0/16" for a CIDR
- * one. *out is malloc'd. */
+ * one, "host in cidr 198.18.0.0/16" for the node's addresses in that region.
+ * *out is malloc'd. */
 static int identity_label(const struct identity *idn, char **out, size_t *out_len)
 {
 	char *buf = NULL, addr[64];
 	size_t len = 0, cap = 0;
 	int err = 0;
 
-	if (idn->kind == IDENTITY_CIDR) {
+	if (idn->kind == IDENTITY_CIDR || idn->kind == IDENTITY_HOST) {
+		const char *what = idn->kind == IDENTITY_HOST ? "host in cidr " : "cidr ";
+
 		addr_format(&idn->region, addr, sizeof(addr));
-		err = strbuf_add(&buf, &len, &cap, "cidr ", 5);
+		err = strbuf_add(&buf, &len, &cap, what, strlen(what));
 		if (!err)
 			err = strbuf_add(&buf, &len, &cap, addr, strlen(addr));
 	} else {
@@ -593,6 +596,10 @@ static int desired_ipcache(const struct compiled *cp, struct ms_state *want)
 		const struct np_addr *p = &cp->ipcache[i].prefix;
 		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
 
+		/* This node's own addresses are on its segment whatever their
+		 * (region's) host identity number. */
+		if (cp->ipcache[i].host)
+			v.flags |= NPBPF_IPC_ON_LINK;
 		if (p->plen == (p->family == 4 ? 32 : 128)) {
 			struct npbpf_addr k;
 
@@ -630,6 +637,25 @@ static void endpoint_value(const struct compiled_endpoint *ep, struct npbpf_endp
 	}
 }
 
+/* Marks the ipcache entry of an endpoint's address as on this node's
+ * segment (NPBPF_IPC_ON_LINK). */
+static int mark_on_link(struct ms_state *want, __u8 family, const __u8 *addr)
+{
+	const struct npbpf_ipc_value *cur;
+	struct npbpf_ipc_value v;
+	struct npbpf_addr k;
+
+	memset(&k, 0, sizeof(k));
+	k.family = family;
+	memcpy(k.addr, addr, family == NPBPF_FAMILY_V4 ? 4 : 16);
+	cur = ms_table_get(&want->ipc_host, &k);
+	if (!cur)
+		return 0;
+	v = *cur;
+	v.flags |= NPBPF_IPC_ON_LINK;
+	return ms_table_put(&want->ipc_host, &k, &v);
+}
+
 static int desired_endpoints(const struct compiled *cp, const struct endpoint_binding *eps,
 			     size_t n, struct ms_state *want, uint32_t *skipped)
 {
@@ -662,9 +688,17 @@ static int desired_endpoints(const struct compiled *cp, const struct endpoint_bi
 			continue;
 		}
 		endpoint_value(&cp->endpoints[idx], &v);
+		if (eps[i].has_mac) {
+			memcpy(v.mac, eps[i].mac, sizeof(v.mac));
+			v.flags |= NPBPF_EP_HAS_MAC;
+		}
 		err = ms_table_put(&want->endpoint, &key, &v);
 		if (!err)
 			err = ms_table_put(&want->epmeta, &key, &name);
+		if (!err && (v.flags & NPBPF_EP_HAS_V4))
+			err = mark_on_link(want, NPBPF_FAMILY_V4, v.addr4);
+		if (!err && (v.flags & NPBPF_EP_HAS_V6))
+			err = mark_on_link(want, NPBPF_FAMILY_V6, v.addr6);
 	}
 	hmap_free(&by_name);
 	return err;
@@ -687,7 +721,7 @@ static int desired_idmeta(const struct compiled *cp, struct ms_state *want)
 		if (err)
 			break;
 		err = put_idmeta(&want->idmeta, idn->id,
-				 idn->kind == IDENTITY_CIDR ? NPBPF_IDMETA_CIDR : NPBPF_IDMETA_POD,
+				 idn->kind == IDENTITY_POD ? NPBPF_IDMETA_POD : NPBPF_IDMETA_CIDR,
 				 key, key_len, label, label_len);
 		free(label);
 	}

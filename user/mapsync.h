@@ -29,6 +29,8 @@ struct endpoint_binding {
 	const char *ns;   /* the pod's namespace */
 	const char *name; /* the pod's name */
 	uint32_t ifindex; /* host-side veth */
+	bool has_mac;     /* mac is known: the datapath checks frames from the pod at layer 2 */
+	uint8_t mac[6];   /* the pod-side interface's address */
 };
 
 /* Writes to one map during a sync. */

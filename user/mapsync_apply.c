@@ -191,6 +191,13 @@ static int be_update(void *ctx, enum pin_map m, const void *keys, const void *va
 	const uint8_t *k = keys, *v = values;
 	size_t done = 0;
 
+	/* Every endpoint gets its conntrack map before its record. */
+	for (size_t i = 0; m == PIN_ENDPOINT && i < n; i++) {
+		int err = loader_ct_ensure(l, *(const __u32 *)(k + i * sp->key_size));
+
+		if (err)
+			return err;
+	}
 	/* Hash maps take batches; an LPM trie or an old kernel does not. */
 	if (sp->type == BPF_MAP_TYPE_HASH && n > 1) {
 		while (done < n) {
@@ -233,6 +240,13 @@ static int be_del(void *ctx, enum pin_map m, const void *keys, size_t n)
 
 			write_error(m, "deleting from", err);
 			return err;
+		}
+		/* The record is gone: no packet finds the endpoint any more. */
+		if (m == PIN_ENDPOINT) {
+			int err = loader_ct_remove(l, *(const __u32 *)(k + i * pin_specs[m].key_size));
+
+			if (err)
+				return err;
 		}
 	}
 	return 0;

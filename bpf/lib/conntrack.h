@@ -1,6 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Conntrack: one LRU hash, npbpf_ct, shared by every hook of the node.
+ * Conntrack: one LRU hash per endpoint (npbpf_ct is a map of maps keyed by
+ * the host-side ifindex; the loader adds an endpoint's map before its
+ * endpoint record and removes it after). Two reasons:
+ *  - state belongs to the endpoint that judged it: an entry is only ever
+ *    found at the veth whose hook created it, so a packet a pod addresses
+ *    (at layer 2) to a neighbour cannot plant an entry that lets it reach
+ *    another pod (enforce.h also creates and matches state at to-pod only
+ *    for packets addressed to the pod itself);
+ *  - one pod cannot starve the others: a pod opening flows as fast as it can
+ *    evicts only its own entries (and those of peers whose policy admits
+ *    it, at their to-pod hook: a pod that admits a peer trusts it that far).
  *
  * Design. The key is the flow as its opener sent it (addresses, ports,
  * protocol, family) plus dir: the side of the flow the pod at this veth is on.
@@ -134,12 +144,13 @@ static __always_inline __s64 ct_age(__u64 now, __u64 then)
 
 /* The entry for k if it exists and has not expired; an expired one is
  * deleted so the LRU slot goes back before eviction has to find it. */
-static __always_inline struct npbpf_ct_value *ct_get(const struct npbpf_ct_key *k, __u64 now)
+static __always_inline struct npbpf_ct_value *ct_get(void *ct, const struct npbpf_ct_key *k,
+						     __u64 now)
 {
-	struct npbpf_ct_value *v = bpf_map_lookup_elem(&npbpf_ct, k);
+	struct npbpf_ct_value *v = bpf_map_lookup_elem(ct, k);
 
 	if (v && ct_age(now, v->last_seen_ns) > (__s64)ct_timeout(k->proto, k->family, v->state)) {
-		bpf_map_delete_elem(&npbpf_ct, k);
+		bpf_map_delete_elem(ct, k);
 		return NULL;
 	}
 	return v;
@@ -168,6 +179,13 @@ static __always_inline void ct_key_unas(struct npbpf_ct_key *k, int reply)
 		ct_swap(k);
 }
 
+/* The endpoint's conntrack map, or NULL when the loader has not added one
+ * (then the endpoint keeps no state: every packet is judged by policy). */
+static __always_inline void *ct_map_of(__u32 ifindex)
+{
+	return bpf_map_lookup_elem(&npbpf_ct, &ifindex);
+}
+
 /*
  * Looks up the packet tuple in *k (dir ignored) at a hook of direction hook,
  * as a reply and as the opener's packet (see the design above). On a hit *k
@@ -185,19 +203,19 @@ static __always_inline void ct_key_unas(struct npbpf_ct_key *k, int reply)
  * it): so a first hit on a finishing TCP entry still tries the other key and
  * takes it when it exists.
  */
-static __always_inline struct npbpf_ct_value *ct_lookup(struct npbpf_ct_key *k, __u8 hook,
-							__u64 now, int *hit)
+static __always_inline struct npbpf_ct_value *ct_lookup(void *ct, struct npbpf_ct_key *k,
+							__u8 hook, __u64 now, int *hit)
 {
 	int reply = bpf_ntohs(k->dport) >= bpf_ntohs(k->sport);
 	struct npbpf_ct_value *v, *w;
 
 	ct_key_as(k, hook, reply);
-	v = ct_get(k, now);
+	v = ct_get(ct, k, now);
 	if (v && !ct_finishing(k, v))
 		goto found;
 	ct_key_unas(k, reply);
 	ct_key_as(k, hook, !reply);
-	w = ct_get(k, now);
+	w = ct_get(ct, k, now);
 	if (w) {
 		v = w;
 		reply = !reply;
@@ -254,8 +272,8 @@ static __always_inline void ct_touch(struct npbpf_ct_value *v, __u64 now)
 
 /* Records a new flow allowed at this hook; k->dir is the hook's direction.
  * src_id/dst_id: identities of saddr and daddr, for status. */
-static __always_inline void ct_create(const struct npbpf_ct_key *k, __u64 now, __u32 revision,
-				      __u32 src_id, __u32 dst_id)
+static __always_inline void ct_create(void *ct, const struct npbpf_ct_key *k, __u64 now,
+				      __u32 revision, __u32 src_id, __u32 dst_id)
 {
 	struct npbpf_ct_value v;
 
@@ -269,7 +287,7 @@ static __always_inline void ct_create(const struct npbpf_ct_key *k, __u64 now, _
 	/* An LRU map evicts the least recently used entry when full: creation
 	 * never fails for lack of room. Another error leaves the flow
 	 * untracked; its replies are then judged by policy. */
-	bpf_map_update_elem(&npbpf_ct, k, &v, BPF_ANY);
+	bpf_map_update_elem(ct, k, &v, BPF_ANY);
 }
 
 #endif /* NPBPF_BPF_CONNTRACK_H */

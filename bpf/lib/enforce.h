@@ -8,14 +8,34 @@
  *  1. config: one read, copied to the stack (generation, revision, flags);
  *  2. endpoint by ifindex: unknown veth -> NPBPF_DROP_NO_ENDPOINT (a pod the
  *     agent does not know yet is treated as isolated);
- *  3. parse: control (ARP, ND, MLD) passes; tagged frames from pods drop;
- *     unparseable drops when the pod is isolated in this direction;
- *  4. from-pod: source address must be the pod's -> else NPBPF_DROP_SPOOFED;
- *  5. later fragments follow the first fragment's recorded verdict (frag.h);
- *  6. ICMP errors quoting a tracked flow pass (related);
- *  7. conntrack hit (reply or opener's packet): passes, after a policy
- *     re-check when the revision moved; a bare TCP SYN skips this step;
- *  8. no entry: TCP without a bare SYN is no new flow (NPBPF_DROP_NO_CT when
+ *  3. parse; tagged frames from pods drop;
+ *  4. from-pod, before anything can pass: the Ethernet source must be the
+ *     pod's MAC; ARP must speak for the pod's own address and MAC; link-scope
+ *     ND/MLD must come from the pod's own addresses, a neighbour
+ *     advertisement may only announce them, router advertisements and
+ *     redirects drop; anything that is not IP drops; the IP source must be
+ *     the pod's -> else NPBPF_DROP_SPOOFED / _CONTROL / _NOT_IP. Validated
+ *     as soon as the IP header is read, so a packet the parser cannot fully
+ *     read never passes with a forged source. ND/MLD is link plumbing only
+ *     when it stays on the segment: a link-local source or destination,
+ *     link-scope multicast, or a destination on this node's segment (the
+ *     node, a pod of this node); towards anything else a router would
+ *     forward it, and it is ICMPv6 like any other, judged by policy;
+ *     to-pod: ARP and ND (hop limit 255) / MLD (hop limit 1) pass: that hop
+ *     limit proves no router forwarded it, so it comes from the node or a
+ *     neighbour on the segment, whose own from-pod hook checked it; a
+ *     packet not addressed to the
+ *     pod itself (another pod's address at layer 3, broadcast, multicast)
+ *     is judged by policy without matching or creating any state, so state
+ *     is only ever created and found by packets that belong to the pod;
+ *  5. unparseable drops when the pod is isolated in this direction;
+ *  6. later fragments follow the first fragment's recorded verdict (frag.h),
+ *     judged again when the policy revision moved;
+ *  7. ICMP errors quoting a tracked flow pass (related);
+ *  8. conntrack hit (reply or opener's packet) in the endpoint's own map:
+ *     passes, after a policy re-check when the revision moved; a bare TCP
+ *     SYN skips this step;
+ *  9. no entry: TCP without a bare SYN is no new flow (NPBPF_DROP_NO_CT when
  *     isolated); else the policy (policy.h) decides, and an allowed flow is
  *     tracked (of ICMP only echo is tracked; other messages are judged per
  *     packet).
@@ -52,13 +72,16 @@ struct npbpf_state {
 	struct npbpf_pkt pkt;
 	struct npbpf_config cfg; /* the one read of npbpf_config for this packet */
 	__u64 now;
+	void *ct;      /* the endpoint's conntrack map; NULL when the packet may
+			* neither match nor create state (not the pod's own) */
 	__u32 ifindex;
 	__u32 subject; /* the endpoint's identity */
 	__u32 peer;    /* the far end's identity; NPBPF_ID_ANY until looked up */
 	__u32 policy;  /* what a pass is charged to: policy index or NPBPF_POLICY_NONE */
 	__u16 rule;    /* rule index, or enum npbpf_allow_reason */
 	__u8 hook;     /* enum npbpf_dir this hook enforces */
-	__u8 pad;
+	__u8 own;      /* the packet is the pod's own: its validated source at
+			* from-pod, its own destination at to-pod */
 };
 
 static __always_inline int pass(struct npbpf_state *st, __u32 policy, __u16 rule)
@@ -87,14 +110,79 @@ static __always_inline __u32 state_peer(struct npbpf_state *st)
 	return st->peer;
 }
 
-static __always_inline int source_valid(const struct npbpf_endpoint *ep,
-					const struct npbpf_pkt *p)
+/* Byte by byte: MACs sit at 2-byte offsets, and the verifier refuses
+ * misaligned stack reads. */
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 {
-	const __u32 *s = (const __u32 *)p->t.saddr;
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
+	       a[5] == b[5];
+}
 
-	if (p->t.family == NPBPF_FAMILY_V4)
-		return (ep->flags & NPBPF_EP_HAS_V4) && s[0] == *(const __u32 *)ep->addr4;
-	return (ep->flags & NPBPF_EP_HAS_V6) && addr_eq(p->t.saddr, ep->addr6);
+/* The pod's IPv6 link-local address: the EUI-64 one of its MAC (what Linux
+ * gives a veth by default). Without a MAC, any link-local address: such a
+ * packet cannot leave the segment, and no ipcache entry gives a link-local
+ * address a pod's identity. */
+static __always_inline int ep_owns_link_local(const struct npbpf_endpoint *ep, const __u8 *a)
+{
+	const __u8 *m = ep->mac;
+
+	if (!ipv6_is_link_local(a))
+		return 0;
+	if (!(ep->flags & NPBPF_EP_HAS_MAC))
+		return 1;
+	return *(const __u32 *)a == bpf_htonl(0xfe800000) && *(const __u32 *)(a + 4) == 0 &&
+	       a[8] == (m[0] ^ 2) && a[9] == m[1] && a[10] == m[2] && a[11] == 0xff &&
+	       a[12] == 0xfe && a[13] == m[3] && a[14] == m[4] && a[15] == m[5];
+}
+
+/* Whether addr (of family) is one of the endpoint's own addresses. */
+static __always_inline int ep_owns(const struct npbpf_endpoint *ep, __u8 family, const __u8 *addr)
+{
+	if (family == NPBPF_FAMILY_V4)
+		return (ep->flags & NPBPF_EP_HAS_V4) &&
+		       *(const __u32 *)addr == *(const __u32 *)ep->addr4;
+	return ((ep->flags & NPBPF_EP_HAS_V6) && addr_eq(addr, ep->addr6)) ||
+	       ep_owns_link_local(ep, addr);
+}
+
+/* ARP from the pod: only for itself. The sender hardware address must be
+ * the frame's source (already checked against the pod's MAC when known),
+ * the sender protocol address the pod's own IPv4 address or 0.0.0.0 (an
+ * address probe): otherwise the pod could answer for a neighbour or the
+ * gateway and have their traffic sent to it. */
+static __always_inline int arp_from_pod(const struct npbpf_endpoint *ep, const struct npbpf_pkt *p)
+{
+	if (!mac_eq(p->arp_sha, p->eth_src))
+		return -NPBPF_DROP_SPOOFED;
+	if (*(const __u32 *)p->arp_spa && !ep_owns(ep, NPBPF_FAMILY_V4, p->arp_spa))
+		return -NPBPF_DROP_CONTROL;
+	return 0;
+}
+
+/* Link-scope ND/MLD from the pod: from its own addresses (or the
+ * unspecified address for duplicate address detection and MLDv2 reports,
+ * which go to link-scope multicast); a neighbour advertisement only for the
+ * pod's own addresses; never a router advertisement or a redirect (they
+ * would make the pod its neighbours' router). */
+static __always_inline int nd_from_pod(const struct npbpf_ctx *c, const struct npbpf_endpoint *ep,
+				       const struct npbpf_pkt *p)
+{
+	__u8 type = p->icmp_type, target[16];
+
+	if (type == NPBPF_ICMP6_ROUTER_ADVERT || type == NPBPF_ICMP6_REDIRECT)
+		return -NPBPF_DROP_CONTROL;
+	if (!ep_owns(ep, NPBPF_FAMILY_V6, p->t.saddr) &&
+	    !(ipv6_is_unspecified(p->t.saddr) && ipv6_is_link_mcast(p->t.daddr) &&
+	      type != NPBPF_ICMP6_NEIGH_ADVERT))
+		return -NPBPF_DROP_SPOOFED;
+	if (type == NPBPF_ICMP6_NEIGH_ADVERT) {
+		/* type, code, checksum, flags (4 bytes), then the target. */
+		if (ctx_load(c, p->l4_off + 8, target, sizeof(target)))
+			return -NPBPF_DROP_UNPARSEABLE;
+		if (!ep_owns(ep, NPBPF_FAMILY_V6, target))
+			return -NPBPF_DROP_CONTROL;
+	}
+	return 0;
 }
 
 /*
@@ -112,6 +200,8 @@ static __always_inline int icmp_related(const struct npbpf_ctx *c, struct npbpf_
 	struct npbpf_ct_key k;
 	int hit;
 
+	if (!st->ct || p->frag != PKT_FRAG_NONE)
+		return 0;
 	__builtin_memset(&k, 0, sizeof(k));
 	if (parse_icmp_inner(c, p, &k))
 		return 0;
@@ -119,7 +209,7 @@ static __always_inline int icmp_related(const struct npbpf_ctx *c, struct npbpf_
 		return 0;
 	if (st->hook == NPBPF_DIR_EGRESS && !addr_eq(k.daddr, p->t.saddr))
 		return 0;
-	v = ct_lookup(&k, st->hook ^ 1, st->now, &hit);
+	v = ct_lookup(st->ct, &k, st->hook ^ 1, st->now, &hit);
 	/* A stale revision is not re-checked here: the flow's next own packet
 	 * does that, and until then the error is judged as plain ICMP. */
 	return v && v->revision == st->cfg.revision;
@@ -137,15 +227,17 @@ static __always_inline int ct_recheck(struct npbpf_state *st, const struct npbpf
 
 	if (policy_check(s, st->subject, st->cfg.generation, k->dir, peer, k->proto,
 			 bpf_ntohs(k->dport), &by) == POLICY_DENIED) {
-		bpf_map_delete_elem(&npbpf_ct, k);
+		bpf_map_delete_elem(st->ct, k);
 		return -NPBPF_DROP_POLICY;
 	}
 	v->revision = st->cfg.revision;
 	return 0;
 }
 
-/* Steps 6-8 for a packet with a transport header (or a protocol without). */
-static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state *st)
+/* Steps 7-9 for a packet with a transport header (or a protocol without);
+ * create: an allowed new flow gets a conntrack entry (not when a later
+ * fragment is judged again as its first was). */
+static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state *st, int create)
 {
 	const struct npbpf_pkt *p = &st->pkt;
 	const struct npbpf_subject *s;
@@ -178,7 +270,7 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 	 */
 	k = p->t;
 	k.dir = st->hook;
-	v = untracked || tcp_syn ? NULL : ct_lookup(&k, st->hook, st->now, &hit);
+	v = untracked || tcp_syn || !st->ct ? NULL : ct_lookup(st->ct, &k, st->hook, st->now, &hit);
 	if (v) {
 		if (p->t.proto == NPBPF_PROTO_TCP)
 			ct_tcp_update(v, hit == CT_REPLY, p->tcp_flags);
@@ -209,15 +301,76 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 	 * replies cross the other hook, whose direction may be isolated, and
 	 * the entry keeps them passing there. Of ICMP, only an echo request
 	 * opens something to reply to. k: the packet's key, dir = hook. */
-	if (!icmp || icmp_is_echo_request(p->t.family, p->icmp_type)) {
+	if (create && st->ct && (!icmp || icmp_is_echo_request(p->t.family, p->icmp_type))) {
 		if (st->hook == NPBPF_DIR_EGRESS)
-			ct_create(&k, st->now, st->cfg.revision, st->subject, peer);
+			ct_create(st->ct, &k, st->now, st->cfg.revision, st->subject, peer);
 		else
-			ct_create(&k, st->now, st->cfg.revision, peer, st->subject);
+			ct_create(st->ct, &k, st->now, st->cfg.revision, peer, st->subject);
 	}
 	if (r == POLICY_RULE)
 		return pass(st, by.policy, by.rule);
 	return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
+}
+
+/* A later fragment: the verdict recorded for its first fragment at this
+ * endpoint and hook, judged again under the current policy when the revision
+ * moved since. No record (it overtook the first, the first was not the
+ * pod's own, or the record expired): dropped when isolated. */
+static __always_inline int later_fragment(const struct npbpf_ctx *c, struct npbpf_state *st)
+{
+	struct npbpf_pkt *p = &st->pkt;
+	struct npbpf_frag_value *fv = NULL;
+	int r;
+
+	if (st->own)
+		fv = frag_lookup(p, st->ifindex, st->hook, st->now);
+	if (!fv) {
+		if (subject_isolated(subject_lookup(st->subject, st->cfg.generation), st->hook))
+			return -NPBPF_DROP_FRAG;
+		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
+	}
+	if (fv->revision != st->cfg.revision) {
+		frag_restore(p, fv);
+		r = decide(c, st, 0);
+		fv->allowed = r >= 0;
+		fv->revision = st->cfg.revision;
+	}
+	if (!fv->allowed)
+		return -NPBPF_DROP_FRAG;
+	return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_FRAG);
+}
+
+/* Step 4 (see the top of this file). Returns 1 when the packet is link
+ * plumbing that passes now, 0 to go on, or a negative drop reason. */
+static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_state *st,
+				      const struct npbpf_endpoint *ep, int parsed)
+{
+	const struct npbpf_pkt *p = &st->pkt;
+	int r;
+
+	if (st->hook == NPBPF_DIR_INGRESS) {
+		if (parsed == PARSE_ARP || parsed == PARSE_ND)
+			return 1;
+		st->own = p->t.family && ep_owns(ep, p->t.family, p->t.daddr);
+		return 0;
+	}
+	if ((ep->flags & NPBPF_EP_HAS_MAC) && !mac_eq(p->eth_src, ep->mac))
+		return -NPBPF_DROP_SPOOFED;
+	if (parsed == PARSE_ARP) {
+		r = arp_from_pod(ep, p);
+		return r < 0 ? r : 1;
+	}
+	if (!p->t.family)
+		return -NPBPF_DROP_NOT_IP;
+	if (parsed == PARSE_ND && (ipv6_link_scoped(p->t.saddr, p->t.daddr) ||
+				   addr_on_link(p->t.daddr, NPBPF_FAMILY_V6))) {
+		r = nd_from_pod(c, ep, p);
+		return r < 0 ? r : 1;
+	}
+	if (!ep_owns(ep, p->t.family, p->t.saddr))
+		return -NPBPF_DROP_SPOOFED;
+	st->own = 1;
+	return 0;
 }
 
 static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state *st)
@@ -226,7 +379,7 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 	struct npbpf_endpoint *ep;
 	struct npbpf_config *cfg;
 	__u32 zero = 0;
-	int r;
+	int parsed, r;
 
 	/* One read per packet: the loader flips generation/revision with
 	 * single stores, and this packet sees one consistent copy. */
@@ -243,33 +396,29 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		return -NPBPF_DROP_NO_ENDPOINT;
 	st->subject = ep->identity;
 
-	r = parse_packet(c, p, st->hook == NPBPF_DIR_EGRESS, st->cfg.flags);
-	if (r == PARSE_CONTROL)
-		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CONTROL);
-	if (r == -NPBPF_DROP_UNPARSEABLE) {
-		if (subject_isolated(subject_lookup(st->subject, st->cfg.generation), st->hook))
-			return r;
-		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
-	}
+	parsed = parse_packet(c, p, st->hook == NPBPF_DIR_EGRESS, st->cfg.flags);
+	if (parsed == -NPBPF_DROP_VLAN)
+		return parsed;
+	r = check_link(c, st, ep, parsed);
 	if (r < 0)
 		return r;
+	if (r > 0)
+		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CONTROL);
+	if (st->own)
+		st->ct = ct_map_of(st->ifindex);
 
-	if (st->hook == NPBPF_DIR_EGRESS && !source_valid(ep, p))
-		return -NPBPF_DROP_SPOOFED;
-
-	if (p->frag == PKT_FRAG_LATER) {
-		r = frag_lookup(p, st->hook, st->now);
-		if (r > 0)
-			return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_FRAG);
-		if (r == 0 ||
-		    subject_isolated(subject_lookup(st->subject, st->cfg.generation), st->hook))
-			return -NPBPF_DROP_FRAG;
+	if (parsed < 0) {
+		if (subject_isolated(subject_lookup(st->subject, st->cfg.generation), st->hook))
+			return parsed;
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
 	}
 
-	r = decide(c, st);
-	if (p->frag == PKT_FRAG_FIRST)
-		frag_record(p, st->hook, st->now, r >= 0);
+	if (p->frag == PKT_FRAG_LATER)
+		return later_fragment(c, st);
+
+	r = decide(c, st, 1);
+	if (p->frag == PKT_FRAG_FIRST && st->own)
+		frag_record(p, st->ifindex, st->hook, st->now, st->cfg.revision, r >= 0);
 	return r;
 }
 

@@ -41,4 +41,21 @@ static __always_inline __u32 identity_of(const __u8 *addr, __u8 family)
 	return NPBPF_ID_WORLD;
 }
 
+/* Whether a full-length address is on this node's pod segment: a pod of
+ * this node or the node itself (tables.h, NPBPF_IPC_ON_LINK). */
+static __always_inline int addr_on_link(const __u8 *addr, __u8 family)
+{
+	struct npbpf_addr key;
+	struct npbpf_ipc_value *v;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.family = family;
+	if (family == NPBPF_FAMILY_V4)
+		__builtin_memcpy(key.addr, addr, 4);
+	else
+		__builtin_memcpy(key.addr, addr, 16);
+	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key);
+	return v && (v->identity == NPBPF_ID_HOST || (v->flags & NPBPF_IPC_ON_LINK));
+}
+
 #endif /* NPBPF_BPF_IDENTITY_H */

@@ -61,12 +61,22 @@ struct {
 	__type(value, struct npbpf_endpoint);
 } npbpf_endpoint SEC(".maps");
 
-/* State the datapath writes. */
-struct {
+/* State the datapath writes. Conntrack: one LRU per endpoint, created by the
+ * loader next to the endpoint record (conntrack.h says why). */
+struct npbpf_ct_inner {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, NPBPF_MAX_CT);
-	__type(key, struct npbpf_ct_key);
-	__type(value, struct npbpf_ct_value);
+	__uint(max_entries, NPBPF_CT_PER_ENDPOINT);
+	/* Sizes, not __type(): the libbpf 1.1 in bookworm cannot size an inner
+	 * map's key from BTF. */
+	__uint(key_size, sizeof(struct npbpf_ct_key));
+	__uint(value_size, sizeof(struct npbpf_ct_value));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, NPBPF_MAX_ENDPOINT);
+	__type(key, __u32); /* host-side veth ifindex */
+	__array(values, struct npbpf_ct_inner);
 } npbpf_ct SEC(".maps");
 
 struct {

@@ -10,9 +10,17 @@
  * except for tagged frames from pods; it classifies:
  *   PARSE_IP        an IP packet, tuple filled (ports 0 when the protocol has
  *                   none or the packet is a non-first fragment);
- *   PARSE_CONTROL   ARP, IPv6 neighbour discovery and MLD: link-local
- *                   plumbing the pod needs before any policy can matter;
+ *   PARSE_ARP       an Ethernet/IPv4 ARP packet, its sender fields in arp_*;
+ *   PARSE_ND        IPv6 neighbour discovery (hop limit 255) or MLD (hop
+ *                   limit 1), not fragmented: a candidate for link plumbing.
+ *                   The hop limit proves where it comes from (a router would
+ *                   have decremented it) but not where it goes: enforce.h
+ *                   decides from the addresses whether it stays on the
+ *                   segment or is ordinary ICMPv6, judged by policy;
  *   -NPBPF_DROP_VLAN, -NPBPF_DROP_UNPARSEABLE.
+ * Whatever it returns, the source address and family are filled as soon as
+ * the IP header was read, so the caller validates the source of a packet
+ * it cannot fully read before anything lets it through.
  *
  * VLAN: a tag in the data is seen here at both hooks; a tag in skb metadata
  * only by TC (ctx_vlan_meta). XDP cannot read the metadata tag without a
@@ -75,6 +83,10 @@
 #define NPBPF_ICMP6_MLD_DONE 132
 #define NPBPF_ICMP6_ND_FIRST 133     /* 133-137: RS, RA, NS, NA, redirect */
 #define NPBPF_ICMP6_ND_LAST 137
+#define NPBPF_ICMP6_ROUTER_ADVERT 134
+#define NPBPF_ICMP6_NEIGH_SOLICIT 135
+#define NPBPF_ICMP6_NEIGH_ADVERT 136
+#define NPBPF_ICMP6_REDIRECT 137
 #define NPBPF_ICMP6_MLD2_REPORT 143
 
 #define NPBPF_TCP_FIN 0x01
@@ -84,8 +96,11 @@
 
 enum npbpf_parse {
 	PARSE_IP = 0,
-	PARSE_CONTROL = 1,
+	PARSE_ARP = 1,
+	PARSE_ND = 2,
 };
+
+#define NPBPF_ARP_HDR_LEN 28 /* Ethernet/IPv4 ARP */
 
 enum npbpf_frag_kind {
 	PKT_FRAG_NONE = 0,
@@ -104,6 +119,10 @@ struct npbpf_pkt {
 	__u8 tcp_flags;
 	__u8 icmp_type;
 	__u8 ttl;      /* IPv4 TTL or IPv6 hop limit */
+	__u8 arp_spa[4]; /* PARSE_ARP: sender protocol address (4-byte aligned) */
+	__u8 arp_sha[6]; /* PARSE_ARP: sender hardware address */
+	__u8 eth_src[6];
+	__u8 pad[4];
 };
 
 static __always_inline int proto_has_ports(__u8 proto)
@@ -249,6 +268,32 @@ static __always_inline int parse_ipv6_ext(const struct npbpf_ctx *c, struct npbp
 	return 0;
 }
 
+static __always_inline int ipv6_is_link_local(const __u8 *a)
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+/* Multicast of interface or link scope (ffX1::, ffX2::). */
+static __always_inline int ipv6_is_link_mcast(const __u8 *a)
+{
+	return a[0] == 0xff && (a[1] & 0x0f) <= 2;
+}
+
+static __always_inline int ipv6_is_unspecified(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return !(w[0] | w[1] | w[2] | w[3]);
+}
+
+/* A packet no router forwards (RFC 4291 2.5.6: link-local addresses are
+ * never a forwarded packet's source or destination). */
+static __always_inline int ipv6_link_scoped(const __u8 *saddr, const __u8 *daddr)
+{
+	return ipv6_is_link_local(saddr) || ipv6_is_link_local(daddr) ||
+	       ipv6_is_link_mcast(daddr);
+}
+
 /*
  * Parses the packet into p. from_pod: the frame comes from the pod (tagged
  * frames are then dropped unless NPBPF_CFG_ALLOW_VLAN). Returns enum
@@ -264,6 +309,7 @@ static __always_inline int parse_packet(const struct npbpf_ctx *c, struct npbpf_
 
 	if (ctx_load(c, 0, &eth, sizeof(eth)))
 		return -NPBPF_DROP_UNPARSEABLE;
+	__builtin_memcpy(p->eth_src, eth.h_source, 6);
 	proto = eth.h_proto;
 	if (ctx_vlan_meta(c) || eth_is_vlan(proto)) {
 		__be16 tag[2]; /* TCI, encapsulated EtherType */
@@ -282,8 +328,19 @@ static __always_inline int parse_packet(const struct npbpf_ctx *c, struct npbpf_
 		}
 	}
 
-	if (proto == bpf_htons(ETH_P_ARP))
-		return PARSE_CONTROL;
+	if (proto == bpf_htons(ETH_P_ARP)) {
+		__u8 arp[NPBPF_ARP_HDR_LEN];
+
+		if (ctx_load(c, off, arp, sizeof(arp)))
+			return -NPBPF_DROP_UNPARSEABLE;
+		/* htype Ethernet, ptype IPv4, address lengths 6 and 4. */
+		if (arp[0] != 0 || arp[1] != 1 || arp[2] != 0x08 || arp[3] != 0 || arp[4] != 6 ||
+		    arp[5] != 4)
+			return -NPBPF_DROP_UNPARSEABLE;
+		__builtin_memcpy(p->arp_sha, &arp[8], 6);
+		__builtin_memcpy(p->arp_spa, &arp[14], 4);
+		return PARSE_ARP;
+	}
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -341,18 +398,17 @@ static __always_inline int parse_packet(const struct npbpf_ctx *c, struct npbpf_
 		return -NPBPF_DROP_UNPARSEABLE;
 
 	/* Neighbour discovery must have hop limit 255 and MLD 1 (RFC 4861,
-	 * 2710, 3810): such packets are never forwarded, so letting them pass
-	 * opens no path past the policy. Fragmented ones are not legitimate. */
+	 * 2710, 3810); fragmented ones are not legitimate. */
 	if (p->t.family == NPBPF_FAMILY_V6 && p->t.proto == NPBPF_PROTO_ICMPV6 &&
 	    p->frag == PKT_FRAG_NONE) {
 		__u8 t = p->icmp_type;
 
 		if (t >= NPBPF_ICMP6_ND_FIRST && t <= NPBPF_ICMP6_ND_LAST && p->ttl == 255)
-			return PARSE_CONTROL;
+			return PARSE_ND;
 		if (((t >= NPBPF_ICMP6_MLD_QUERY && t <= NPBPF_ICMP6_MLD_DONE) ||
 		     t == NPBPF_ICMP6_MLD2_REPORT) &&
 		    p->ttl == 1)
-			return PARSE_CONTROL;
+			return PARSE_ND;
 	}
 	return PARSE_IP;
 }

@@ -20,7 +20,8 @@
 #define NPBPF_MAP_IPC_HOST "npbpf_ipc_host" /* HASH  npbpf_addr -> npbpf_ipc_value */
 #define NPBPF_MAP_IPC_CIDR "npbpf_ipc_cidr" /* LPM   npbpf_ipc_key -> npbpf_ipc_value */
 #define NPBPF_MAP_ENDPOINT "npbpf_endpoint" /* HASH  __u32 host-side ifindex -> npbpf_endpoint */
-#define NPBPF_MAP_CT "npbpf_ct"             /* LRU   npbpf_ct_key -> npbpf_ct_value */
+#define NPBPF_MAP_CT "npbpf_ct"             /* HASH_OF_MAPS __u32 host-side ifindex -> LRU
+					     * npbpf_ct_key -> npbpf_ct_value, one per endpoint */
 #define NPBPF_MAP_FRAG "npbpf_frag"         /* LRU   npbpf_frag_key -> npbpf_frag_value */
 #define NPBPF_MAP_COUNTERS "npbpf_counters" /* PERCPU_HASH npbpf_counter_key -> npbpf_counter */
 #define NPBPF_MAP_FIXCNT "npbpf_fixcnt"     /* PERCPU_ARRAY NPBPF_FIXCNT_INDEX -> npbpf_counter */
@@ -33,7 +34,12 @@
 #define NPBPF_MAX_IPC_HOST 262144
 #define NPBPF_MAX_IPC_CIDR 65536
 #define NPBPF_MAX_ENDPOINT 4096
-#define NPBPF_MAX_CT 262144
+/* Conntrack entries per endpoint. Each endpoint has an LRU map of its own
+ * (npbpf_ct is a map of maps keyed by ifindex), so one pod opening flows as
+ * fast as it can only evicts its own entries. Preallocated: about 2 MiB per
+ * pod at this size. */
+#define NPBPF_CT_PER_ENDPOINT 16384
+#define NPBPF_CT_INNER_NAME "npbpf_ct_ep"
 #define NPBPF_MAX_FRAG 8192
 #define NPBPF_MAX_COUNTERS 65536
 #define NPBPF_MAX_FIXCNT NPBPF_FIXCNT_SLOTS
@@ -45,10 +51,17 @@ struct npbpf_endpoint {
 	__u32 flags;     /* NPBPF_EP_* */
 	__u8 addr4[4];   /* network order; valid with NPBPF_EP_HAS_V4 */
 	__u8 addr6[16];  /* network order; valid with NPBPF_EP_HAS_V6 */
+	__u8 mac[6];     /* the pod-side interface's MAC; valid with NPBPF_EP_HAS_MAC */
+	__u8 pad[2];
 };
-_Static_assert(sizeof(struct npbpf_endpoint) == 28, "endpoint layout");
+_Static_assert(sizeof(struct npbpf_endpoint) == 36, "endpoint layout");
 #define NPBPF_EP_HAS_V4 (1u << 0)
 #define NPBPF_EP_HAS_V6 (1u << 1)
+/* With the MAC known, every frame from the pod must carry it as its source
+ * (and ARP as its sender hardware address), and the pod's IPv6 link-local
+ * address is the EUI-64 one derived from it. Without it, frames are not
+ * checked at layer 2 and any fe80::/10 source passes source validation. */
+#define NPBPF_EP_HAS_MAC (1u << 2)
 
 /* Conntrack, keyed by the flow as the pod that opened it sent it, so a reply
  * (addresses and ports swapped) is found by swapping before the lookup. */
@@ -88,19 +101,29 @@ struct npbpf_ct_value {
 struct npbpf_frag_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__u32 id;   /* IPv4 id (zero-extended) or IPv6 fragment identification, network order */
+	__u32 id;      /* IPv4 id (zero-extended) or IPv6 fragment identification, network order */
+	__u32 ifindex; /* the endpoint whose hook saw the first fragment: a record
+			* is only ever followed at that endpoint */
 	__u8 proto;
 	__u8 family;
-	__u8 dir;   /* enum npbpf_dir of the hook that saw the first fragment */
+	__u8 dir;      /* enum npbpf_dir of the hook that saw the first fragment */
 	__u8 pad;
 };
-_Static_assert(sizeof(struct npbpf_frag_key) == 40, "frag key layout");
+_Static_assert(sizeof(struct npbpf_frag_key) == 44, "frag key layout");
 
+/* The first fragment's verdict and what is needed to judge its datagram
+ * again when the policy revision moved before a later fragment came. */
 struct npbpf_frag_value {
-	__u8 allowed;
-	__u8 pad[7];
 	__u64 created_ns;
+	__u32 revision;  /* npbpf_config.revision of the verdict */
+	__be16 sport;    /* the first fragment's transport fields */
+	__be16 dport;
+	__u8 allowed;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 pad[5];
 };
+_Static_assert(sizeof(struct npbpf_frag_value) == 24, "frag value layout");
 
 /* Verdicts charged to counters and events. */
 enum npbpf_verdict {
@@ -118,6 +141,10 @@ enum npbpf_drop_reason {
 	NPBPF_DROP_NO_CT = 5,       /* TCP without SYN and no conntrack entry */
 	NPBPF_DROP_FRAG = 6,        /* non-first fragment without a first */
 	NPBPF_DROP_NO_ENDPOINT = 7, /* veth without a known endpoint */
+	NPBPF_DROP_CONTROL = 8,     /* ARP or ND from a pod for an address not its own,
+				     * a router advertisement or redirect from a pod */
+	NPBPF_DROP_NOT_IP = 9,      /* from a pod: neither IPv4, IPv6 nor ARP, or an IP
+				     * header too short to read its source */
 };
 
 /* Allowed packets that no policy entry is charged for: counter key policy =
@@ -161,7 +188,7 @@ struct npbpf_counter {
 #define NPBPF_FIXCNT_SLOTS (2 * 2 * NPBPF_FIXCNT_REASONS) /* dir x verdict x reason */
 #define NPBPF_FIXCNT_INDEX(dir, verdict, reason)                                      \
 	((((__u32)(dir) * 2u + (__u32)(verdict)) * NPBPF_FIXCNT_REASONS) + (__u32)(reason))
-_Static_assert(NPBPF_DROP_NO_ENDPOINT < NPBPF_FIXCNT_REASONS &&
+_Static_assert(NPBPF_DROP_NOT_IP < NPBPF_FIXCNT_REASONS &&
 		       NPBPF_ALLOW_CONTROL < NPBPF_FIXCNT_REASONS,
 	       "every fixed reason has a slot in npbpf_fixcnt");
 

@@ -16,7 +16,7 @@
 
 /* Map layout version: bump when any struct below changes incompatibly, so an
  * agent never adopts pinned maps of another layout. */
-#define NPBPF_LAYOUT_VERSION 2
+#define NPBPF_LAYOUT_VERSION 3
 
 /*
  * Identities. An identity is a number that stands for everything the policy
@@ -153,7 +153,12 @@ _Static_assert(sizeof(struct npbpf_ipc_key) == 24, "ipcache key layout");
 
 struct npbpf_ipc_value {
 	__u32 identity;
-	__u32 flags; /* reserved, zero */
+	__u32 flags; /* NPBPF_IPC_* */
 };
+/* The address is on this node's pod segment: a pod bound to this node. The
+ * datapath lets a pod's neighbour discovery towards it pass as link
+ * plumbing (it never crosses a router); this node's own addresses (the
+ * host identity) count as on the segment too. */
+#define NPBPF_IPC_ON_LINK (1u << 0)
 
 #endif /* NPBPF_TABLES_H */

@@ -202,8 +202,7 @@ static void dp_basic(struct dp *d)
 		k.proto = IPPROTO_TCP;
 		k.family = NPBPF_FAMILY_V4;
 		k.dir = NPBPF_DIR_EGRESS;
-		tap_ok(!bpf_map__lookup_elem(d->h->skel->maps.npbpf_ct, &k, sizeof(k), &cv,
-					     sizeof(cv), 0) &&
+		tap_ok(!fill_ct_lookup(d->h->skel, d->if_client, &k, &cv) &&
 			       cv.state == NPBPF_CT_CLOSED && cv.fin_seen == 3 &&
 			       cv.src_identity == d->s.cp.pod_id[d->client - d->s.c.pods],
 		       "client's conntrack entry: FIN both ways -> CLOSED, identities stored");
@@ -310,9 +309,9 @@ static void dp_basic(struct dp *d)
 /* Ages the conntrack entry of f (opener's view at dir) by secs seconds. */
 static bool ct_age_entry(struct dp *d, const struct flow *f, uint8_t dir, uint64_t secs)
 {
-	const struct bpf_map *ct = d->h->skel->maps.npbpf_ct;
 	struct npbpf_ct_value v;
 	struct npbpf_ct_key k;
+	uint32_t ifindex;
 
 	memset(&k, 0, sizeof(k));
 	memcpy(k.saddr, f->a.bytes, f->a.family == 4 ? 4 : 16);
@@ -322,10 +321,10 @@ static bool ct_age_entry(struct dp *d, const struct flow *f, uint8_t dir, uint64
 	k.proto = f->proto == IPPROTO_ICMP ? icmp_proto(f->a.family) : f->proto;
 	k.family = f->a.family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
 	k.dir = dir;
-	if (bpf_map__lookup_elem(ct, &k, sizeof(k), &v, sizeof(v), 0))
+	if (fill_ct_find(d->h->skel, &k, &v, &ifindex))
 		return false;
 	v.last_seen_ns -= secs * 1000000000ull;
-	return !bpf_map__update_elem(ct, &k, sizeof(k), &v, sizeof(v), BPF_EXIST);
+	return !fill_ct_update(d->h->skel, ifindex, &k, &v);
 }
 
 /* Timeouts by state: an unanswered SYN expires after 60 s, an established
@@ -577,34 +576,38 @@ static void dp_spoof_vlan_parse(struct dp *d)
 		memcpy(q, pkt, 16);
 		q[16] = 0x81, q[17] = 0x00, q[18] = 0, q[19] = 7;
 		memcpy(q + 20, pkt + 16, len - 16);
-		expect(d->h, H_FROM, d->if_client, q, len + 4, 0, NPBPF_DROP_UNPARSEABLE,
-		       "two tags in the data, VLAN mode on");
+		expect(d->h, H_FROM, d->if_client, q, len + 4, 0, NPBPF_DROP_NOT_IP,
+		       "two tags in the data, VLAN mode on: no IP header to validate");
 	}
 	fill_config(d->h->skel, 1, 0, 0, 1000000);
 
-	/* Unparseable: isolated pods drop it, unisolated ones pass it. */
+	/* Unparseable: isolated pods drop it, unisolated ones pass it, once
+	 * its source is validated; from a pod, what has no readable IP header
+	 * (so no source to validate) never passes. */
 	f = mkflow(d->h, &c4, &s4, IPPROTO_TCP, 8080);
 	len = pkt_open(&f, pkt);
 	/* A TC test run refuses frames shorter than their L3 header (the veth
 	 * test sends one for real); XDP's does not. */
-	expect(d->h, H_XDP, d->if_client, pkt, 14 + 12, 0, NPBPF_DROP_UNPARSEABLE,
+	expect(d->h, H_XDP, d->if_client, pkt, 14 + 12, 0, NPBPF_DROP_NOT_IP,
 	       "truncated IPv4 header");
 	expect(d->h, H_FROM, d->if_client, pkt, 14 + 20 + 10, 0, NPBPF_DROP_UNPARSEABLE,
 	       "truncated TCP header");
 	pkt[12] = 0x88, pkt[13] = 0xb5;
-	expect(d->h, H_FROM, d->if_client, pkt, len, 0, NPBPF_DROP_UNPARSEABLE,
+	expect(d->h, H_FROM, d->if_client, pkt, len, 0, NPBPF_DROP_NOT_IP,
 	       "unknown EtherType");
 	expect(d->h, H_TO, d->if_server, pkt, len, 0, NPBPF_DROP_UNPARSEABLE,
 	       "unknown EtherType towards a pod");
 	f = mkflow(d->h, &o4, &w4, IPPROTO_TCP, 80);
 	len = pkt_open(&f, pkt);
 	pkt[12] = 0x88, pkt[13] = 0xb5;
-	expect(d->h, H_FROM, d->if_open, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
+	expect(d->h, H_FROM, d->if_open, pkt, len, 0, NPBPF_DROP_NOT_IP,
 	       "unknown EtherType, unisolated pod");
+	expect(d->h, H_TO, d->if_open, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
+	       "unknown EtherType towards an unisolated pod");
 	f = mkflow(d->h, &c4, &s4, IPPROTO_TCP, 8080);
 	len = pkt_open(&f, pkt);
 	pkt[14] = 0x44; /* IHL 4 */
-	expect(d->h, H_FROM, d->if_client, pkt, len, 0, NPBPF_DROP_UNPARSEABLE, "IHL below 5");
+	expect(d->h, H_FROM, d->if_client, pkt, len, 0, NPBPF_DROP_NOT_IP, "IHL below 5");
 
 	/* Headers the parser must walk: IPv4 options, IPv6 extensions. */
 	f = mkflow(d->h, &c4, &s4, IPPROTO_TCP, 8080);
@@ -638,10 +641,8 @@ static void dp_spoof_vlan_parse(struct dp *d)
 	expect(d->h, H_TO, d->if_server, pkt, len, 0, NPBPF_DROP_UNPARSEABLE,
 	       "IPv6 with 9 extension headers");
 
-	/* Control traffic passes: ARP, neighbour discovery. */
-	memset(pkt, 0, 64);
-	pkt[12] = 0x08, pkt[13] = 0x06;
-	expect(d->h, H_FROM, d->if_client, pkt, 60, 1, NPBPF_ALLOW_CONTROL, "ARP");
+	/* Control traffic passes: neighbour discovery of link scope (ARP and
+	 * the checks on what a pod may say: hardening.c). */
 	{
 		struct np_addr ll = A("fe80::1"), sn = A("ff02::1:ff00:2");
 
@@ -656,8 +657,8 @@ static void dp_spoof_vlan_parse(struct dp *d)
 		       "neighbour solicitation");
 		s.hop_limit = 64;
 		len = pkt_build(&s, pkt, PKT_CAP);
-		expect(d->h, H_FROM, d->if_client, pkt, len, 0, NPBPF_DROP_SPOOFED,
-		       "neighbour solicitation with a routable hop limit");
+		expect(d->h, H_FROM, d->if_client, pkt, len, 0, NPBPF_DROP_POLICY,
+		       "neighbour solicitation with a routable hop limit: plain ICMPv6");
 	}
 
 	/* A veth the agent does not know. */
@@ -829,7 +830,7 @@ static void dp_revision(struct dp *d)
 	k.proto = IPPROTO_TCP;
 	k.family = NPBPF_FAMILY_V4;
 	k.dir = NPBPF_DIR_INGRESS;
-	tap_ok(!bpf_map__lookup_elem(d->h->skel->maps.npbpf_ct, &k, sizeof(k), &cv, sizeof(cv), 0) &&
+	tap_ok(!fill_ct_lookup(d->h->skel, d->if_server, &k, &cv) &&
 		       cv.revision == 2 && cv.state == NPBPF_CT_ESTABLISHED,
 	       "server's entry re-stamped with revision 2, established");
 
@@ -854,8 +855,7 @@ static void dp_revision(struct dp *d)
 	       "established flow, client side still allowed");
 	expect(d->h, H_TO, d->if_server, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "established flow cut at the server by the new policy");
-	present = !bpf_map__lookup_elem(d->h->skel->maps.npbpf_ct, &k, sizeof(k), &cv, sizeof(cv),
-					0);
+	present = !fill_ct_lookup(d->h->skel, d->if_server, &k, &cv);
 	tap_ok(!present, "server's entry deleted");
 	len = pkt_reply(&f, 0x10, pkt);
 	expect(d->h, H_FROM, d->if_server, pkt, len, 0, NPBPF_DROP_NO_CT,
@@ -976,12 +976,11 @@ static void dp_veth(struct dp *d)
 	/* An IPv4 header cut short: the parser cannot classify it. */
 	f = mkflow(d->h, &c4, &s4, IPPROTO_UDP, 5353);
 	len = pkt_open(&f, pkt);
-	before = counter_get(d->h, ~0u, NPBPF_DROP_UNPARSEABLE, NPBPF_DIR_EGRESS,
-			     NPBPF_VERDICT_DROP);
+	before = counter_get(d->h, ~0u, NPBPF_DROP_NOT_IP, NPBPF_DIR_EGRESS, NPBPF_VERDICT_DROP);
 	err = send_frame("npp0", pkt, 14 + 12);
-	tap_ok(!err && wait_counter(d->h, ~0u, NPBPF_DROP_UNPARSEABLE, NPBPF_DIR_EGRESS,
+	tap_ok(!err && wait_counter(d->h, ~0u, NPBPF_DROP_NOT_IP, NPBPF_DIR_EGRESS,
 				    NPBPF_VERDICT_DROP, before + 1),
-	       "truncated IPv4 header on a real veth dropped as unparseable");
+	       "truncated IPv4 header on a real veth dropped: no source to validate");
 
 	tco.prog_fd = 0;
 	tco.flags = 0;

@@ -8,6 +8,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <npbpf/datapath.h>
+#include <unistd.h>
+
+#include "loader.h"
 
 static int put(const struct bpf_map *map, const void *key, const void *value)
 {
@@ -93,7 +96,105 @@ int fill_endpoints(struct npbpf_bpf *skel, const struct compiled *cp,
 				ep.flags |= NPBPF_EP_HAS_V6;
 			}
 		}
-		err = put(skel->maps.npbpf_endpoint, &b[i].ifindex, &ep);
+		/* As map sync does: the pod's addresses are on this node. */
+		for (int f = 0; !err && f < 2; f++) {
+			struct npbpf_ipc_value iv;
+			struct npbpf_addr k;
+
+			if (!(ep.flags & (f ? NPBPF_EP_HAS_V6 : NPBPF_EP_HAS_V4)))
+				continue;
+			memset(&k, 0, sizeof(k));
+			k.family = f ? NPBPF_FAMILY_V6 : NPBPF_FAMILY_V4;
+			memcpy(k.addr, f ? ep.addr6 : ep.addr4, f ? 16 : 4);
+			if (bpf_map__lookup_elem(skel->maps.npbpf_ipc_host, &k, sizeof(k), &iv,
+						 sizeof(iv), 0))
+				continue;
+			iv.flags |= NPBPF_IPC_ON_LINK;
+			err = put(skel->maps.npbpf_ipc_host, &k, &iv);
+		}
+		if (!err)
+			err = ct_map_ensure(bpf_map__fd(skel->maps.npbpf_ct), b[i].ifindex);
+		if (!err)
+			err = put(skel->maps.npbpf_endpoint, &b[i].ifindex, &ep);
+	}
+	return err;
+}
+
+/* A new fd of the conntrack map of ifindex, or -errno. */
+static int ct_inner_fd(struct npbpf_bpf *skel, uint32_t ifindex)
+{
+	return ct_map_fd(bpf_map__fd(skel->maps.npbpf_ct), ifindex);
+}
+
+int fill_ct_lookup(struct npbpf_bpf *skel, uint32_t ifindex, const struct npbpf_ct_key *k,
+		   struct npbpf_ct_value *v)
+{
+	int fd = ct_inner_fd(skel, ifindex), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, k, v))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int fill_ct_update(struct npbpf_bpf *skel, uint32_t ifindex, const struct npbpf_ct_key *k,
+		   const struct npbpf_ct_value *v)
+{
+	int fd = ct_inner_fd(skel, ifindex), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_update_elem(fd, k, v, BPF_ANY))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int fill_ct_find(struct npbpf_bpf *skel, const struct npbpf_ct_key *k, struct npbpf_ct_value *v,
+		 uint32_t *ifindex)
+{
+	int outer = bpf_map__fd(skel->maps.npbpf_ct);
+	__u32 key, next;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(outer, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (!fill_ct_lookup(skel, key, k, v)) {
+			*ifindex = key;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int fill_ct_clear(struct npbpf_bpf *skel)
+{
+	int outer = bpf_map__fd(skel->maps.npbpf_ct), err = 0;
+	__u32 key, next;
+	bool first = true;
+
+	while (!err && !bpf_map_get_next_key(outer, first ? NULL : &key, &next)) {
+		int fd;
+
+		first = false;
+		key = next;
+		fd = ct_inner_fd(skel, key);
+		if (fd < 0)
+			return fd;
+		for (;;) {
+			struct npbpf_ct_key k;
+
+			if (bpf_map_get_next_key(fd, NULL, &k))
+				break;
+			if (bpf_map_delete_elem(fd, &k)) {
+				err = -errno;
+				break;
+			}
+		}
+		close(fd);
 	}
 	return err;
 }
@@ -166,9 +267,9 @@ int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fil
 {
 	const struct bpf_map *clear[] = {
 		skel->maps.npbpf_policy, skel->maps.npbpf_range,   skel->maps.npbpf_subject,
-		skel->maps.npbpf_ct,     skel->maps.npbpf_frag,    skel->maps.npbpf_counters,
+		skel->maps.npbpf_frag,   skel->maps.npbpf_counters,
 	};
-	int err = 0;
+	int err = fill_ct_clear(skel);
 
 	for (size_t i = 0; !err && i < sizeof(clear) / sizeof(clear[0]); i++)
 		err = fill_clear(clear[i]);

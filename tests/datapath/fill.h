@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include <npbpf/datapath.h>
+
 #include "compile.h"
 #include "npbpf.skel.h"
 
@@ -40,6 +42,18 @@ int fill_clear(const struct bpf_map *map);
 
 /* Zeroes every slot of an array or per-CPU array map. 0 or -errno. */
 int fill_zero_array(const struct bpf_map *map);
+
+/* Conntrack is one map per endpoint inside npbpf_ct (conntrack.h). */
+/* The entry k in the map of the endpoint at ifindex. 0, -ENOENT or -errno. */
+int fill_ct_lookup(struct npbpf_bpf *skel, uint32_t ifindex, const struct npbpf_ct_key *k,
+		   struct npbpf_ct_value *v);
+/* Like fill_ct_lookup in whichever endpoint's map has k; *ifindex says which. */
+int fill_ct_find(struct npbpf_bpf *skel, const struct npbpf_ct_key *k, struct npbpf_ct_value *v,
+		 uint32_t *ifindex);
+int fill_ct_update(struct npbpf_bpf *skel, uint32_t ifindex, const struct npbpf_ct_key *k,
+		   const struct npbpf_ct_value *v);
+/* Empties every endpoint's conntrack map (the maps stay). 0 or -errno. */
+int fill_ct_clear(struct npbpf_bpf *skel);
 
 /* All of the above for a fresh start: clears every table (ct, frag and
  * counters, the fixed-reason array too), writes cp as generation 0 with

@@ -159,7 +159,7 @@ uint64_t counter_bytes(struct harness *h, uint32_t policy, uint16_t rule, uint8_
 const char *reason_name(int r)
 {
 	static const char *const names[] = {
-		"pass", "POLICY", "SPOOFED", "UNPARSEABLE", "VLAN", "NO_CT", "FRAG", "NO_ENDPOINT",
+		"pass", "POLICY", "SPOOFED", "UNPARSEABLE", "VLAN", "NO_CT", "FRAG", "NO_ENDPOINT", "CONTROL", "NOT_IP",
 	};
 
 	if (r >= 0 && r < (int)(sizeof(names) / sizeof(names[0])))
@@ -303,7 +303,7 @@ static uint16_t next_port(struct harness *h)
 	if (h->next_port < 1024 || h->next_port >= 65000) {
 		/* Ports are unique per flow so flows never meet in conntrack;
 		 * on wrap, forget every flow. */
-		fill_clear(h->skel->maps.npbpf_ct);
+		fill_ct_clear(h->skel);
 		h->next_port = 1024;
 	}
 	return h->next_port++;

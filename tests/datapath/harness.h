@@ -155,5 +155,7 @@ bool engine_isolated(const struct scen *s, const struct np_pod *p, enum np_dir d
 void matrix_run(struct harness *h, struct scen *s);
 /* One check per datapath feature on a purpose-built cluster. */
 void features_run(struct harness *h);
+/* What a hostile pod can send (hardening.c). */
+void hardening_run(struct harness *h);
 
 #endif

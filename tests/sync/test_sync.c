@@ -53,9 +53,9 @@
 	       "    - podSelector: {matchLabels: {app: frontend}}\n    ports:\n    - port: " port)
 
 static const struct endpoint_binding eps[] = {
-	{ "production", "backend-1", 1001 },
-	{ "production", "backend-2", 1002 },
-	{ "production", "frontend-1", 1003 },
+	{ "production", "backend-1", 1001, false, { 0 } },
+	{ "production", "backend-2", 1002, false, { 0 } },
+	{ "production", "frontend-1", 1003, false, { 0 } },
 };
 
 static char pin_dir[64];
@@ -316,8 +316,9 @@ static size_t bind_node0(const struct compiled *cp, struct endpoint_binding *bin
 
 		if (pod->n_addrs && pod->addrs[0].family == 4 && pod->addrs[0].bytes[1] == 18 &&
 		    pod->addrs[0].bytes[2] == 0)
-			bind[n++] = (struct endpoint_binding){ pod->ns, pod->name,
-							       (uint32_t)(2000 + n) };
+			bind[n++] = (struct endpoint_binding){ .ns = pod->ns,
+							       .name = pod->name,
+							       .ifindex = (uint32_t)(2000 + n) };
 	}
 	return n;
 }

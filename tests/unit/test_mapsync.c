@@ -46,8 +46,8 @@
 	       "        cidr: 203.0.113.0/24\n        except: [203.0.113.128/25]")
 
 static const struct endpoint_binding eps_all[] = {
-	{ "prod", "web-1", 11 }, { "prod", "web-2", 12 }, { "prod", "api-1", 13 },
-	{ "prod", "db-1", 14 },
+	{ "prod", "web-1", 11, false, { 0 } }, { "prod", "web-2", 12, false, { 0 } }, { "prod", "api-1", 13, false, { 0 } },
+	{ "prod", "db-1", 14, false, { 0 } },
 };
 
 /* ---- The fake maps. */
@@ -514,13 +514,13 @@ Test(mapsync, no_policies_no_flip)
 Test(mapsync, endpoints_follow_bindings)
 {
 	static const struct endpoint_binding two[] = {
-		{ "prod", "web-1", 11 },
-		{ "prod", "nope", 99 },         /* no such pod */
-		{ "monitoring", "prom-1", 15 },
+		{ "prod", "web-1", 11, false, { 0 } },
+		{ "prod", "nope", 99, false, { 0 } },         /* no such pod */
+		{ "monitoring", "prom-1", 15, false, { 0 } },
 	};
 	static const struct endpoint_binding moved[] = {
-		{ "prod", "web-1", 21 }, /* the veth was recreated */
-		{ "monitoring", "prom-1", 15 },
+		{ "prod", "web-1", 21, false, { 0 } }, /* the veth was recreated */
+		{ "monitoring", "prom-1", 15, false, { 0 } },
 	};
 	const struct npbpf_endpoint *ep;
 	const struct npbpf_name *name;
@@ -602,7 +602,7 @@ Test(mapsync, interrupted_sync_is_finished_by_the_next)
 
 Test(mapsync, policy_entries_only_for_local_subjects)
 {
-	static const struct endpoint_binding web_only[] = { { "prod", "web-1", 11 } };
+	static const struct endpoint_binding web_only[] = { { "prod", "web-1", 11, false, { 0 } } };
 	const struct ms_table *pol = &fk.k.gen[MS_G_POLICY][0];
 	const struct ms_table *subj = &fk.k.gen[MS_G_SUBJECT][0];
 	struct sync_stats st;
