@@ -11,14 +11,17 @@
  *    advertisements only for its addresses, no router advertisements or
  *    redirects, ND/MLD of global scope judged by policy;
  *  - the source validated before an unreadable packet can pass;
- *  - a later fragment judged again when the policy revision moved.
+ *  - a later fragment judged again when the policy revision moved;
+ *  - one pod's flood of new flows evicts no other pod's conntrack entries.
  */
 #include "harness.h"
+#include "loader.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -420,6 +423,69 @@ static void hd_frag_revision(struct hd *d)
 	       "and after the change back, the old verdict again");
 }
 
+/* Entries in the conntrack map of ifindex. */
+static uint32_t ct_count(struct hd *d, uint32_t ifindex)
+{
+	int fd = ct_map_fd(bpf_map__fd(d->h->skel->maps.npbpf_ct), ifindex);
+	struct npbpf_ct_key k, next;
+	uint32_t n = 0;
+	bool first = true;
+
+	if (fd < 0)
+		return 0;
+	while (!bpf_map_get_next_key(fd, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
+/* One pod opens twice as many flows as its conntrack map holds: its own
+ * map stays within its size and every other pod's entries survive. */
+static void hd_flood(struct hd *d)
+{
+	const uint32_t n_flood = 2 * NPBPF_CT_PER_ENDPOINT;
+	struct npbpf_ct_key kv, kn;
+	struct npbpf_ct_value v;
+	uint8_t pkt[PKT_CAP];
+	struct flow fv, fn, ff;
+	uint32_t passed = 0, in_a;
+	size_t len;
+
+	fv = mkflow(d->h, &d->a4, &d->v4, IPPROTO_TCP, 80);
+	len = pkt_open(&fv, pkt);
+	expect(d->h, H_TO, d->if_v, pkt, len, 1, 0, "victim's flow before the flood");
+	fn = mkflow(d->h, &d->n4, &d->v4, IPPROTO_UDP, 9999);
+	len = pkt_open(&fn, pkt);
+	expect(d->h, H_FROM, d->if_n, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
+	       "neighbour's flow before the flood");
+	kv = ct_key_of(&fv, NPBPF_DIR_INGRESS);
+	kn = ct_key_of(&fn, NPBPF_DIR_EGRESS);
+
+	ff = mkflow(d->h, &d->a4, &d->n4, IPPROTO_UDP, 53);
+	len = pkt_open(&ff, pkt);
+	for (uint32_t i = 0; i < n_flood; i++) {
+		uint32_t sport = 20000 + i; /* a new flow each time */
+
+		pkt[14 + 20] = (uint8_t)(sport >> 8);
+		pkt[14 + 20 + 1] = (uint8_t)sport;
+		if (run_pkt(d->h, H_FROM, d->if_a, pkt, len).pass == 1)
+			passed++;
+	}
+	in_a = ct_count(d, d->if_a);
+	tap_ok(passed == n_flood && in_a <= NPBPF_CT_PER_ENDPOINT && in_a > n_flood / 4,
+	       "attacker opened %u flows: %u entries, all in its own map (size %u)", passed, in_a,
+	       NPBPF_CT_PER_ENDPOINT);
+	tap_ok(!fill_ct_lookup(d->h->skel, d->if_v, &kv, &v) &&
+		       !fill_ct_lookup(d->h->skel, d->if_n, &kn, &v),
+	       "the victim's and the neighbour's entries survive the flood");
+	len = pkt_reply(&fv, 0x12, pkt);
+	expect(d->h, H_FROM, d->if_v, pkt, len, 1, NPBPF_ALLOW_CT,
+	       "and the victim's reply still passes on its entry");
+}
+
 void hardening_run(struct harness *h)
 {
 	struct hd d = { .h = h };
@@ -443,5 +509,6 @@ void hardening_run(struct harness *h)
 	hd_link(&d);
 	hd_source(&d);
 	hd_frag_revision(&d);
+	hd_flood(&d);
 	scen_free(&d.s);
 }
