@@ -5,6 +5,10 @@
 # Usage: bash scripts/test.sh   (as root; installs packages with apt-get)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "$(basename "$0"): run as root (BPF programs, network namespaces, apt-get)" >&2
+  exit 1
+fi
 
 bash scripts/setup.sh
 
