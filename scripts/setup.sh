@@ -7,7 +7,7 @@ packages=(
   build-essential pkg-config meson ninja-build
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   libyaml-dev libcurl4-openssl-dev libcriterion-dev
-  iproute2 iputils-ping
+  iproute2 iputils-ping python3-scapy
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -65,7 +65,10 @@ static int attach_all(struct loader *l, const struct lab_net *net, bool xdp)
 int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
 		      bool xdp, struct loader **out)
 {
-	struct loader_opts opts = { .pin_dir = pin_dir };
+	struct loader_opts opts = {
+		.pin_dir = pin_dir,
+		.cfg_flags = net->mode == LAB_MODE_BRIDGE ? NPBPF_CFG_BRIDGED : 0,
+	};
 	struct loader *l = NULL;
 	int err;
 

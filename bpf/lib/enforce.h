@@ -17,14 +17,11 @@
  *     the pod's -> else NPBPF_DROP_SPOOFED / _CONTROL / _NOT_IP. Validated
  *     as soon as the IP header is read, so a packet the parser cannot fully
  *     read never passes with a forged source. ND/MLD is link plumbing only
- *     when it stays on the segment: a link-local source or destination,
- *     link-scope multicast, or a destination on this node's segment (the
- *     node, a pod of this node); towards anything else a router would
- *     forward it, and it is ICMPv6 like any other, judged by policy;
- *     to-pod: ARP and ND (hop limit 255) / MLD (hop limit 1) pass: that hop
- *     limit proves no router forwarded it, so it comes from the node or a
- *     neighbour on the segment, whose own from-pod hook checked it; a
- *     packet not addressed to the
+ *     when it stays on the segment (nd_stays_from_pod); towards anything
+ *     else a router would forward it, and it is ICMPv6 like any other,
+ *     judged by policy;
+ *     to-pod: ARP passes, ND/MLD when nd_stays_to_pod(); a packet not
+ *     addressed to the
  *     pod itself (another pod's address at layer 3, broadcast, multicast)
  *     is judged by policy without matching or creating any state, so state
  *     is only ever created and found by packets that belong to the pod;
@@ -340,6 +337,61 @@ static __always_inline int later_fragment(const struct npbpf_ctx *c, struct npbp
 	return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_FRAG);
 }
 
+/* A neighbour advertisement of its sender's own global address, no longer
+ * than the kernel's own (the target and one link-layer address option):
+ * Linux answers a solicitation sent from a global address this way, global
+ * to global, so without it an isolated pod could not resolve its
+ * neighbours. The length bound leaves no room to carry data. */
+#define NPBPF_NA_MAX_LEN 32
+static __always_inline int nd_own_advert(const struct npbpf_ctx *c, const struct npbpf_pkt *p)
+{
+	__u8 target[16];
+
+	if (p->icmp_type != NPBPF_ICMP6_NEIGH_ADVERT || ctx_len(c) > p->l4_off + NPBPF_NA_MAX_LEN)
+		return 0;
+	if (ctx_load(c, p->l4_off + 8, target, sizeof(target)))
+		return 0;
+	return addr_eq(target, p->t.saddr);
+}
+
+/*
+ * Whether ND/MLD from the pod stays on its segment, so that it is link
+ * plumbing and not a flow: link-local or link-scope multicast addresses; the
+ * node itself; with bridged pods, an advertisement of the pod's own address
+ * to a neighbour pod. Anything else a router would forward.
+ */
+static __always_inline int nd_stays_from_pod(const struct npbpf_ctx *c,
+					     const struct npbpf_state *st)
+{
+	const struct npbpf_pkt *p = &st->pkt;
+	int loc;
+
+	if (ipv6_link_scoped(p->t.saddr, p->t.daddr))
+		return 1;
+	loc = addr_locality(p->t.daddr, NPBPF_FAMILY_V6);
+	return loc == LOC_NODE || (loc == LOC_POD && (st->cfg.flags & NPBPF_CFG_BRIDGED) &&
+				   nd_own_advert(c, p));
+}
+
+/*
+ * Whether ND/MLD towards the pod is link plumbing: link-local or link-scope
+ * multicast addresses; or an advertisement of its sender's own address sent
+ * by the node or a pod of this node with the hop limit no router leaves (so
+ * it was not forwarded: the sender is on the segment, and its own hook
+ * checked what it may announce). Global solicitations and MLD between
+ * global addresses are ICMPv6 like any other, for the pod's policy.
+ */
+static __always_inline int nd_stays_to_pod(const struct npbpf_ctx *c,
+					   const struct npbpf_state *st)
+{
+	const struct npbpf_pkt *p = &st->pkt;
+
+	if (ipv6_link_scoped(p->t.saddr, p->t.daddr))
+		return 1;
+	return nd_own_advert(c, p) &&
+	       addr_locality(p->t.saddr, NPBPF_FAMILY_V6) != LOC_ELSEWHERE;
+}
+
 /* Step 4 (see the top of this file). Returns 1 when the packet is link
  * plumbing that passes now, 0 to go on, or a negative drop reason. */
 static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_state *st,
@@ -349,7 +401,7 @@ static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_st
 	int r;
 
 	if (st->hook == NPBPF_DIR_INGRESS) {
-		if (parsed == PARSE_ARP || parsed == PARSE_ND)
+		if (parsed == PARSE_ARP || (parsed == PARSE_ND && nd_stays_to_pod(c, st)))
 			return 1;
 		st->own = p->t.family && ep_owns(ep, p->t.family, p->t.daddr);
 		return 0;
@@ -362,8 +414,7 @@ static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_st
 	}
 	if (!p->t.family)
 		return -NPBPF_DROP_NOT_IP;
-	if (parsed == PARSE_ND && (ipv6_link_scoped(p->t.saddr, p->t.daddr) ||
-				   addr_on_link(p->t.daddr, NPBPF_FAMILY_V6))) {
+	if (parsed == PARSE_ND && nd_stays_from_pod(c, st)) {
 		r = nd_from_pod(c, ep, p);
 		return r < 0 ? r : 1;
 	}

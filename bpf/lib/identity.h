@@ -41,9 +41,14 @@ static __always_inline __u32 identity_of(const __u8 *addr, __u8 family)
 	return NPBPF_ID_WORLD;
 }
 
-/* Whether a full-length address is on this node's pod segment: a pod of
- * this node or the node itself (tables.h, NPBPF_IPC_ON_LINK). */
-static __always_inline int addr_on_link(const __u8 *addr, __u8 family)
+enum npbpf_locality {
+	LOC_ELSEWHERE = 0,
+	LOC_NODE = 1, /* this node's own address (the host identity) */
+	LOC_POD = 2,  /* a pod of this node (NPBPF_IPC_ON_LINK) */
+};
+
+/* Where a full-length address is, as seen from this node's pods. */
+static __always_inline int addr_locality(const __u8 *addr, __u8 family)
 {
 	struct npbpf_addr key;
 	struct npbpf_ipc_value *v;
@@ -55,7 +60,11 @@ static __always_inline int addr_on_link(const __u8 *addr, __u8 family)
 	else
 		__builtin_memcpy(key.addr, addr, 16);
 	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key);
-	return v && (v->identity == NPBPF_ID_HOST || (v->flags & NPBPF_IPC_ON_LINK));
+	if (!v)
+		return LOC_ELSEWHERE;
+	if (v->identity == NPBPF_ID_HOST)
+		return LOC_NODE;
+	return (v->flags & NPBPF_IPC_ON_LINK) ? LOC_POD : LOC_ELSEWHERE;
 }
 
 #endif /* NPBPF_BPF_IDENTITY_H */

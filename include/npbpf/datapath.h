@@ -223,6 +223,11 @@ struct npbpf_config {
 	__u32 events_per_sec; /* drop-event rate limit, per CPU */
 };
 #define NPBPF_CFG_ALLOW_VLAN (1u << 0) /* pass tagged frames from pods instead of dropping */
+/* The pods of this node share one layer-2 segment (a bridge such as cni0):
+ * a neighbour advertisement from one pod to another stays on it. Without
+ * it (routed wiring: every pod behind its own /32 route), the node routes
+ * pod-to-pod traffic, and only the node itself is on a pod's segment. */
+#define NPBPF_CFG_BRIDGED (1u << 1)
 
 /*
  * Userspace-only state, pinned next to the datapath maps. The loader creates

@@ -319,14 +319,45 @@ static void hd_link(struct hd *d)
 	       "ingress-isolated pod: neighbour solicitation from a link-local address");
 	len = icmp6_frame(pkt, &d->n6, &d->v6, 136, 255, &d->n6);
 	expect(d->h, H_TO, d->if_v, pkt, len, 1, NPBPF_ALLOW_CONTROL,
-	       "ingress-isolated pod: a neighbour's unicast advertisement (global addresses)");
+	       "ingress-isolated pod: a neighbour's advertisement of itself (global addresses)");
+	len = icmp6_frame(pkt, &d->n6, &d->v6, 135, 255, &d->v6);
+	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "ingress-isolated pod: a neighbour's solicitation between global addresses");
+	len = icmp6_frame(pkt, &d->a6, &d->v6, 143, 1, NULL);
+	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "ingress-isolated pod: MLD report between global addresses");
+	{
+		struct pkt_spec s;
+
+		memset(&s, 0, sizeof(s));
+		pkt_addrs(&s, &d->n6, &d->v6);
+		s.proto = IPPROTO_ICMPV6;
+		s.icmp_type = 136;
+		s.hop_limit = 255;
+		s.payload = d->n6.bytes;
+		s.payload_len = 16 + 64; /* the target, then room for data */
+		len = pkt_build(&s, pkt, PKT_CAP);
+		expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
+		       "ingress-isolated pod: a neighbour's advertisement carrying 64 more bytes");
+	}
 	/* From a pod, global-scope ND is plumbing only towards the segment. */
 	len = icmp6_frame(pkt, &d->v6, &d->n6, 136, 255, &d->v6);
 	expect(d->h, H_FROM, d->if_v, pkt, len, 1, NPBPF_ALLOW_CONTROL,
-	       "egress-isolated pod: unicast advertisement to a pod of this node");
+	       "egress-isolated pod: unicast advertisement to a pod of this node (bridged)");
+	len = icmp6_frame(pkt, &d->v6, &d->n6, 135, 255, &d->n6);
+	expect(d->h, H_FROM, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "egress-isolated pod: unicast solicitation to a pod of this node");
+	fill_config(d->h->skel, 1, 0, 0, 1000000);
+	len = icmp6_frame(pkt, &d->v6, &d->n6, 136, 255, &d->v6);
+	expect(d->h, H_FROM, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "egress-isolated pod: the same advertisement with routed pods");
+	fill_config(d->h->skel, 1, 0, NPBPF_CFG_BRIDGED, 1000000);
 	len = icmp6_frame(pkt, &d->v6, &d->n6, 136, 255, &d->n6);
-	expect(d->h, H_FROM, d->if_v, pkt, len, 0, NPBPF_DROP_CONTROL,
+	expect(d->h, H_FROM, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "egress-isolated pod: unicast advertisement for the neighbour's address");
+	len = icmp6_frame(pkt, &own_ll, &d->n6, 136, 255, &d->n6);
+	expect(d->h, H_FROM, d->if_v, pkt, len, 0, NPBPF_DROP_CONTROL,
+	       "link-local advertisement for the neighbour's address");
 
 	set_mac(d, d->if_a, NULL);
 	set_mac(d, d->if_v, NULL);
@@ -393,7 +424,7 @@ static int victim_denies_all(struct hd *d, uint32_t rev)
 	if (!id || bpf_map__update_elem(d->h->skel->maps.npbpf_subject, &key, sizeof(key), &sub,
 					sizeof(sub), BPF_ANY))
 		return -1;
-	return fill_config(d->h->skel, rev, 1, 0, 1000000);
+	return fill_config(d->h->skel, rev, 1, NPBPF_CFG_BRIDGED, 1000000);
 }
 
 static void hd_frag_revision(struct hd *d)
@@ -418,7 +449,7 @@ static void hd_frag_revision(struct hd *d)
 		return;
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_FRAG,
 	       "a later fragment after the policy change follows the new policy");
-	fill_config(d->h->skel, 3, 0, 0, 1000000);
+	fill_config(d->h->skel, 3, 0, NPBPF_CFG_BRIDGED, 1000000);
 	expect(d->h, H_TO, d->if_v, pkt, len, 1, NPBPF_ALLOW_FRAG,
 	       "and after the change back, the old verdict again");
 }
@@ -491,7 +522,8 @@ void hardening_run(struct harness *h)
 	struct hd d = { .h = h };
 
 	memset(&d.s, 0, sizeof(d.s));
-	if (scen_load_buffer(&d.s, h, "hardening", hd_yaml) || scen_fill(&d.s, h, 1)) {
+	if (scen_load_buffer(&d.s, h, "hardening", hd_yaml) || scen_fill(&d.s, h, 1) ||
+	    fill_config(h->skel, 1, 0, NPBPF_CFG_BRIDGED, 1000000)) {
 		tap_ok(false, "hardening cluster loads, compiles and fills the maps");
 		scen_free(&d.s);
 		return;
