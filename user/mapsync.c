@@ -303,19 +303,16 @@ static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_
 }
 
 /* "namespace/k=v,k2=v2" for a pod identity, "cidr 198.18.0.0/16" for a CIDR
- * one, "host in cidr 198.18.0.0/16" for the node's addresses in that region.
- * *out is malloc'd. */
+ * one. *out is malloc'd. */
 static int identity_label(const struct identity *idn, char **out, size_t *out_len)
 {
 	char *buf = NULL, addr[64];
 	size_t len = 0, cap = 0;
 	int err = 0;
 
-	if (idn->kind == IDENTITY_CIDR || idn->kind == IDENTITY_HOST) {
-		const char *what = idn->kind == IDENTITY_HOST ? "host in cidr " : "cidr ";
-
+	if (idn->kind == IDENTITY_CIDR) {
 		addr_format(&idn->region, addr, sizeof(addr));
-		err = strbuf_add(&buf, &len, &cap, what, strlen(what));
+		err = strbuf_add(&buf, &len, &cap, "cidr ", 5);
 		if (!err)
 			err = strbuf_add(&buf, &len, &cap, addr, strlen(addr));
 	} else {
@@ -596,10 +593,6 @@ static int desired_ipcache(const struct compiled *cp, struct ms_state *want)
 		const struct np_addr *p = &cp->ipcache[i].prefix;
 		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
 
-		/* This node's own addresses are on its segment whatever their
-		 * (region's) host identity number. */
-		if (cp->ipcache[i].host)
-			v.flags |= NPBPF_IPC_ON_LINK;
 		if (p->plen == (p->family == 4 ? 32 : 128)) {
 			struct npbpf_addr k;
 
@@ -721,7 +714,7 @@ static int desired_idmeta(const struct compiled *cp, struct ms_state *want)
 		if (err)
 			break;
 		err = put_idmeta(&want->idmeta, idn->id,
-				 idn->kind == IDENTITY_POD ? NPBPF_IDMETA_POD : NPBPF_IDMETA_CIDR,
+				 idn->kind == IDENTITY_CIDR ? NPBPF_IDMETA_CIDR : NPBPF_IDMETA_POD,
 				 key, key_len, label, label_len);
 		free(label);
 	}
