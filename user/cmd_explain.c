@@ -24,8 +24,10 @@ struct explain_args {
 	size_t n_ports;
 	struct np_addr *externals;
 	size_t n_externals, cap_externals;
-	struct np_addr *node_addrs;
+	struct np_addr *node_addrs; /* --node-ip ADDR: the unnamed node's */
 	size_t n_node_addrs, cap_node_addrs;
+	struct compile_node_ip *node_ips; /* --node-ip NODE=ADDR */
+	size_t n_node_ips, cap_node_ips;
 	int families;
 };
 
@@ -45,8 +47,11 @@ static void explain_usage(FILE *f)
 		"      --ports LIST       matrix ports (default: each pod's declared containerPorts)\n"
 		"      --external ADDR    add an address outside the cluster to the matrix (repeatable)\n"
 		"      --family 4|6|both  address family (default 4)\n"
-		"      --node-ip ADDR     an address of the node (repeatable): the HOST identity\n"
-		"      --enforce-host     do not allow the node's own traffic to isolated pods\n"
+		"      --node-ip [NODE=]ADDR  an address of node NODE (repeatable): the host for\n"
+		"                         pods on NODE (spec.nodeName), any address for others;\n"
+		"                         without NODE=, the unnamed node's: that of pods without\n"
+		"                         spec.nodeName, or the only node the pods name\n"
+		"      --enforce-host     do not allow a node's own traffic to its isolated pods\n"
 		"  -o, --output text|json output format (default text)\n"
 		"  -h, --help             this help\n");
 }
@@ -62,6 +67,61 @@ static int push_addr(struct np_addr **v, size_t *n, size_t *cap, const char *tex
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --node-ip [NODE=]ADDR. An address has no '=', so the first one ends NODE. */
+static int push_node_ip(struct explain_args *a, char *text)
+{
+	char *eq = strchr(text, '=');
+	struct compile_node_ip *ip;
+
+	if (!eq)
+		return push_addr(&a->node_addrs, &a->n_node_addrs, &a->cap_node_addrs, text);
+	ip = VEC_PUSH(a->node_ips, a->n_node_ips, a->cap_node_ips);
+	if (!ip)
+		return -ENOMEM;
+	if (eq == text) {
+		log_error("explain: --node-ip '%s': empty node name (want [NODE=]ADDR)", text);
+		return -EINVAL;
+	}
+	if (addr_parse(eq + 1, false, &ip->addr)) {
+		log_error("explain: --node-ip '%s': '%s' is not an IP address", text, eq + 1);
+		return -EINVAL;
+	}
+	*eq = '\0'; /* optarg points into argv, which lives as long as the command */
+	ip->node = text;
+	return 0;
+}
+
+/*
+ * --node-ip ADDR names the unnamed node: the node of pods without
+ * spec.nodeName, or the only node the pods name. When every pod names its
+ * node and they name several, that node has no pods, and the address would
+ * be a remote node's for every pod: almost certainly not what was meant.
+ */
+static int check_unnamed_node_ips(const struct np_cluster *c, const struct explain_args *a)
+{
+	const char *first = NULL, *second = NULL;
+	char buf[64];
+
+	if (!a->n_node_addrs)
+		return 0;
+	for (size_t i = 0; i < c->n_pods; i++) {
+		const char *n = c->pods[i].node;
+
+		if (!n)
+			return 0;
+		if (!first)
+			first = n;
+		else if (!second && strcmp(first, n))
+			second = n;
+	}
+	if (!second)
+		return 0;
+	log_error("explain: --node-ip %s: the pods run on several nodes (%s, %s, ...); say whose "
+		  "address it is: --node-ip NODE=%s",
+		  addr_format(&a->node_addrs[0], buf, sizeof(buf)), first, second, buf);
+	return -EINVAL;
 }
 
 static int parse_args(int argc, char **argv, struct explain_args *a)
@@ -116,7 +176,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			err = push_addr(&a->externals, &a->n_externals, &a->cap_externals, optarg);
 			break;
 		case OPT_NODE_IP:
-			err = push_addr(&a->node_addrs, &a->n_node_addrs, &a->cap_node_addrs, optarg);
+			err = push_node_ip(a, optarg);
 			break;
 		case OPT_FAMILY:
 			err = matrix_family_option("explain", optarg, &a->families);
@@ -254,6 +314,23 @@ static const char *reason_name(enum verdict_reason r)
 	return "?";
 }
 
+static const char *addr_kind_name(enum addr_kind k)
+{
+	switch (k) {
+	case ADDR_POD:
+		return "pod";
+	case ADDR_HOST:
+		return "host";
+	case ADDR_REMOTE_NODE:
+		return "remote-node";
+	case ADDR_CIDR:
+		return "cidr";
+	case ADDR_WORLD:
+		return "world";
+	}
+	return "?";
+}
+
 /* One direction's story, in text or JSON through one path per field. */
 static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
 		      const struct flow_end *subj, const struct dir_verdict *v)
@@ -271,6 +348,14 @@ static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
 	out_str(o, "reason", reason_name(v->reason));
 	out_uint(o, "subject_identity", v->subject);
 	out_uint(o, "peer_identity", v->peer);
+	/* Which node judged, and what the far end is there: a node address is
+	 * "host" only on its own node, "remote-node" (any address) elsewhere. */
+	if (subj->pod && cp->nodes[v->node])
+		out_str(o, "node", cp->nodes[v->node]);
+	out_str(o, "peer_kind", addr_kind_name(v->peer_kind));
+	if ((v->peer_kind == ADDR_HOST || v->peer_kind == ADDR_REMOTE_NODE) &&
+	    cp->nodes[v->peer_node])
+		out_str(o, "peer_node", cp->nodes[v->peer_node]);
 	out_bool(o, "isolated", v->reason == VERDICT_RULE || v->reason == VERDICT_NO_RULE);
 	if (v->reason == VERDICT_RULE) {
 		policy_label(c, v->by.policy, buf, sizeof(buf));
@@ -293,14 +378,48 @@ static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
 	out_obj_end(o);
 }
 
+/* A node's name, or what the unnamed one is. */
+static const char *node_phrase(const struct compiled *cp, uint32_t node)
+{
+	if (node < cp->n_nodes && cp->nodes[node])
+		return cp->nodes[node];
+	return "the unnamed node"; /* of pods without spec.nodeName; see --help */
+}
+
+/* Why a node's address is or is not the host of the pod judged: the one
+ * fact about it that is not in the policies. */
+static void print_peer_node_text(const struct compiled *cp, const struct flow_end *subj,
+				 const struct flow_end *peer, const struct dir_verdict *v)
+{
+	char addr[64], who[600] = "";
+
+	if (v->reason == VERDICT_NOT_CHECKED ||
+	    (v->peer_kind != ADDR_HOST && v->peer_kind != ADDR_REMOTE_NODE))
+		return;
+	addr_format(&peer->addr, addr, sizeof(addr));
+	if (peer->pod && peer->pod->host_network)
+		snprintf(who, sizeof(who), " (hostNetwork pod %s/%s)", peer->pod->ns,
+			 peer->pod->name);
+	if (v->peer_kind == ADDR_HOST) {
+		printf("    %s%s is an address of %s, the node %s/%s runs on: the host\n", addr,
+		       who, node_phrase(cp, v->peer_node), subj->pod->ns, subj->pod->name);
+		return;
+	}
+	printf("    %s%s is an address of %s, a remote node (%s/%s runs on %s): not the host, "
+	       "an address like any other, which only an ipBlock admits\n",
+	       addr, who, node_phrase(cp, v->peer_node), subj->pod->ns, subj->pod->name,
+	       node_phrase(cp, v->node));
+}
+
 /* Text mode: one sentence per direction, for people. JSON carries the same
  * facts as fields (print_dir). */
 static void print_dir_text(const struct compiled *cp, enum np_dir dir, const struct flow_end *subj,
-			   const struct dir_verdict *v)
+			   const struct flow_end *peer, const struct dir_verdict *v)
 {
 	const struct np_cluster *c = cp->cluster;
 	const char *what = dir == NP_EGRESS ? "egress " : "ingress";
 	char name[600], pol[600];
+	struct addr_info self;
 
 	if (subj->pod)
 		snprintf(name, sizeof(name), "%s/%s", subj->pod->ns, subj->pod->name);
@@ -308,8 +427,14 @@ static void print_dir_text(const struct compiled *cp, enum np_dir dir, const str
 		addr_format(&subj->addr, name, sizeof(name));
 	switch (v->reason) {
 	case VERDICT_NOT_CHECKED:
-		printf("  %s %s: not enforced (%s)\n", what, name,
-		       subj->pod ? "hostNetwork pod" : "outside the cluster");
+		compiled_addr_lookup(cp, &subj->addr, 0, &self);
+		if (subj->pod)
+			printf("  %s %s: not enforced (hostNetwork pod)\n", what, name);
+		else if (self.kind == ADDR_HOST || self.kind == ADDR_REMOTE_NODE)
+			printf("  %s %s: not enforced (an address of %s)\n", what, name,
+			       node_phrase(cp, self.node));
+		else
+			printf("  %s %s: not enforced (outside the cluster)\n", what, name);
 		break;
 	case VERDICT_UNISOLATED:
 		printf("  %s %s: allowed, not isolated (no policy selects it for %s)\n", what, name,
@@ -337,6 +462,7 @@ static void print_dir_text(const struct compiled *cp, enum np_dir dir, const str
 		printf(" and no rule allows it\n");
 		break;
 	}
+	print_peer_node_text(cp, subj, peer, v);
 }
 
 static int explain_flow(const struct compiled *cp, const struct explain_args *a)
@@ -369,8 +495,8 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 		       addr_format(&to.addr, ta, sizeof(ta)), mp.port, proto_name(mp.proto));
 		if (v.self)
 			printf("  a pod reaching itself: the traffic never leaves the pod\n");
-		print_dir_text(cp, NP_EGRESS, &from, &v.dir[NP_EGRESS]);
-		print_dir_text(cp, NP_INGRESS, &to, &v.dir[NP_INGRESS]);
+		print_dir_text(cp, NP_EGRESS, &from, &to, &v.dir[NP_EGRESS]);
+		print_dir_text(cp, NP_INGRESS, &to, &from, &v.dir[NP_INGRESS]);
 		return v.allowed ? EXIT_OK : EXIT_FAIL;
 	}
 
@@ -429,9 +555,16 @@ int cmd_explain(int argc, char **argv)
 			log_error("explain: reading manifests: %s", strerror(-err));
 		goto out;
 	}
+	if (check_unnamed_node_ips(&c, &a))
+		goto out;
+	/* Every pod on its own node: this node is the unnamed one, and each
+	 * side of a flow is judged on its pod's node (verdict_flow). */
+	copts.per_node = true;
 	copts.enforce_host = a.enforce_host;
 	copts.node_addrs = a.node_addrs;
 	copts.n_node_addrs = a.n_node_addrs;
+	copts.node_ips = a.node_ips;
+	copts.n_node_ips = a.n_node_ips;
 	err = compile_cluster(&c, &copts, &cp);
 	if (err) {
 		log_error("explain: compiling policies: %s", strerror(-err));
@@ -451,5 +584,6 @@ out:
 	free(a.ports);
 	free(a.externals);
 	free(a.node_addrs);
+	free(a.node_ips);
 	return ret;
 }

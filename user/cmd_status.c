@@ -69,7 +69,8 @@ static void status_usage(FILE *f)
 		   "after it exited. Needs root (reading BPF maps).\n"
 		   "\n"
 		   "Views:\n"
-		   "  (none)      summary: programs and where they are attached, map fill levels,\n"
+		   "  (none)      summary: programs and where they are attached, how the last\n"
+		   "              sync ended (what failed, pods left isolated), map fill levels,\n"
 		   "              allowed and dropped totals\n"
 		   "  endpoints   pod veths: pod, identity, addresses, attached programs\n"
 		   "  identities  identity numbers and their labels\n"
@@ -171,10 +172,15 @@ static const char *id_label(const struct status_ctx *x, uint32_t id, char *buf, 
 		return "reserved:host";
 	case NPBPF_ID_WORLD:
 		return "reserved:world";
+	case MAPSYNC_ID_ISOLATED:
+		return "isolated: a sync could not write its policy";
 	}
 	if (hmap_get(&x->label_idx, &id, sizeof(id), &idx))
 		return x->labels[idx];
-	snprintf(buf, len, "identity:%u", id);
+	if (MAPSYNC_ID_IS_STAGE(id))
+		snprintf(buf, len, "staging:%u", id);
+	else
+		snprintf(buf, len, "identity:%u", id);
 	return buf;
 }
 
@@ -402,21 +408,27 @@ static int view_identities(struct status_ctx *x)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct npbpf_idmeta_key *k = ms_table_key(t, i);
 		const struct npbpf_idmeta *v = ms_table_value(t, i);
+		struct npbpf_idmeta_key marker = { k->identity, NPBPF_IDMETA_CHUNK_RETIRED };
 		const struct npbpf_subject *s;
 		const char *kind;
 		char buf[64], iso[32];
 		const char *label;
+		bool retired;
 
 		if (k->chunk)
 			continue;
-		kind = v->kind == NPBPF_IDMETA_CIDR ? "cidr" : "pod";
+		kind = MAPSYNC_ID_IS_STAGE(k->identity) ? "stage"
+		       : v->kind == NPBPF_IDMETA_CIDR   ? "cidr"
+							: "pod";
 		label = id_label(x, k->identity, buf, sizeof(buf));
 		s = ms_table_get(subj, &k->identity);
+		retired = !!ms_table_get(t, &marker);
 		snprintf(iso, sizeof(iso), "%s%s%s", s && (s->isolated & 1) ? "ingress" : "",
 			 s && s->isolated == 3 ? "," : "", s && (s->isolated & 2) ? "egress" : "");
 		if (!x->o.json) {
-			printf("%-10u %-4s %s%s%s%s\n", k->identity, kind, label,
-			       iso[0] ? " (isolated: " : "", iso, iso[0] ? ")" : "");
+			printf("%-10u %-5s %s%s%s%s%s\n", k->identity, kind, label,
+			       iso[0] ? " (isolated: " : "", iso, iso[0] ? ")" : "",
+			       retired ? " (retired: in quarantine)" : "");
 			continue;
 		}
 		out_obj_begin(&x->o, NULL);
@@ -424,6 +436,7 @@ static int view_identities(struct status_ctx *x)
 		out_str(&x->o, "kind", kind);
 		out_str(&x->o, "label", label);
 		out_str(&x->o, "isolated", iso);
+		out_bool(&x->o, "retired", retired);
 		out_obj_end(&x->o);
 	}
 	if (x->o.json)
@@ -918,6 +931,36 @@ static void summary_attach(struct status_ctx *x)
 		printf("  %u of %zu endpoints fully attached (tc)\n", n_tc, t->n);
 }
 
+static void fmt_time(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+}
+
+/* How the last sync ended: ok, or what it was doing, the map, the errno,
+ * and how many pods it left isolated (fail-closed) until a sync succeeds. */
+static void summary_sync_result(struct status_ctx *x)
+{
+	const struct npbpf_meta *m = &x->st.meta;
+	char when[64];
+
+	out_uint(&x->o, "failed_syncs", m->failed_syncs);
+	out_obj_begin(&x->o, "last_sync_result");
+	out_str(&x->o, "result", m->error_ns ? "FAILED" : "ok");
+	if (m->error_ns) {
+		fmt_time(m->error_ns, when, sizeof(when));
+		out_str(&x->o, "time", when);
+		out_str(&x->o, "while", m->error_what);
+		out_str(&x->o, "map", m->error_map);
+		out_int(&x->o, "errno", -(int64_t)m->error);
+		out_str(&x->o, "error", strerror(-m->error));
+		out_uint(&x->o, "isolated_endpoints", m->error_isolated);
+	}
+	out_obj_end(&x->o);
+}
+
 static int view_summary(struct status_ctx *x)
 {
 	char when[64] = "never";
@@ -925,12 +968,8 @@ static int view_summary(struct status_ctx *x)
 	int err;
 
 	memset(&tot, 0, sizeof(tot));
-	if (x->st.meta.last_sync_ns) {
-		time_t t = (time_t)(x->st.meta.last_sync_ns / 1000000000ull);
-		struct tm tm;
-
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-	}
+	if (x->st.meta.last_sync_ns)
+		fmt_time(x->st.meta.last_sync_ns, when, sizeof(when));
 	err = each_counter(x, add_total, &tot);
 	if (err)
 		return err;
@@ -941,6 +980,7 @@ static int view_summary(struct status_ctx *x)
 	out_uint(&x->o, "revision", x->st.config.revision);
 	out_uint(&x->o, "syncs", x->st.meta.syncs);
 	out_str(&x->o, "last_sync", when);
+	summary_sync_result(x);
 	out_uint(&x->o, "endpoints", ms_table_count(&x->st.endpoint));
 	out_uint(&x->o, "identities", x->n_labels);
 	out_uint(&x->o, "policies", ms_table_count(&x->st.polname));

@@ -38,7 +38,6 @@ struct compile_ctx {
 	struct peerset peers;
 	uint32_t *regioned; /* ids indexes of identities with a region */
 	size_t n_regioned;
-	const struct compile_opts *opts;
 };
 
 static size_t ns_pos(const struct np_cluster *c, const struct np_namespace *ns)
@@ -110,22 +109,9 @@ static int peers_in_ns(struct compile_ctx *x, size_t j, const struct np_peer *pe
 	return 0;
 }
 
-static bool host_in_ipblock(const struct compile_opts *opts, const struct np_ipblock *b)
-{
-	for (size_t i = 0; opts && i < opts->n_node_addrs; i++) {
-		const struct np_addr *a = &opts->node_addrs[i];
-		bool excepted = false;
-
-		if (!addr_contains(&b->cidr, a))
-			continue;
-		for (size_t e = 0; e < b->n_except; e++)
-			excepted = excepted || addr_contains(&b->except[e], a);
-		if (!excepted)
-			return true;
-	}
-	return false;
-}
-
+/* Every identity whose region the block admits: pods, CIDR regions, and
+ * the host by the region of each of its addresses (never a whole node: a
+ * block that covers one address of a node admits that address only). */
 static int peers_ipblock(struct compile_ctx *x, const struct np_ipblock *b)
 {
 	int err = 0;
@@ -136,9 +122,6 @@ static int peers_ipblock(struct compile_ctx *x, const struct np_ipblock *b)
 		if (identity_in_ipblock(x->cp, &x->cp->ids[idx], b))
 			err = peer_add(&x->peers, idx);
 	}
-	/* ids[1] is NPBPF_ID_HOST (see allocate_reserved). */
-	if (!err && host_in_ipblock(x->opts, b))
-		err = peer_add(&x->peers, 1);
 	return err;
 }
 
@@ -423,7 +406,10 @@ static int compile_policy(struct compile_ctx *x, uint32_t pi)
 }
 
 /* The node's own traffic (kubelet probes) reaches isolated pods unless the
- * operator asked to enforce it: one wildcard entry per isolated subject. */
+ * operator asked to enforce it: one wildcard entry per isolated subject and
+ * host identity (NPBPF_ID_HOST and one per region node addresses fall in).
+ * Only the node the pod runs on is its host: other nodes' addresses are not
+ * in that node's ipcache as the host, so these entries never admit them. */
 static int allow_host(struct compiled *cp)
 {
 	int err = 0;
@@ -431,8 +417,13 @@ static int allow_host(struct compiled *cp)
 	for (size_t i = 0; !err && i < cp->n_subjects; i++) {
 		struct origin o = { cp->subjects[i].id, NP_INGRESS, NPBPF_POLICY_HOST, 0 };
 
-		if (cp->subjects[i].s.isolated & (1u << NP_INGRESS))
-			err = emit(cp, &o, NPBPF_ID_HOST, 0, 0);
+		if (!(cp->subjects[i].s.isolated & (1u << NP_INGRESS)))
+			continue;
+		err = emit(cp, &o, NPBPF_ID_HOST, 0, 0);
+		for (size_t k = 0; !err && k < cp->first_cidr_idx; k++) {
+			if (cp->ids[k].kind == IDENTITY_HOST)
+				err = emit(cp, &o, cp->ids[k].id, 0, 0);
+		}
 	}
 	return err;
 }
@@ -440,7 +431,7 @@ static int allow_host(struct compiled *cp)
 int compile_cluster(const struct np_cluster *c, const struct compile_opts *opts,
 		    struct compiled *out)
 {
-	struct compile_ctx x = { .cp = out, .opts = opts };
+	struct compile_ctx x = { .cp = out };
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -452,6 +443,8 @@ int compile_cluster(const struct np_cluster *c, const struct compile_opts *opts,
 	hmap_init(&out->subject_index);
 	hmap_init(&out->host_index);
 	hmap_init(&out->prefix_index);
+	hmap_init(&out->node_index);
+	hmap_init(&out->node_addr_index);
 	err = identity_allocate(out, opts);
 	if (!err)
 		err = build_ns_index(&x);
@@ -486,6 +479,13 @@ void compiled_free(struct compiled *cp)
 	free(cp->endpoints);
 	free(cp->prefixes);
 	free(cp->pod_id);
+	free(cp->pod_node);
+	for (size_t i = 0; i < cp->n_nodes; i++)
+		free(cp->nodes[i]);
+	free(cp->nodes);
+	free(cp->node_addrs);
+	hmap_free(&cp->node_index);
+	hmap_free(&cp->node_addr_index);
 	hmap_free(&cp->id_index);
 	hmap_free(&cp->id_by_num);
 	hmap_free(&cp->entry_index);
@@ -521,15 +521,45 @@ const struct npbpf_subject *compiled_subject(const struct compiled *cp, uint32_t
 	return &cp->subjects[idx].s;
 }
 
-uint32_t compiled_addr_identity(const struct compiled *cp, const struct np_addr *addr)
+static uint32_t region_identity(const struct compiled *cp, const struct np_addr *addr)
+{
+	long r = identity_region_of(cp, addr);
+
+	return r >= 0 ? cp->ids[cp->first_cidr_idx + (size_t)r].id : NPBPF_ID_WORLD;
+}
+
+/* The datapath's order (bpf/lib/identity.h): exact address, then region,
+ * then WORLD. A node address is exact only on its own node: elsewhere it
+ * falls through to its region, as this node's ipcache leaves it out. */
+void compiled_addr_lookup(const struct compiled *cp, const struct np_addr *addr, uint32_t node,
+			  struct addr_info *out)
 {
 	struct np_addr key = *addr;
-	uint32_t id;
-	long r;
+	uint32_t idx, id;
 
 	key.plen = addr->family == 4 ? 32 : 128;
-	if (hmap_get(&cp->host_index, &key, sizeof(key), &id))
-		return id;
-	r = identity_region_of(cp, &key);
-	return r >= 0 ? cp->ids[cp->first_cidr_idx + (size_t)r].id : NPBPF_ID_WORLD;
+	memset(out, 0, sizeof(*out));
+	if (hmap_get(&cp->node_addr_index, &key, sizeof(key), &idx)) {
+		const struct compiled_node_addr *na = &cp->node_addrs[idx];
+
+		out->node = na->node;
+		out->kind = na->node == node ? ADDR_HOST : ADDR_REMOTE_NODE;
+		out->id = na->node == node ? na->host_id : region_identity(cp, &key);
+		return;
+	}
+	if (hmap_get(&cp->host_index, &key, sizeof(key), &id)) {
+		out->kind = ADDR_POD;
+		out->id = id;
+		return;
+	}
+	out->id = region_identity(cp, &key);
+	out->kind = out->id == NPBPF_ID_WORLD ? ADDR_WORLD : ADDR_CIDR;
+}
+
+uint32_t compiled_addr_identity(const struct compiled *cp, const struct np_addr *addr)
+{
+	struct addr_info ai;
+
+	compiled_addr_lookup(cp, addr, 0, &ai);
+	return ai.id;
 }

@@ -138,8 +138,9 @@ static struct identity *push_identity(struct compiled *cp, uint32_t id, enum ide
 static int number_for(struct compiled *cp, const struct compile_opts *opts, const void *key,
 		      size_t len, enum identity_kind kind, uint32_t *id)
 {
-	uint32_t *next = kind == IDENTITY_CIDR ? &cp->next_cidr_id : &cp->next_pod_id;
-	uint32_t limit = kind == IDENTITY_CIDR ? NPBPF_GEN_BIT : NPBPF_ID_FIRST_CIDR;
+	bool cidr_range = kind == IDENTITY_CIDR || kind == IDENTITY_HOST;
+	uint32_t *next = cidr_range ? &cp->next_cidr_id : &cp->next_pod_id;
+	uint32_t limit = cidr_range ? NPBPF_GEN_BIT : NPBPF_ID_FIRST_CIDR;
 
 	if (opts && opts->prior_ids && hmap_get(opts->prior_ids, key, len, id))
 		return 0;
@@ -306,7 +307,7 @@ static int intern_pod(struct compiled *cp, const struct compile_opts *opts,
 	return 0;
 }
 
-static int add_ipcache(struct compiled *cp, const struct np_addr *prefix, uint32_t id)
+static int add_ipcache(struct compiled *cp, const struct np_addr *prefix, uint32_t id, bool host)
 {
 	struct compiled_ipc *e;
 
@@ -322,27 +323,152 @@ static int add_ipcache(struct compiled *cp, const struct np_addr *prefix, uint32
 		return -ENOMEM;
 	e->prefix = *prefix;
 	e->id = id;
+	e->host = host;
 	return 0;
 }
 
-static int allocate_reserved(struct compiled *cp, const struct compile_opts *opts)
+static int allocate_reserved(struct compiled *cp)
 {
-	int err = 0;
-
 	/* Pod identity numbers are derived from their index in ids, after these. */
 	if (!push_identity(cp, NPBPF_ID_ANY, IDENTITY_RESERVED) ||
 	    !push_identity(cp, NPBPF_ID_HOST, IDENTITY_RESERVED) ||
 	    !push_identity(cp, NPBPF_ID_WORLD, IDENTITY_RESERVED))
 		return -ENOMEM;
+	return 0;
+}
+
+/* How node names map to nodes while they are collected. */
+struct node_ctx {
+	bool per_node;
+	const char *unnamed; /* the name the unnamed node is filed under */
+};
+
+/* The index of the node called name (NULL or "": the unnamed node), added on
+ * first sight. Without per_node every name is this node. */
+static int node_of(struct compiled *cp, const struct node_ctx *nx, const char *name, uint32_t *out)
+{
+	uint32_t idx = (uint32_t)cp->n_nodes;
+	const char *key;
+	int ret;
+
+	*out = 0;
+	if (!nx->per_node)
+		return 0;
+	key = name && *name ? name : nx->unnamed;
+	/* With its NUL: the unnamed node's key "" must not be zero bytes long. */
+	ret = hmap_insert(&cp->node_index, key, strlen(key) + 1, idx, &idx);
+	if (ret < 0)
+		return ret;
+	if (ret == 1) {
+		char **slot = VEC_PUSH(cp->nodes, cp->n_nodes, cp->cap_nodes);
+
+		if (!slot || (*key && !(*slot = strdup(key))))
+			return -ENOMEM;
+	}
+	*out = idx;
+	return 0;
+}
+
+/* Files addr under node, unless another node (or an earlier source) owns it
+ * already: the operator's --node-ip first, then what the pods report. */
+static int add_node_addr(struct compiled *cp, const struct np_addr *addr, uint32_t node)
+{
+	struct np_addr key = addr_mask(addr, addr->family == 4 ? 32 : 128);
+	struct compiled_node_addr *na;
+	int ret;
+
+	ret = hmap_insert(&cp->node_addr_index, &key, sizeof(key), (uint32_t)cp->n_node_addrs,
+			  NULL);
+	if (ret <= 0)
+		return ret;
+	na = VEC_PUSH(cp->node_addrs, cp->n_node_addrs, cp->cap_node_addrs);
+	if (!na)
+		return -ENOMEM;
+	na->addr = key;
+	na->node = node;
+	na->host_id = NPBPF_ID_HOST;
+	return 0;
+}
+
+/* The one node the pods name, or "" when they name none or several: the
+ * unnamed node (pods without spec.nodeName) is that node, so manifests
+ * written without nodeName and single-node dumps need no node names. */
+static const char *single_node_name(const struct np_cluster *c)
+{
+	const char *single = NULL;
+
+	for (size_t i = 0; i < c->n_pods; i++) {
+		const char *n = c->pods[i].node;
+
+		if (!n)
+			continue;
+		if (single && strcmp(single, n))
+			return "";
+		single = n;
+	}
+	return single ? single : "";
+}
+
+/*
+ * Nodes and their addresses. nodes[0] is this node. A node's addresses are
+ * what the operator names (compile_opts) and what the pods report: a
+ * hostNetwork pod's own addresses, and (per_node) every pod's
+ * status.hostIPs.
+ */
+static int collect_nodes(struct compiled *cp, const struct compile_opts *opts)
+{
+	const struct np_cluster *c = cp->cluster;
+	struct node_ctx nx = { .per_node = opts && opts->per_node, .unnamed = "" };
+	uint32_t node;
+	int err;
+
+	if (nx.per_node)
+		nx.unnamed = single_node_name(c);
+	err = node_of(cp, &nx, opts ? opts->node_name : NULL, &node);
+	if (!err && !nx.per_node) {
+		char **slot = VEC_PUSH(cp->nodes, cp->n_nodes, cp->cap_nodes);
+		const char *name = opts ? opts->node_name : NULL;
+
+		if (!slot || (name && *name && !(*slot = strdup(name))))
+			return -ENOMEM;
+	}
 	for (size_t i = 0; !err && opts && i < opts->n_node_addrs; i++)
-		err = add_ipcache(cp, &opts->node_addrs[i], NPBPF_ID_HOST);
-	for (size_t i = 0; !err && i < cp->cluster->n_pods; i++) {
-		const struct np_pod *pod = &cp->cluster->pods[i];
+		err = add_node_addr(cp, &opts->node_addrs[i], 0);
+	for (size_t i = 0; !err && opts && i < opts->n_node_ips; i++) {
+		const struct compile_node_ip *ip = &opts->node_ips[i];
+
+		node = 0;
+		if (ip->node)
+			err = node_of(cp, &nx, ip->node, &node);
+		if (!err)
+			err = add_node_addr(cp, &ip->addr, node);
+	}
+	for (size_t i = 0; !err && i < c->n_pods; i++)
+		err = node_of(cp, &nx, c->pods[i].node, &cp->pod_node[i]);
+	/* Without per_node the pods are moved onto this one node (the lab puts
+	 * the hostNetwork pods' addresses on it): the hostIPs they report are
+	 * their old nodes', no address of this one. */
+	for (size_t i = 0; !err && i < c->n_pods; i++) {
+		const struct np_pod *pod = &c->pods[i];
 
 		for (size_t a = 0; !err && pod->host_network && a < pod->n_addrs; a++)
-			err = add_ipcache(cp, &pod->addrs[a], NPBPF_ID_HOST);
+			err = add_node_addr(cp, &pod->addrs[a], cp->pod_node[i]);
+		for (size_t a = 0; !err && nx.per_node && a < pod->n_host_addrs; a++)
+			err = add_node_addr(cp, &pod->host_addrs[a], cp->pod_node[i]);
 	}
 	return err;
+}
+
+/* A pod's address enters the ipcache unless it is a node's: a node address
+ * is the host on its node and any address elsewhere, whoever else claims it. */
+static int add_pod_ipcache(struct compiled *cp, const struct np_addr *addr, uint32_t id)
+{
+	struct np_addr key = addr_mask(addr, addr->family == 4 ? 32 : 128);
+	uint32_t idx;
+
+	if (hmap_get(&cp->node_addr_index, &key, sizeof(key), &idx))
+		return 0;
+	return add_ipcache(cp, addr, id, false);
 }
 
 static int allocate_pods(struct compiled *cp, const struct compile_opts *opts)
@@ -369,7 +495,7 @@ static int allocate_pods(struct compiled *cp, const struct compile_opts *opts)
 		for (size_t a = 0; !err && a < pod->n_addrs; a++) {
 			err = intern_pod(cp, opts, pod, &pod->addrs[a], &kb, &id);
 			if (!err)
-				err = add_ipcache(cp, &pod->addrs[a], cp->ids[id].id);
+				err = add_pod_ipcache(cp, &pod->addrs[a], cp->ids[id].id);
 		}
 		ep = err ? NULL : VEC_PUSH(cp->endpoints, cp->n_endpoints, cp->cap_endpoints);
 		if (!err && !ep)
@@ -381,6 +507,43 @@ static int allocate_pods(struct compiled *cp, const struct compile_opts *opts)
 	}
 	free(kb.p);
 	return err;
+}
+
+/*
+ * The host's identities. A node address in no ipBlock region is
+ * NPBPF_ID_HOST; one in a region gets the host identity of that region, so an
+ * ipBlock admits exactly the node addresses it contains, decided per identity
+ * as for pods. Every node's addresses get theirs (the tables are the same for
+ * every node: explain judges each pod on its own node from one compile); only
+ * this node's enter the ipcache. The other nodes' addresses are left out of
+ * it, so this node's datapath finds their region or WORLD, as for any
+ * address.
+ */
+static int allocate_hosts(struct compiled *cp, const struct compile_opts *opts)
+{
+	for (size_t i = 0; i < cp->n_node_addrs; i++) {
+		struct compiled_node_addr *na = &cp->node_addrs[i];
+		long r = identity_region_of(cp, &na->addr);
+		int err;
+
+		if (r >= 0) {
+			char key[1 + sizeof(struct np_addr)] = { 4 };
+			size_t idx;
+
+			memcpy(key + 1, &cp->prefixes[r], sizeof(cp->prefixes[r]));
+			err = intern(cp, opts, key, sizeof(key), IDENTITY_HOST, &idx);
+			if (err < 0)
+				return err;
+			cp->ids[idx].region = cp->prefixes[r];
+			na->host_id = cp->ids[idx].id;
+		}
+		if (na->node != 0)
+			continue;
+		err = add_ipcache(cp, &na->addr, na->host_id, true);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 static int allocate_cidrs(struct compiled *cp, const struct compile_opts *opts)
@@ -396,7 +559,7 @@ static int allocate_cidrs(struct compiled *cp, const struct compile_opts *opts)
 		if (err < 0)
 			return err;
 		cp->ids[idx].region = cp->prefixes[i];
-		err = add_ipcache(cp, &cp->prefixes[i], cp->ids[idx].id);
+		err = add_ipcache(cp, &cp->prefixes[i], cp->ids[idx].id, false);
 		if (err)
 			return err;
 	}
@@ -405,17 +568,23 @@ static int allocate_cidrs(struct compiled *cp, const struct compile_opts *opts)
 
 int identity_allocate(struct compiled *cp, const struct compile_opts *opts)
 {
+	size_t n_pods = cp->cluster->n_pods ? cp->cluster->n_pods : 1;
 	int err;
 
-	cp->pod_id = calloc(cp->cluster->n_pods ? cp->cluster->n_pods : 1, sizeof(*cp->pod_id));
-	if (!cp->pod_id)
+	cp->pod_id = calloc(n_pods, sizeof(*cp->pod_id));
+	cp->pod_node = calloc(n_pods, sizeof(*cp->pod_node));
+	if (!cp->pod_id || !cp->pod_node)
 		return -ENOMEM;
 	init_numbering(cp, opts);
 	err = collect_prefixes(cp);
 	if (!err)
-		err = allocate_reserved(cp, opts);
+		err = allocate_reserved(cp);
+	if (!err)
+		err = collect_nodes(cp, opts);
 	if (!err)
 		err = allocate_pods(cp, opts);
+	if (!err)
+		err = allocate_hosts(cp, opts);
 	if (!err)
 		err = allocate_cidrs(cp, opts);
 	return err;

@@ -872,7 +872,7 @@ static int mf_container(struct mf_ctx *m, const struct yt_node *ctr, struct np_p
  * serving ports, and the API resolves named ports from containers alone. */
 static int mf_pod_spec(struct mf_ctx *m, const struct yt_node *spec, struct np_pod *pod)
 {
-	const struct yt_node *hn, *ctrs;
+	const struct yt_node *hn, *ctrs, *node;
 	size_t i, old;
 	int err = 0;
 
@@ -884,6 +884,17 @@ static int mf_pod_spec(struct mf_ctx *m, const struct yt_node *spec, struct np_p
 		mf_error(m, hn, "must be a boolean, not %s", yt_describe(hn));
 		mf_leave(m, old);
 	}
+	/* Which node is the pod's decides whether that node's addresses are its
+	 * host (see identity.c). The API server checks it as a subdomain. */
+	if (mf_str_field(m, spec, "nodeName", &node) && node && node->len) {
+		old = mf_enter(m, "nodeName");
+		if (mf_valid(m, node, "node name", mf_check_dns_subdomain) &&
+		    mf_strdup(&pod->node, node))
+			err = -ENOMEM;
+		mf_leave(m, old);
+	}
+	if (err)
+		return err;
 	ctrs = mf_get(spec, "containers");
 	if (!ctrs)
 		return 0;
@@ -900,8 +911,15 @@ static int mf_pod_spec(struct mf_ctx *m, const struct yt_node *spec, struct np_p
 	return err;
 }
 
-/* Adds an address from status, once: podIP is also podIPs[0]. */
-static int mf_pod_addr(struct mf_ctx *m, const struct yt_node *ip, struct np_pod *pod)
+/* A list of addresses in status: podIPs or hostIPs. */
+struct mf_addrs {
+	struct np_addr **v;
+	size_t *n, *cap;
+};
+
+/* Adds an address from status, once: podIP is also podIPs[0] (and hostIP
+ * hostIPs[0]). */
+static int mf_pod_addr(struct mf_ctx *m, const struct yt_node *ip, const struct mf_addrs *to)
 {
 	struct np_addr a, *slot;
 	char buf[MF_QUOTE_MAX];
@@ -913,18 +931,18 @@ static int mf_pod_addr(struct mf_ctx *m, const struct yt_node *ip, struct np_pod
 		mf_error(m, ip, "invalid IP address \"%s\"", mf_quote(ip, buf));
 		return 0;
 	}
-	for (i = 0; i < pod->n_addrs; i++) {
-		if (!addr_cmp(&pod->addrs[i], &a))
+	for (i = 0; i < *to->n; i++) {
+		if (!addr_cmp(&(*to->v)[i], &a))
 			return 0;
 	}
-	slot = VEC_PUSH(pod->addrs, pod->n_addrs, pod->cap_addrs);
+	slot = VEC_PUSH(*to->v, *to->n, *to->cap);
 	if (!slot)
 		return -ENOMEM;
 	*slot = a;
 	return 0;
 }
 
-static int mf_pod_ips(struct mf_ctx *m, const struct yt_node *ips, struct np_pod *pod)
+static int mf_pod_ips(struct mf_ctx *m, const struct yt_node *ips, const struct mf_addrs *to)
 {
 	size_t i, old;
 	int err = 0;
@@ -938,7 +956,7 @@ static int mf_pod_ips(struct mf_ctx *m, const struct yt_node *ips, struct np_pod
 		if (mf_is_map_or_null(m, item) && (ip = mf_get(item, "ip"))) {
 			size_t o = mf_enter(m, "ip");
 
-			err = mf_pod_addr(m, ip, pod);
+			err = mf_pod_addr(m, ip, to);
 			mf_leave(m, o);
 		}
 		mf_leave(m, old);
@@ -946,26 +964,39 @@ static int mf_pod_ips(struct mf_ctx *m, const struct yt_node *ips, struct np_pod
 	return err;
 }
 
-static int mf_pod_status(struct mf_ctx *m, const struct yt_node *status, struct np_pod *pod)
+/* status.ONE (a string) then status.MANY (a list of {ip: ...}) into to. */
+static int mf_status_addrs(struct mf_ctx *m, const struct yt_node *status, const char *one,
+			   const char *many, const struct mf_addrs *to)
 {
-	const struct yt_node *ip, *ips;
+	const struct yt_node *ip = mf_get(status, one), *ips = mf_get(status, many);
 	size_t old;
 	int err = 0;
 
+	if (ip) {
+		old = mf_enter(m, one);
+		err = mf_pod_addr(m, ip, to);
+		mf_leave(m, old);
+	}
+	if (!err && ips) {
+		old = mf_enter(m, many);
+		err = mf_pod_ips(m, ips, to);
+		mf_leave(m, old);
+	}
+	return err;
+}
+
+static int mf_pod_status(struct mf_ctx *m, const struct yt_node *status, struct np_pod *pod)
+{
+	const struct mf_addrs pod_ips = { &pod->addrs, &pod->n_addrs, &pod->cap_addrs };
+	const struct mf_addrs host_ips = { &pod->host_addrs, &pod->n_host_addrs,
+					   &pod->cap_host_addrs };
+	int err;
+
 	if (!status || !mf_is(m, status, YT_MAP))
 		return 0;
-	ip = mf_get(status, "podIP");
-	if (ip) {
-		old = mf_enter(m, "podIP");
-		err = mf_pod_addr(m, ip, pod);
-		mf_leave(m, old);
-	}
-	ips = mf_get(status, "podIPs");
-	if (!err && ips) {
-		old = mf_enter(m, "podIPs");
-		err = mf_pod_ips(m, ips, pod);
-		mf_leave(m, old);
-	}
+	err = mf_status_addrs(m, status, "podIP", "podIPs", &pod_ips);
+	if (!err)
+		err = mf_status_addrs(m, status, "hostIP", "hostIPs", &host_ips);
 	return err;
 }
 

@@ -1,54 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Map sync, the pure half: desired tables, diff, and the ordered execution.
- *
- * What a packet reads: the TC programs read npbpf_config once per packet
- * (live generation, revision), then the endpoint of the veth (subject
- * identity), the ipcache (peer identity), and the policy, range and subject
- * entries of the live generation. The policy tables exist twice, once per
- * generation (top bit of the subject in their keys), so a whole new policy is
- * written next to the live one and becomes live with one store.
- *
- * The order of a sync, and why no packet sees a half-applied state:
- *  0. Names first: idmeta, policy names and endpoint names are added or
- *     updated. No program reads them; status can name what appears next.
- *  1. Endpoints of gone pods (or of veths now unbound) are deleted. A veth
- *     without an endpoint is treated as isolated by the datapath: dropping
- *     for a pod that is going away is the safe side.
- *  2. ipcache entries for addresses new to the cache are added. Until now
- *     these addresses matched a shorter prefix or "world"; they matter only
- *     for the generation written next, which knows their identities.
- *  3. The inactive generation is made equal to the desired policy: for each
- *     of policy, range and subject, stale entries are deleted, changed ones
- *     updated, new ones added. No packet reads this generation, so the order
- *     inside does not matter. Before writing it we wait one RCU grace period
- *     (a crash may have left it live moments ago).
- *  4. One write of npbpf_config flips the generation and bumps the revision.
- *     A packet reads the config once: it sees all of the old policy or all
- *     of the new one. The revision bump makes conntrack re-check established
- *     flows against the new policy on their next packet.
- *  5. ipcache and endpoint entries whose identity (or addresses) changed are
- *     updated. Identity numbers are stable, so this only happens when a pod's
- *     labels, named ports or ipBlock region changed: between steps 4 and 5
- *     such a pod is judged by its old identity under the new policy (a few
- *     syscalls long; the alternative order has the mirror-image window).
- *  6. Endpoints of new pods are added, last: only now are their identities
- *     and their peers' present in the live generation, and until now the
- *     datapath dropped for their veths.
- *  7. ipcache entries of gone addresses are deleted (after the flip: the old
- *     generation may still have referred to them).
- *  8. If steps 5 to 7 changed anything (or steps 1 and 2 did and there was no
- *     flip), the revision is bumped once more, so conntrack re-checks flows
- *     with the final identities.
- *  9. After a flip: wait one RCU grace period (no program still runs with the
- *     old config), then make the old generation equal to the new one too.
- *     Both generations then hold the same policy, so the next sync writes
- *     only what changes (twice: once per generation) instead of everything.
- * 10. Names no longer used are deleted, and the meta record is updated.
- *
- * With nothing changed every diff is empty and nothing at all is written. A
- * failure part-way leaves the maps consistent for packets (the live
- * generation is complete at every step) and the next sync repairs the rest.
+ * Map sync, the pure half: table images, the desired state, diffs. Identity
+ * numbers are in mapsync_ids.c, the ordered execution (and why no packet
+ * sees a half-applied state) in mapsync_exec.c.
  */
 #include "mapsync.h"
 
@@ -59,6 +13,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "mapsync_int.h"
 #include "vec.h"
 
 /* ---- Tables. */
@@ -303,16 +258,19 @@ static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_
 }
 
 /* "namespace/k=v,k2=v2" for a pod identity, "cidr 198.18.0.0/16" for a CIDR
- * one. *out is malloc'd. */
+ * one, "host in cidr 198.18.0.0/16" for the node's addresses in that region.
+ * *out is malloc'd. */
 static int identity_label(const struct identity *idn, char **out, size_t *out_len)
 {
 	char *buf = NULL, addr[64];
 	size_t len = 0, cap = 0;
 	int err = 0;
 
-	if (idn->kind == IDENTITY_CIDR) {
+	if (idn->kind == IDENTITY_CIDR || idn->kind == IDENTITY_HOST) {
+		const char *what = idn->kind == IDENTITY_HOST ? "host in cidr " : "cidr ";
+
 		addr_format(&idn->region, addr, sizeof(addr));
-		err = strbuf_add(&buf, &len, &cap, "cidr ", 5);
+		err = strbuf_add(&buf, &len, &cap, what, strlen(what));
 		if (!err)
 			err = strbuf_add(&buf, &len, &cap, addr, strlen(addr));
 	} else {
@@ -431,11 +389,6 @@ int ms_idmeta_decode(const struct ms_table *idmeta, uint32_t id, uint8_t **key,
 	return 0;
 }
 
-/* Sentinel keys in prior_ids: no real identity key starts with 0xff (pod
- * keys start with a namespace name, CIDR keys with 3). */
-static const char sentinel_pod[] = "\xffnpbpf:next-pod";
-static const char sentinel_cidr[] = "\xffnpbpf:next-cidr";
-
 int mapsync_prior_from_state(const struct ms_state *cur, struct hmap *prior)
 {
 	const struct ms_table *t = &cur->idmeta;
@@ -460,15 +413,46 @@ int mapsync_prior_from_state(const struct ms_state *cur, struct hmap *prior)
 			err = hmap_insert(prior, key, key_len, k->identity, NULL) < 0 ? -ENOMEM : 0;
 		free(key);
 	}
-	if (!err && cur->meta.next_pod_id > NPBPF_ID_FIRST_POD &&
-	    hmap_insert(prior, sentinel_pod, sizeof(sentinel_pod) - 1,
-			cur->meta.next_pod_id - 1, NULL) < 0)
-		err = -ENOMEM;
-	if (!err && cur->meta.next_cidr_id > NPBPF_ID_FIRST_CIDR &&
-	    hmap_insert(prior, sentinel_cidr, sizeof(sentinel_cidr) - 1,
-			cur->meta.next_cidr_id - 1, NULL) < 0)
-		err = -ENOMEM;
 	return err;
+}
+
+/* pin_specs lives with the kernel half; the pure half needs the names only. */
+const char *ms_map_name(enum pin_map m)
+{
+	static const char *const names[PIN_N] = {
+		[PIN_POLICY] = NPBPF_MAP_POLICY,     [PIN_RANGE] = NPBPF_MAP_RANGE,
+		[PIN_SUBJECT] = NPBPF_MAP_SUBJECT,   [PIN_IPC_HOST] = NPBPF_MAP_IPC_HOST,
+		[PIN_IPC_CIDR] = NPBPF_MAP_IPC_CIDR, [PIN_ENDPOINT] = NPBPF_MAP_ENDPOINT,
+		[PIN_CT] = NPBPF_MAP_CT,             [PIN_FRAG] = NPBPF_MAP_FRAG,
+		[PIN_COUNTERS] = NPBPF_MAP_COUNTERS, [PIN_FIXCNT] = NPBPF_MAP_FIXCNT,
+		[PIN_EVENTS] = NPBPF_MAP_EVENTS,     [PIN_CONFIG] = NPBPF_MAP_CONFIG,
+		[PIN_META] = NPBPF_MAP_META,         [PIN_IDMETA] = NPBPF_MAP_IDMETA,
+		[PIN_POLNAME] = NPBPF_MAP_POLNAME,   [PIN_EPMETA] = NPBPF_MAP_EPMETA,
+	};
+
+	return m < PIN_N && names[m] ? names[m] : "";
+}
+
+void ms_meta_set_error(struct npbpf_meta *meta, int err, enum pin_map map, const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	meta->error_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+	meta->error = err;
+	memset(meta->error_map, 0, sizeof(meta->error_map));
+	if (map < PIN_N)
+		snprintf(meta->error_map, sizeof(meta->error_map), "%s", ms_map_name(map));
+	snprintf(meta->error_what, sizeof(meta->error_what), "%s", what);
+}
+
+void ms_meta_clear_error(struct npbpf_meta *meta)
+{
+	meta->error_ns = 0;
+	meta->error = 0;
+	meta->error_isolated = 0;
+	memset(meta->error_map, 0, sizeof(meta->error_map));
+	memset(meta->error_what, 0, sizeof(meta->error_what));
 }
 
 /* ---- Desired state. */
@@ -490,17 +474,51 @@ static int name_of(struct npbpf_name *out, const char *ns, const char *name)
  * Stable policy numbers: a policy keeps the number its name had (from the
  * current names), a new one gets the next never-used number, so counters and
  * entries of unchanged policies stay as they are. On an empty state the
- * numbers are the cluster's policy indexes.
+ * numbers are the cluster's policy indexes. Past the last number, numbers no
+ * name holds and no entry refers to are handed out again, lowest first: a
+ * policy number only says which rule an allow is credited to, never decides
+ * a verdict. (With 2^32 numbers and policies created at the pace of people
+ * and CI, that is never; the counters of a reused number carry on.)
  */
+static uint32_t free_policy_number(const struct ms_state *cur, const struct hmap *by_number,
+				   const struct hmap *given, uint32_t limit, uint32_t *from)
+{
+	for (uint32_t id = *from; id < limit; id++) {
+		uint32_t dummy;
+		bool used = hmap_get(by_number, &id, sizeof(id), &dummy) ||
+			    hmap_get(given, &id, sizeof(id), &dummy);
+
+		for (int g = 0; !used && g < 2; g++) {
+			for (int m = MS_G_POLICY; !used && m <= MS_G_RANGE; m++) {
+				const struct ms_table *t = &cur->gen[m][g];
+
+				for (size_t i = 0; !used && i < t->n; i++) {
+					const struct npbpf_policy_value *v = ms_table_value(t, i);
+
+					used = ms_table_live(t, i) && v->policy == id;
+				}
+			}
+		}
+		if (!used) {
+			*from = id + 1;
+			return id;
+		}
+	}
+	*from = limit;
+	return NPBPF_POLICY_HOST;
+}
+
 static int number_policies(const struct np_cluster *c, const struct ms_state *cur,
-			   struct ms_state *want, uint32_t *num)
+			   const struct mapsync_opts *o, struct ms_state *want, uint32_t *num)
 {
 	const struct ms_table *names = &cur->polname;
-	uint32_t next = cur->meta.next_policy;
-	struct hmap by_name;
+	uint32_t next = cur->meta.next_policy, reuse_from = 0;
+	struct hmap by_name, by_number, given;
 	int err = 0;
 
 	hmap_init(&by_name);
+	hmap_init(&by_number);
+	hmap_init(&given);
 	for (size_t i = 0; !err && i < names->n; i++) {
 		const struct npbpf_name *v = ms_table_value(names, i);
 		uint32_t id = *(const uint32_t *)ms_table_key(names, i);
@@ -509,7 +527,9 @@ static int number_policies(const struct np_cluster *c, const struct ms_state *cu
 			continue;
 		if (hmap_insert(&by_name, v->name, strnlen(v->name, sizeof(v->name)), id, NULL) < 0)
 			err = -ENOMEM;
-		if (id != NPBPF_POLICY_HOST && id >= next)
+		if (hmap_insert(&by_number, &id, sizeof(id), 1, NULL) < 0)
+			err = -ENOMEM;
+		if (id < o->policy_limit && id >= next)
 			next = id + 1;
 	}
 	for (size_t p = 0; !err && p < c->n_policies; p++) {
@@ -519,17 +539,27 @@ static int number_policies(const struct np_cluster *c, const struct ms_state *cu
 		if (err)
 			break;
 		if (!hmap_get(&by_name, v.name, strlen(v.name), &num[p])) {
-			if (next == NPBPF_POLICY_HOST) {
-				log_error("out of policy numbers");
+			if (next < o->policy_limit)
+				num[p] = next++;
+			else
+				num[p] = free_policy_number(cur, &by_number, &given,
+							    o->policy_limit, &reuse_from);
+			if (num[p] == NPBPF_POLICY_HOST) {
+				log_error("out of policy numbers: every number below %u is in use",
+					  o->policy_limit);
 				err = -ENOSPC;
 				break;
 			}
-			num[p] = next++;
 		}
-		err = ms_table_put(&want->polname, &num[p], &v);
+		if (hmap_insert(&given, &num[p], sizeof(num[p]), 1, NULL) < 0)
+			err = -ENOMEM;
+		if (!err)
+			err = ms_table_put(&want->polname, &num[p], &v);
 	}
 	want->meta.next_policy = next;
 	hmap_free(&by_name);
+	hmap_free(&by_number);
+	hmap_free(&given);
 	return err;
 }
 
@@ -593,6 +623,10 @@ static int desired_ipcache(const struct compiled *cp, struct ms_state *want)
 		const struct np_addr *p = &cp->ipcache[i].prefix;
 		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
 
+		/* This node's own addresses are on its segment whatever their
+		 * (region's) host identity number. */
+		if (cp->ipcache[i].host)
+			v.flags |= NPBPF_IPC_ON_LINK | NPBPF_IPC_NODE;
 		if (p->plen == (p->family == 4 ? 32 : 128)) {
 			struct npbpf_addr k;
 
@@ -714,40 +748,59 @@ static int desired_idmeta(const struct compiled *cp, struct ms_state *want)
 		if (err)
 			break;
 		err = put_idmeta(&want->idmeta, idn->id,
-				 idn->kind == IDENTITY_CIDR ? NPBPF_IDMETA_CIDR : NPBPF_IDMETA_POD,
+				 idn->kind == IDENTITY_POD ? NPBPF_IDMETA_POD : NPBPF_IDMETA_CIDR,
 				 key, key_len, label, label_len);
 		free(label);
 	}
 	return err;
 }
 
-int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
-		    const struct ms_state *cur, struct ms_state *want, uint32_t *skipped)
+int mapsync_desired_opts(const struct compiled *cp, const struct endpoint_binding *eps,
+			 size_t n, const struct ms_state *cur, const struct mapsync_opts *opts,
+			 struct ms_state *want, struct sync_stats *st)
 {
 	size_t n_pol = cp->cluster->n_policies;
-	uint32_t *num;
+	struct mapsync_opts o;
+	uint32_t *num, skipped = 0;
 	int err;
 
+	ms_opts_resolve(opts, &o);
 	num = calloc(n_pol ? n_pol : 1, sizeof(*num));
 	if (!num)
 		return -ENOMEM;
 	want->config = cur->config;
 	want->meta = cur->meta;
 	want->meta.layout = NPBPF_LAYOUT_VERSION;
-	if (cp->next_pod_id > want->meta.next_pod_id)
-		want->meta.next_pod_id = cp->next_pod_id;
-	if (cp->next_cidr_id > want->meta.next_cidr_id)
-		want->meta.next_cidr_id = cp->next_cidr_id;
-	err = number_policies(cp->cluster, cur, want, num);
+	ms_meta_clear_error(&want->meta);
+	err = number_policies(cp->cluster, cur, &o, want, num);
 	if (!err)
 		err = desired_ipcache(cp, want);
 	if (!err)
-		err = desired_endpoints(cp, eps, n, want, skipped);
+		err = desired_endpoints(cp, eps, n, want, &skipped);
 	if (!err)
 		err = desired_policy(cp, num, want);
 	if (!err)
 		err = desired_idmeta(cp, want);
+	/* Everything above speaks the compile's numbers; from here the pinned
+	 * ones. */
+	if (!err)
+		err = ms_number_identities(cp, cur, &o, want, st);
+	if (st)
+		st->endpoints_skipped = skipped;
 	free(num);
+	return err;
+}
+
+int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
+		    const struct ms_state *cur, struct ms_state *want, uint32_t *skipped)
+{
+	struct sync_stats st;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = mapsync_desired_opts(cp, eps, n, cur, NULL, want, &st);
+	if (skipped)
+		*skipped = st.endpoints_skipped;
 	return err;
 }
 
@@ -796,311 +849,5 @@ int ms_diff_tables(const struct ms_table *want, const struct ms_table *have, str
 	}
 	if (err)
 		ms_diff_free(d);
-	return err;
-}
-
-/* ---- Execution. */
-
-uint64_t sync_stats_policy_writes(const struct sync_stats *st)
-{
-	uint64_t n = 0;
-
-	for (int g = 0; g < MS_N_GMAPS; g++) {
-		const struct sync_counts *c = &st->maps[gmap_pin[g]];
-
-		n += (uint64_t)c->add + c->update + c->del;
-	}
-	return n;
-}
-
-uint64_t sync_stats_writes(const struct sync_stats *st)
-{
-	uint64_t n = st->config_writes;
-
-	for (int m = 0; m < PIN_N; m++)
-		n += (uint64_t)st->maps[m].add + st->maps[m].update + st->maps[m].del;
-	return n;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-struct exec_ctx {
-	const struct ms_backend *be;
-	struct sync_stats *st;
-	uint8_t *kbuf, *vbuf;
-	size_t kcap, vcap;
-};
-
-__u32 *ms_key_subject(enum pin_map m, void *key)
-{
-	switch (m) {
-	case PIN_POLICY:
-		return &((struct npbpf_policy_key *)key)->subject;
-	case PIN_RANGE:
-		return &((struct npbpf_range_key *)key)->subject;
-	case PIN_SUBJECT:
-		return (__u32 *)key;
-	default:
-		return NULL;
-	}
-}
-
-static void set_gen(enum pin_map m, uint8_t *key, int gen)
-{
-	__u32 *subject = ms_key_subject(m, key);
-
-	if (subject)
-		*subject = NPBPF_SUBJECT_KEY(*subject, gen);
-}
-
-static int reserve(uint8_t **buf, size_t *cap, size_t need)
-{
-	uint8_t *p;
-
-	if (need <= *cap)
-		return 0;
-	p = realloc(*buf, need);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = need;
-	return 0;
-}
-
-enum op_kind { OP_ADD, OP_UPDATE, OP_DEL };
-
-/* Writes the entries of src at positions pos[n] to map m (generation gen for
- * a generation-split map) in one backend call. */
-static int run_ops(struct exec_ctx *x, enum pin_map m, int gen, const struct ms_table *src,
-		   const uint32_t *pos, size_t n, enum op_kind kind)
-{
-	struct sync_counts *c = &x->st->maps[m];
-	int err;
-
-	if (!n)
-		return 0;
-	if (reserve(&x->kbuf, &x->kcap, n * src->key_size) ||
-	    reserve(&x->vbuf, &x->vcap, n * src->value_size))
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *k = x->kbuf + i * src->key_size;
-
-		memcpy(k, ms_table_key(src, pos[i]), src->key_size);
-		set_gen(m, k, gen);
-		if (kind != OP_DEL)
-			memcpy(x->vbuf + i * src->value_size, ms_table_value(src, pos[i]),
-			       src->value_size);
-	}
-	if (kind == OP_DEL)
-		err = x->be->del(x->be->ctx, m, x->kbuf, n);
-	else
-		err = x->be->update(x->be->ctx, m, x->kbuf, x->vbuf, n);
-	if (err)
-		return err;
-	if (kind == OP_ADD)
-		c->add += (uint32_t)n;
-	else if (kind == OP_UPDATE)
-		c->update += (uint32_t)n;
-	else
-		c->del += (uint32_t)n;
-	return 0;
-}
-
-/* Brings generation gen of every generation-split map to want: deletes first,
- * so a full map makes room before it takes new entries. */
-static int write_generation(struct exec_ctx *x, const struct ms_state *want,
-			    const struct ms_state *cur, struct ms_diff d[MS_N_GMAPS][2], int gen)
-{
-	int err = 0;
-
-	for (int g = 0; !err && g < MS_N_GMAPS; g++) {
-		const struct ms_diff *dd = &d[g][gen];
-
-		err = run_ops(x, gmap_pin[g], gen, &cur->gen[g][gen], dd->del, dd->n_del, OP_DEL);
-		if (!err)
-			err = run_ops(x, gmap_pin[g], gen, &want->gen[g][0], dd->update,
-				      dd->n_update, OP_UPDATE);
-		if (!err)
-			err = run_ops(x, gmap_pin[g], gen, &want->gen[g][0], dd->add, dd->n_add,
-				      OP_ADD);
-	}
-	return err;
-}
-
-static int write_config(struct exec_ctx *x, const struct npbpf_config *cfg)
-{
-	__u32 key = 0;
-	int err = x->be->update(x->be->ctx, PIN_CONFIG, &key, cfg, 1);
-
-	if (!err)
-		x->st->config_writes++;
-	return err;
-}
-
-static int wait_programs(struct exec_ctx *x)
-{
-	double t0 = now_ms();
-	int err = x->be->wait(x->be->ctx);
-
-	x->st->wait_ms += now_ms() - t0;
-	return err;
-}
-
-/* The names maps: idmeta, policy names, endpoint names. */
-static const enum pin_map name_maps[] = { PIN_IDMETA, PIN_POLNAME, PIN_EPMETA };
-#define N_NAME_MAPS (sizeof(name_maps) / sizeof(name_maps[0]))
-
-int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
-		    const struct ms_backend *be, struct sync_stats *st)
-{
-	struct ms_state *w = (struct ms_state *)want, *c = (struct ms_state *)cur;
-	struct ms_diff dg[MS_N_GMAPS][2], dnames[N_NAME_MAPS], dhost, dcidr, dep;
-	struct exec_ctx x = { .be = be, .st = st };
-	struct npbpf_config cfg = cur->config;
-	int live = (int)(cur->config.generation & 1), idle = !live;
-	bool policy_changed = false, idle_stale = false;
-	uint64_t before, moved_before, moved_after;
-	double t0 = now_ms();
-	int err = 0;
-
-	memset(st, 0, sizeof(*st));
-	memset(dg, 0, sizeof(dg));
-	memset(dnames, 0, sizeof(dnames));
-	memset(&dhost, 0, sizeof(dhost));
-	memset(&dcidr, 0, sizeof(dcidr));
-	memset(&dep, 0, sizeof(dep));
-	for (int g = 0; !err && g < MS_N_GMAPS; g++) {
-		for (int gen = 0; !err && gen < 2; gen++)
-			err = ms_diff_tables(&want->gen[g][0], &cur->gen[g][gen], &dg[g][gen]);
-		if (!err) {
-			policy_changed |= ms_diff_size(&dg[g][live]) > 0;
-			idle_stale |= ms_diff_size(&dg[g][idle]) > 0;
-		}
-	}
-	for (size_t i = 0; !err && i < N_NAME_MAPS; i++)
-		err = ms_diff_tables(ms_state_table(w, name_maps[i], 0),
-				     ms_state_table(c, name_maps[i], 0), &dnames[i]);
-	if (!err)
-		err = ms_diff_tables(&want->ipc_host, &cur->ipc_host, &dhost);
-	if (!err)
-		err = ms_diff_tables(&want->ipc_cidr, &cur->ipc_cidr, &dcidr);
-	if (!err)
-		err = ms_diff_tables(&want->endpoint, &cur->endpoint, &dep);
-	if (err)
-		goto out;
-
-	/* 0. Names of what is about to appear. */
-	for (size_t i = 0; !err && i < N_NAME_MAPS; i++) {
-		const struct ms_table *src = ms_state_table(w, name_maps[i], 0);
-
-		err = run_ops(&x, name_maps[i], 0, src, dnames[i].update, dnames[i].n_update,
-			      OP_UPDATE);
-		if (!err)
-			err = run_ops(&x, name_maps[i], 0, src, dnames[i].add, dnames[i].n_add,
-				      OP_ADD);
-	}
-	/* 1. Endpoints of gone pods. 2. New addresses. */
-	if (!err)
-		err = run_ops(&x, PIN_ENDPOINT, 0, &cur->endpoint, dep.del, dep.n_del, OP_DEL);
-	if (!err)
-		err = run_ops(&x, PIN_IPC_HOST, 0, &want->ipc_host, dhost.add, dhost.n_add, OP_ADD);
-	if (!err)
-		err = run_ops(&x, PIN_IPC_CIDR, 0, &want->ipc_cidr, dcidr.add, dcidr.n_add, OP_ADD);
-	if (err)
-		goto out;
-	moved_before = dep.n_del + dhost.n_add + dcidr.n_add;
-
-	/* 3. The inactive generation. 4. The flip. */
-	if (idle_stale) {
-		err = wait_programs(&x);
-		if (!err)
-			err = write_generation(&x, want, cur, dg, idle);
-	}
-	if (!err && policy_changed) {
-		struct npbpf_config next = cfg;
-
-		next.revision++;
-		next.generation = (__u32)idle;
-		err = write_config(&x, &next);
-		if (!err) {
-			cfg = next;
-			st->flipped = true;
-		}
-	}
-	if (err)
-		goto out;
-
-	/* 5. Changed identities. 6. New endpoints. 7. Gone addresses. */
-	before = sync_stats_writes(st);
-	err = run_ops(&x, PIN_IPC_HOST, 0, &want->ipc_host, dhost.update, dhost.n_update,
-		      OP_UPDATE);
-	if (!err)
-		err = run_ops(&x, PIN_IPC_CIDR, 0, &want->ipc_cidr, dcidr.update, dcidr.n_update,
-			      OP_UPDATE);
-	if (!err)
-		err = run_ops(&x, PIN_ENDPOINT, 0, &want->endpoint, dep.update, dep.n_update,
-			      OP_UPDATE);
-	if (!err)
-		err = run_ops(&x, PIN_ENDPOINT, 0, &want->endpoint, dep.add, dep.n_add, OP_ADD);
-	if (!err)
-		err = run_ops(&x, PIN_IPC_HOST, 0, &cur->ipc_host, dhost.del, dhost.n_del, OP_DEL);
-	if (!err)
-		err = run_ops(&x, PIN_IPC_CIDR, 0, &cur->ipc_cidr, dcidr.del, dcidr.n_del, OP_DEL);
-	if (err)
-		goto out;
-	moved_after = sync_stats_writes(st) - before;
-
-	/* 8. Conntrack re-checks with the final identities. */
-	if (moved_after || (moved_before && !policy_changed)) {
-		struct npbpf_config next = cfg;
-
-		next.revision++;
-		err = write_config(&x, &next);
-		if (!err)
-			cfg = next;
-	}
-
-	/* 9. The old generation catches up once no packet can be reading it. */
-	if (!err && policy_changed) {
-		err = wait_programs(&x);
-		if (!err)
-			err = write_generation(&x, want, cur, dg, live);
-	}
-
-	/* 10. Names of what is gone, and the meta record. */
-	for (size_t i = 0; !err && i < N_NAME_MAPS; i++)
-		err = run_ops(&x, name_maps[i], 0, ms_state_table(c, name_maps[i], 0),
-			      dnames[i].del, dnames[i].n_del, OP_DEL);
-	if (!err && sync_stats_writes(st)) {
-		struct npbpf_meta meta = want->meta;
-		struct timespec ts;
-		__u32 key = 0;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		meta.syncs = cur->meta.syncs + 1;
-		meta.last_sync_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-		err = be->update(be->ctx, PIN_META, &key, &meta, 1);
-	}
-out:
-	st->generation = cfg.generation;
-	st->revision = cfg.revision;
-	st->write_ms = now_ms() - t0;
-	for (int g = 0; g < MS_N_GMAPS; g++) {
-		ms_diff_free(&dg[g][0]);
-		ms_diff_free(&dg[g][1]);
-	}
-	for (size_t i = 0; i < N_NAME_MAPS; i++)
-		ms_diff_free(&dnames[i]);
-	ms_diff_free(&dhost);
-	ms_diff_free(&dcidr);
-	ms_diff_free(&dep);
-	free(x.kbuf);
-	free(x.vbuf);
 	return err;
 }

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Map sync: brings the pinned maps to what a compile says, with no packet
- * ever seeing a half-applied policy. Two halves:
- *  - pure (mapsync.c, no kernel): the desired tables from a struct compiled,
- *    the diff against the current map contents, and the ordered execution of
- *    that diff through a backend (a table of write callbacks), so the order
- *    is unit-tested against an in-memory fake;
+ * ever seeing a half-applied policy, and when that cannot be done, leaving
+ * the pods it could not bring over isolated, never on their old allows. Two
+ * halves:
+ *  - pure (no kernel): the desired tables from a struct compiled
+ *    (mapsync.c, identity numbers in mapsync_ids.c), the diff against the
+ *    current map contents, and the ordered execution of that diff through a
+ *    backend, a table of callbacks (mapsync_exec.c), so the order and the
+ *    failure paths are unit-tested against an in-memory fake;
  *  - kernel (mapsync_apply.c): reading the maps into memory, the backend that
  *    writes them with bpf(2), and mapsync_apply() tying it together.
- * The order and why it is safe are at the top of mapsync.c.
+ * The order and why it is safe are at the top of mapsync_exec.c.
  */
 #ifndef NPBPF_MAPSYNC_H
 #define NPBPF_MAPSYNC_H
@@ -23,6 +26,47 @@
 #include "pinned.h"
 
 struct loader;
+
+/*
+ * Subject numbers of the map sync's own, at the top of the pod identity range
+ * (no identity is numbered there, see mapsync_opts.pod_id_limit). The
+ * datapath treats them as any subject identity; they never appear in the
+ * ipcache, so never as a peer.
+ *  - MAPSYNC_ID_ISOLATED: isolated in both directions, no entry. A pod whose
+ *    new policy could not be written points at it (fail-closed).
+ *  - MAPSYNC_ID_STAGE_*: a pod's records under a temporary number while it
+ *    moves from one identity (or one version of its records) to another, so
+ *    it is judged by all of its old or all of its new policy at every step.
+ */
+#define MAPSYNC_ID_ISOLATED (NPBPF_ID_FIRST_CIDR - 1u)
+#define MAPSYNC_N_STAGE (2u * NPBPF_MAX_ENDPOINT)
+#define MAPSYNC_ID_STAGE_FIRST (MAPSYNC_ID_ISOLATED - MAPSYNC_N_STAGE)
+#define MAPSYNC_ID_IS_STAGE(id)                                                                   \
+	((id) >= MAPSYNC_ID_STAGE_FIRST && (id) < MAPSYNC_ID_STAGE_FIRST + MAPSYNC_N_STAGE)
+/* Subject numbers that are no identity. */
+#define MAPSYNC_ID_IS_OWN(id) ((id) == MAPSYNC_ID_ISOLATED || MAPSYNC_ID_IS_STAGE(id))
+
+/*
+ * How long a retired identity number stays out of use. What can still carry
+ * a number once no map refers to it: a BPF program that read it before the
+ * last reference went (gone within one RCU grace period), conntrack entries
+ * (their identity fields are labels for status: a flow is re-checked with
+ * identities looked up afresh whenever the revision moved, and the sync that
+ * dropped the number bumped it), and readers outside the datapath (drop
+ * events in the ring buffer, logs, status output) that turn numbers into
+ * labels. The quarantine is for the last: minutes, not a grace period.
+ */
+#define MAPSYNC_QUARANTINE_NS (600ull * 1000000000ull)
+
+/* Knobs of the pure part; zero fields take the defaults. Tests make the
+ * number spaces small and pass their own clock. */
+struct mapsync_opts {
+	uint32_t pod_id_limit;  /* pod identities below; default MAPSYNC_ID_STAGE_FIRST */
+	uint32_t cidr_id_limit; /* CIDR-range identities below; default NPBPF_GEN_BIT */
+	uint32_t policy_limit;  /* policy numbers below; default NPBPF_POLICY_NONE */
+	uint64_t quarantine_ns; /* default MAPSYNC_QUARANTINE_NS */
+	uint64_t now_ns;        /* CLOCK_BOOTTIME; default: read it */
+};
 
 /* A pod's veth on this node: the lab or the agent knows the host side. */
 struct endpoint_binding {
@@ -42,8 +86,19 @@ struct sync_stats {
 	struct sync_counts maps[PIN_N]; /* both policy generations together */
 	uint32_t config_writes;         /* generation flips and revision bumps */
 	bool flipped;                   /* the live generation changed */
+	bool per_pod;                   /* the new generation did not fit next to the
+					 * live one: pods were switched one by one */
 	uint32_t generation, revision;  /* live after the sync */
 	uint32_t endpoints_skipped;     /* bindings naming no enforceable pod */
+	uint32_t ids_new, ids_reused;   /* identity numbers handed out (reused: once
+					 * another key's, after its quarantine) */
+	uint32_t ids_retired, ids_expired; /* into quarantine, out of it */
+	/* What failed, when the sync did not reach its desired state: the first
+	 * error, the map it was on (PIN_N: none) and what the sync was doing. */
+	int err;
+	enum pin_map err_map;
+	char err_what[80];
+	uint32_t isolated; /* endpoints left isolated (MAPSYNC_ID_ISOLATED) */
 	double read_ms, plan_ms, write_ms, wait_ms;
 };
 
@@ -108,7 +163,8 @@ struct ms_state {
 	struct ms_table gen[MS_N_GMAPS][2];
 	struct ms_table ipc_host, ipc_cidr, endpoint, idmeta, polname, epmeta;
 	struct npbpf_config config;
-	struct npbpf_meta meta;
+	struct npbpf_meta meta; /* a desired state's error fields carry what could not
+				 * be planned (identity numbers exhausted) */
 };
 
 void ms_state_init(struct ms_state *s);
@@ -119,6 +175,8 @@ struct ms_table *ms_state_table(struct ms_state *s, enum pin_map m, int gen);
 /* dst (uninitialised) becomes a copy of src. 0 or -ENOMEM. */
 int ms_state_copy(struct ms_state *dst, const struct ms_state *src);
 
+/* The name of map m (NPBPF_MAP_*). */
+const char *ms_map_name(enum pin_map m);
 /* The generation-split map of m, or -1. */
 int ms_gmap_of(enum pin_map m);
 /* The subject field (with the generation bit) of a key of a generational
@@ -135,14 +193,31 @@ int ms_idmeta_decode(const struct ms_table *idmeta, uint32_t id, uint8_t **key,
 
 /*
  * The desired state for cp with endpoints eps[n], given the current state
- * (whose policy names and meta decide stable policy numbers). Policy, range
- * and subject entries are kept for the subjects of the bound endpoints only
- * (the pods of this node: no packet the datapath judges has another
- * subject); the ipcache and identity names cover the whole cluster. Bindings that
- * name no non-hostNetwork pod of cp are skipped (counted in *skipped, may be
- * NULL; logged once at info level). want must be initialised. 0 or -ENOMEM;
- * -ENOSPC when a policy or identity text cannot be stored (logged).
+ * (whose policy names, identity metadata and meta decide stable numbers).
+ * Policy, range and subject entries are kept for the subjects of the bound
+ * endpoints only (the pods of this node: no packet the datapath judges has
+ * another subject); the ipcache and identity names cover the whole cluster.
+ * Bindings that name no non-hostNetwork pod of cp are skipped (counted in
+ * st->endpoints_skipped; logged once at info level).
+ *
+ * Identity numbers are the pinned ones (cp's numbers only say which
+ * identities are which): a key keeps the number it has in cur, also during
+ * its quarantine; a new key gets the lowest number no map refers to and no
+ * quarantine holds (mapsync_ids.c). When a space is exhausted the identities
+ * left without a number are not written: their pods' endpoints point at
+ * MAPSYNC_ID_ISOLATED, their addresses resolve as if they were no pod's (an
+ * ipBlock region or world, which no rule allows more than the pod), and
+ * want->meta carries the error (logged); the caller still executes want.
+ *
+ * opts and st may be NULL; st gets endpoints_skipped and the ids_* counts.
+ * want must be initialised. 0 or -ENOMEM; -ENOSPC when a name cannot be
+ * stored (logged).
  */
+int mapsync_desired_opts(const struct compiled *cp, const struct endpoint_binding *eps,
+			 size_t n, const struct ms_state *cur, const struct mapsync_opts *opts,
+			 struct ms_state *want, struct sync_stats *st);
+/* The same with the default knobs; *skipped (may be NULL) counts the
+ * bindings skipped. */
 int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
 		    const struct ms_state *cur, struct ms_state *want, uint32_t *skipped);
 
@@ -163,32 +238,57 @@ static inline size_t ms_diff_size(const struct ms_diff *d)
 
 /* Where a sync writes. Each callback returns 0 or -errno (and logs). keys and
  * values are n back-to-back entries of the map's sizes; for a generation-split
- * map the generation bit is already set in the keys. */
+ * map the generation bit is already set in the keys. A failed call may have
+ * written part of its entries. */
 struct ms_backend {
 	int (*update)(void *ctx, enum pin_map m, const void *keys, const void *values, size_t n);
 	int (*del)(void *ctx, enum pin_map m, const void *keys, size_t n);
 	/* Returns once no BPF program that may have read the old config is still
 	 * running (an RCU grace period). */
 	int (*wait)(void *ctx);
+	/* Reads what the maps hold into out (initialised), after a failed write
+	 * left it unknown. */
+	int (*read)(void *ctx, struct ms_state *out);
 	void *ctx;
+	/* max_entries of each map; 0: unknown (then a full map shows as a failed
+	 * write only). */
+	uint32_t cap[PIN_N];
 };
 
 /*
- * Brings cur to want through be, in the order documented in mapsync.c, and
- * counts the writes in st (zeroed first). cur is only read. Returns 0 or the
- * first backend error; the maps are then between two consistent states and
- * the next sync finishes the job.
+ * Brings cur to want through be, in the order documented in mapsync_exec.c,
+ * and counts the writes in st (zeroed first, except endpoints_skipped and the
+ * ids_* counts, which mapsync_desired filled). cur is only read.
+ *
+ * When the new policy generation does not fit next to the live one, pods are
+ * switched to their new records one by one instead (st->per_pod). When a
+ * write fails, the maps are read back and every pod is left either on its
+ * new policy or on records at least as strict, or else isolated
+ * (MAPSYNC_ID_ISOLATED); st->err, err_map, err_what and isolated say what
+ * happened, the meta record keeps it for status, and the error is returned.
+ * Returns 0, or the first error (logged).
  */
 int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
 		    const struct ms_backend *be, struct sync_stats *st);
 
 /*
  * Identity numbers of the state: identity key bytes -> number, from the
- * idmeta image, plus sentinels that hold the meta high-water marks so a
- * number is never handed out twice (see identity.c, init_numbering).
- * prior must be initialised. 0 or -ENOMEM.
+ * idmeta image (identities in quarantine included, so a key that comes back
+ * keeps its number). Feeding it to the compile keeps explain's numbers equal
+ * to the pinned ones; mapsync_desired does not depend on it. prior must be
+ * initialised. 0 or -ENOMEM.
  */
 int mapsync_prior_from_state(const struct ms_state *cur, struct hmap *prior);
+
+/* Whether the subject, range and policy records of subject a in generation
+ * ga of sa are those of subject b in generation gb of sb, the subject
+ * fields aside (values compared too). */
+bool ms_records_equal(const struct ms_state *sa, int ga, uint32_t a, const struct ms_state *sb,
+		      int gb, uint32_t b);
+/* Whether records a are at least as strict as records b: isolated in every
+ * direction b is, with no entry b lacks there (values aside). */
+bool ms_records_stricter(const struct ms_state *sa, int ga, uint32_t a,
+			 const struct ms_state *sb, int gb, uint32_t b);
 
 /* ---- Kernel part (mapsync_apply.c). */
 
@@ -207,9 +307,18 @@ int mapsync_load_prior(struct loader *l, struct hmap *prior);
  * Syncs the maps of l to cp with the endpoints eps[n] (pods of this node and
  * their host-side veths; policy entries are written for their identities
  * only, see mapsync_desired). out may be NULL. Re-running with nothing
- * changed writes nothing. Returns 0 or -errno (logged).
+ * changed writes nothing. Returns 0 or -errno: a failure is logged with the
+ * map and the errno, recorded for `npbpf status`, and leaves the pods whose
+ * new policy could not be written isolated (mapsync_execute).
  */
 int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
 		  size_t n, struct sync_stats *out);
+/* The same with knobs (opts may be NULL). */
+int mapsync_apply_opts(struct loader *l, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n,
+		       const struct mapsync_opts *opts, struct sync_stats *out);
+/* The backend mapsync_apply writes through, for tests that swap in maps of
+ * their own in l->fds (caps read from the maps). 0 or -errno. */
+int mapsync_backend(struct loader *l, struct ms_backend *be);
 
 #endif /* NPBPF_MAPSYNC_H */

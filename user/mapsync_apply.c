@@ -2,6 +2,7 @@
 /* Map sync, the kernel half: read the maps, write them through bpf(2). */
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -174,14 +175,26 @@ int mapsync_load_prior(struct loader *l, struct hmap *prior)
 
 /* ---- The bpf(2) backend. */
 
-static void write_error(enum pin_map m, const char *what, int err)
+/* The map's own max_entries (a test may have swapped in a small map). */
+static uint32_t map_max(int fd)
 {
-	if (err == -E2BIG || err == -ENOSPC)
-		log_error("%s %s: the map is full (%u entries): the cluster needs more than this "
-			  "build's limit",
-			  what, pin_specs[m].name, pin_specs[m].max_entries);
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.max_entries : 0;
+}
+
+/* The map, what failed and the errno, in one line: the sync's summary
+ * (mapsync_apply) says what it meant for the pods. */
+static void write_error(const struct loader *l, enum pin_map m, const char *what, int err)
+{
+	if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM)
+		log_error("%s map %s: full at %u entries (%s, errno %d)", what, pin_specs[m].name,
+			  map_max(l->fds[m]), strerror(-err), -err);
 	else
-		log_error("%s %s: %s", what, pin_specs[m].name, strerror(-err));
+		log_error("%s map %s: %s (errno %d)", what, pin_specs[m].name, strerror(-err),
+			  -err);
 }
 
 static int be_update(void *ctx, enum pin_map m, const void *keys, const void *values, size_t n)
@@ -208,7 +221,7 @@ static int be_update(void *ctx, enum pin_map m, const void *keys, const void *va
 				int err = -errno;
 
 				if (err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP) {
-					write_error(m, "writing", err);
+					write_error(l, m, "writing", err);
 					return err;
 				}
 				break; /* finish one by one */
@@ -221,7 +234,7 @@ static int be_update(void *ctx, enum pin_map m, const void *keys, const void *va
 					v + done * sp->value_size, BPF_ANY)) {
 			int err = -errno;
 
-			write_error(m, "writing", err);
+			write_error(l, m, "writing", err);
 			return err;
 		}
 	}
@@ -238,7 +251,7 @@ static int be_del(void *ctx, enum pin_map m, const void *keys, size_t n)
 		    errno != ENOENT) {
 			int err = -errno;
 
-			write_error(m, "deleting from", err);
+			write_error(l, m, "deleting from", err);
 			return err;
 		}
 		/* The record is gone: no packet finds the endpoint any more. */
@@ -257,25 +270,59 @@ static int be_wait(void *ctx)
 	return loader_wait_programs(ctx);
 }
 
-int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
-		  size_t n, struct sync_stats *out)
+static int be_read(void *ctx, struct ms_state *out)
 {
-	const struct ms_backend be = { be_update, be_del, be_wait, l };
+	return mapsync_read(ctx, out);
+}
+
+int mapsync_backend(struct loader *l, struct ms_backend *be)
+{
+	memset(be, 0, sizeof(*be));
+	be->update = be_update;
+	be->del = be_del;
+	be->wait = be_wait;
+	be->read = be_read;
+	be->ctx = l;
+	for (int m = 0; m < PIN_N; m++)
+		be->cap[m] = map_max(l->fds[m]);
+	return 0;
+}
+
+/* What a failed sync left, for whoever reads the log. */
+static void report_failure(const struct sync_stats *st)
+{
+	char map[64] = "";
+
+	if (st->err_map < PIN_N)
+		snprintf(map, sizeof(map), ", map %s", pin_specs[st->err_map].name);
+	log_error("sync failed while %s%s: %s (errno %d); %u endpoints isolated until a sync "
+		  "succeeds (npbpf status shows it)",
+		  st->err_what[0] ? st->err_what : "syncing", map, strerror(-st->err), -st->err,
+		  st->isolated);
+}
+
+int mapsync_apply_opts(struct loader *l, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n,
+		       const struct mapsync_opts *opts, struct sync_stats *out)
+{
 	struct ms_state cur, want;
+	struct ms_backend be;
 	struct sync_stats st;
-	uint32_t skipped = 0;
 	double t0, t1, t2;
 	int err;
 
 	memset(&st, 0, sizeof(st));
+	st.err_map = PIN_N;
 	ms_state_init(&cur);
 	ms_state_init(&want);
 	t0 = now_ms();
-	err = mapsync_read(l, &cur);
+	err = mapsync_backend(l, &be);
+	if (!err)
+		err = mapsync_read(l, &cur);
 	if (err)
 		goto out;
 	t1 = now_ms();
-	err = mapsync_desired(cp, eps, n, &cur, &want, &skipped);
+	err = mapsync_desired_opts(cp, eps, n, &cur, opts, &want, &st);
 	if (err) {
 		if (err == -ENOMEM)
 			log_error("sync: out of memory");
@@ -285,15 +332,17 @@ int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endp
 	err = mapsync_execute(&want, &cur, &be, &st);
 	st.read_ms = t1 - t0;
 	st.plan_ms = t2 - t1;
-	st.endpoints_skipped = skipped;
 	if (err) {
-		if (err == -ENOMEM)
+		if (err == -ENOMEM && !st.err)
 			log_error("sync: out of memory");
+		else
+			report_failure(&st);
 		goto out;
 	}
-	log_info("sync: %llu writes (policy %llu), generation %u, revision %u, %.1f ms",
+	log_info("sync: %llu writes (policy %llu)%s, generation %u, revision %u, %.1f ms",
 		 (unsigned long long)sync_stats_writes(&st),
-		 (unsigned long long)sync_stats_policy_writes(&st), st.generation, st.revision,
+		 (unsigned long long)sync_stats_policy_writes(&st),
+		 st.per_pod ? ", pod by pod" : "", st.generation, st.revision,
 		 st.read_ms + st.plan_ms + st.write_ms);
 out:
 	if (out)
@@ -301,4 +350,10 @@ out:
 	ms_state_free(&cur);
 	ms_state_free(&want);
 	return err;
+}
+
+int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
+		  size_t n, struct sync_stats *out)
+{
+	return mapsync_apply_opts(l, cp, eps, n, NULL, out);
 }

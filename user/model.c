@@ -94,7 +94,9 @@ static void pod_free(struct np_pod *p)
 	free(p->ns);
 	free(p->name);
 	labels_free(&p->labels);
+	free(p->node);
 	free(p->addrs);
+	free(p->host_addrs);
 	for (i = 0; i < p->n_ports; i++)
 		free(p->ports[i].name);
 	free(p->ports);

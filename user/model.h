@@ -78,8 +78,14 @@ struct np_pod {
 	char *name;
 	struct np_labels labels;
 	bool host_network;
+	char *node; /* spec.nodeName: the node it runs on; NULL when absent */
 	struct np_addr *addrs; /* status.podIPs (or podIP), plen = full length */
 	size_t n_addrs, cap_addrs;
+	/* status.hostIPs (or hostIP): addresses of its node, as the kubelet
+	 * reports them. Any pod names its node's addresses, not only hostNetwork
+	 * ones, so a kubectl dump tells which address is which node's. */
+	struct np_addr *host_addrs;
+	size_t n_host_addrs, cap_host_addrs;
 	struct np_container_port *ports; /* spec.containers[].ports, all containers */
 	size_t n_ports, cap_ports;
 	struct np_loc loc;

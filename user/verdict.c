@@ -103,19 +103,23 @@ static void check_side(const struct compiled *cp, const struct flow_end *subj,
 		       const struct flow_end *peer, enum np_dir dir, uint8_t proto, uint16_t port,
 		       struct dir_verdict *out)
 {
-	size_t pi;
+	size_t pi = subj->pod ? (size_t)(subj->pod - cp->cluster->pods) : 0;
+	uint32_t node = subj->pod ? cp->pod_node[pi] : 0;
+	struct addr_info ai;
 
-	memset(out, 0, sizeof(*out));
+	compiled_addr_lookup(cp, &peer->addr, node, &ai);
 	if (!subj->pod || subj->pod->host_network) {
+		memset(out, 0, sizeof(*out));
 		out->allowed = true;
 		out->reason = VERDICT_NOT_CHECKED;
 		out->subject = subj->pod ? NPBPF_ID_HOST : NPBPF_ID_WORLD;
-		out->peer = compiled_addr_identity(cp, &peer->addr);
-		return;
+	} else {
+		verdict_dir(cp, cp->pod_id[pi], dir, ai.id, proto, port, out);
 	}
-	pi = (size_t)(subj->pod - cp->cluster->pods);
-	verdict_dir(cp, cp->pod_id[pi], dir, compiled_addr_identity(cp, &peer->addr), proto, port,
-		    out);
+	out->peer = ai.id;
+	out->node = node;
+	out->peer_kind = ai.kind;
+	out->peer_node = ai.node;
 }
 
 void verdict_flow(const struct compiled *cp, const struct flow_end *from,

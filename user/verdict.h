@@ -23,6 +23,11 @@ struct dir_verdict {
 	uint32_t peer;    /* identity of the far end */
 	struct npbpf_policy_value by; /* VERDICT_RULE: which policy and rule */
 	uint16_t form;    /* VERDICT_RULE: NPBPF_FORM_* << group shift of the entry that hit */
+	/* verdict_flow only: what the far end is on the node that judges (the
+	 * subject pod's node; this node for ends that are no pod). */
+	uint32_t node;            /* index into compiled.nodes */
+	enum addr_kind peer_kind; /* ADDR_HOST only for the judging node's own addresses */
+	uint32_t peer_node;       /* ADDR_HOST, ADDR_REMOTE_NODE: whose address it is */
 };
 
 /* One direction: may subject send to (egress) / receive from (ingress) peer
@@ -37,6 +42,9 @@ struct flow_end {
 	struct np_addr addr;
 };
 
+/* Each side is judged on the node its pod runs on (compiled.pod_node), with
+ * that node's view of the far end's address (compiled_addr_lookup): the
+ * datapath of that node checks it. */
 struct flow_verdict {
 	bool allowed;
 	bool self; /* a pod to itself: never leaves the pod, always allowed */

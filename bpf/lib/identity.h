@@ -43,7 +43,7 @@ static __always_inline __u32 identity_of(const __u8 *addr, __u8 family)
 
 enum npbpf_locality {
 	LOC_ELSEWHERE = 0,
-	LOC_NODE = 1, /* this node's own address (the host identity) */
+	LOC_NODE = 1, /* this node's own address (NPBPF_IPC_NODE) */
 	LOC_POD = 2,  /* a pod of this node (NPBPF_IPC_ON_LINK) */
 };
 
@@ -62,7 +62,7 @@ static __always_inline int addr_locality(const __u8 *addr, __u8 family)
 	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key);
 	if (!v)
 		return LOC_ELSEWHERE;
-	if (v->identity == NPBPF_ID_HOST)
+	if ((v->flags & NPBPF_IPC_NODE) || v->identity == NPBPF_ID_HOST)
 		return LOC_NODE;
 	return (v->flags & NPBPF_IPC_ON_LINK) ? LOC_POD : LOC_ELSEWHERE;
 }

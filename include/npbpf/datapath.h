@@ -243,17 +243,25 @@ struct npbpf_config {
 #define NPBPF_MAX_IDMETA 262144 /* chunks: most identities need one */
 #define NPBPF_MAX_POLNAME 65536
 
-/* The pinned set's marker, written last when a pin directory is created. */
+/* The pinned set's marker, written last when a pin directory is created,
+ * and the map sync's own record: numbering high-water marks and how the last
+ * sync ended. */
 struct npbpf_meta {
 	__u32 layout;       /* NPBPF_LAYOUT_VERSION of whoever created the maps */
 	__u32 syncs;        /* map syncs that changed something */
-	__u32 next_pod_id;  /* identity numbers below these were handed out once: */
-	__u32 next_cidr_id; /* never reuse one for another key */
+	__u32 next_pod_id;  /* identity numbers at and above these were never handed */
+	__u32 next_cidr_id; /* out (below, a number is reused after its quarantine) */
 	__u32 next_policy;  /* policy numbers likewise */
-	__u32 pad;
+	__u32 failed_syncs; /* syncs that failed, in total */
 	__u64 last_sync_ns; /* CLOCK_REALTIME of the last sync that changed something */
+	/* The last sync that failed; zeroed by the next one that succeeds. */
+	__u64 error_ns;       /* CLOCK_REALTIME; 0: the last sync succeeded */
+	__s32 error;          /* negative errno */
+	__u32 error_isolated; /* endpoints it left isolated (fail-closed) */
+	char error_map[16];   /* the map it failed on (NPBPF_MAP_*), "" for none */
+	char error_what[80];  /* what the sync was doing, NUL-terminated */
 };
-_Static_assert(sizeof(struct npbpf_meta) == 32, "meta layout");
+_Static_assert(sizeof(struct npbpf_meta) == 144, "meta layout");
 
 /* An identity's key bytes (what numbers are stable by) and a label text for
  * humans ("production/app=backend"), cut into chunks: the data of chunks
@@ -269,7 +277,16 @@ _Static_assert(sizeof(struct npbpf_idmeta_key) == 8, "idmeta key layout");
 enum npbpf_idmeta_kind {
 	NPBPF_IDMETA_POD = 1,
 	NPBPF_IDMETA_CIDR = 2,
+	NPBPF_IDMETA_RETIRED = 3, /* chunk NPBPF_IDMETA_CHUNK_RETIRED only */
 };
+
+/* A retired identity number (no map refers to it any more) is kept out of
+ * use for a quarantine: the record (identity, NPBPF_IDMETA_CHUNK_RETIRED),
+ * kind NPBPF_IDMETA_RETIRED, holds in data[0..8) when its last user went
+ * (__u64 CLOCK_BOOTTIME nanoseconds, host order). The identity's chunks stay
+ * until the quarantine ends, so a key that comes back meanwhile gets its
+ * number back and status can still name it. */
+#define NPBPF_IDMETA_CHUNK_RETIRED 0xffffffffu
 
 struct npbpf_idmeta {
 	__u16 len;       /* data bytes used in this chunk */

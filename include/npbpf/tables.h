@@ -160,5 +160,10 @@ struct npbpf_ipc_value {
  * plumbing (it never crosses a router); this node's own addresses (the
  * host identity) count as on the segment too. */
 #define NPBPF_IPC_ON_LINK (1u << 0)
+/* The address is this node's own. Its identity is NPBPF_ID_HOST, or, when
+ * the address lies in an ipBlock region, the host identity of that region
+ * (a number in the CIDR range): "is this the node" is this flag, not a
+ * comparison with NPBPF_ID_HOST. Set together with NPBPF_IPC_ON_LINK. */
+#define NPBPF_IPC_NODE (1u << 1)
 
 #endif /* NPBPF_TABLES_H */

@@ -55,6 +55,9 @@ int fill_ipcache(struct npbpf_bpf *skel, const struct compiled *cp)
 		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
 		struct npbpf_ipc_key k;
 
+		if (cp->ipcache[i].host) /* as map sync marks this node's addresses */
+			v.flags |= NPBPF_IPC_ON_LINK | NPBPF_IPC_NODE;
+
 		memset(&k, 0, sizeof(k));
 		k.a.family = p->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
 		memcpy(k.a.addr, p->bytes, p->family == 4 ? 4 : 16);

@@ -6,11 +6,14 @@
 # For every CHECKS_DIR/<name>.checks (or only the NAMEs given), each check
 # line
 #
-#   FROM TO PORT/PROTO VERDICT    # optional comment
+#   FROM TO PORT/PROTO VERDICT [OPTION...]    # optional comment
 #
 # runs
 #
-#   NPBPF_BINARY explain -f EXAMPLES_DIR/<name> --from FROM --to TO --port PORT/PROTO
+#   NPBPF_BINARY explain -f EXAMPLES_DIR/<name> --from FROM --to TO --port PORT/PROTO [OPTION...]
+#
+# (OPTIONs are more explain options, e.g. --enforce-host or
+# --node-ip NODE=ADDR: one word each, so --node-ip=NODE=ADDR.)
 #
 # and compares its exit status (0 = allow, 1 = deny, anything else = error)
 # with VERDICT (allow or deny). Blank lines and lines starting with # are
@@ -100,14 +103,26 @@ for file in "${files[@]}"; do
 		line=${line%%#*}
 		read -r -a fields <<<"$line"
 		[ "${#fields[@]}" -eq 0 ] && continue
-		if [ "${#fields[@]}" -ne 4 ]; then
-			fail "$loc" "error: malformed check (want FROM TO PORT/PROTO VERDICT): ${fields[*]}"
+		if [ "${#fields[@]}" -lt 4 ]; then
+			fail "$loc" "error: malformed check (want FROM TO PORT/PROTO VERDICT [OPTION...]): ${fields[*]}"
 			continue
 		fi
 		from=${fields[0]}
 		to=${fields[1]}
 		port=${fields[2]}
 		want=${fields[3]}
+		opts=("${fields[@]:4}")
+		bad_opt=
+		for o in ${opts[@]+"${opts[@]}"}; do
+			case $o in
+			--*) ;;
+			*) bad_opt=$o ;;
+			esac
+		done
+		if [ -n "$bad_opt" ]; then
+			fail "$loc" "error: options after the verdict must look like --name[=value], not '$bad_opt'"
+			continue
+		fi
 		case $want in
 		allow | deny) ;;
 		*)
@@ -123,7 +138,8 @@ for file in "${files[@]}"; do
 			;;
 		esac
 
-		out=$(${runner[@]+"${runner[@]}"} "$bin" explain -f "$dir" --from "$from" --to "$to" --port "$port" 2>&1 </dev/null)
+		out=$(${runner[@]+"${runner[@]}"} "$bin" explain -f "$dir" --from "$from" --to "$to" --port "$port" \
+			${opts[@]+"${opts[@]}"} 2>&1 </dev/null)
 		rc=$?
 		case $rc in
 		0) got=allow ;;
@@ -144,7 +160,7 @@ for file in "${files[@]}"; do
 		if [ "$got" = "$want" ]; then
 			passed=$((passed + 1))
 		else
-			fail "$loc" "$from -> $to $port: expected $want, got $got" "$out"
+			fail "$loc" "$from -> $to $port${opts[*]:+ ${opts[*]}}: expected $want, got $got" "$out"
 		fi
 	done <"$file"
 done

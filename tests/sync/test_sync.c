@@ -275,6 +275,203 @@ Test(sync, status_reads_the_pins)
 	cr_assert(seen, "status policy shows the scrape rule in human terms");
 }
 
+/* ---- A full map: fail-closed, reported, shown by status. */
+
+/* A map of m's kind and sizes with only max entries, for the sync to write
+ * instead of the pinned one: the loader's sizes stay the defaults. */
+static int small_map(enum pin_map m, uint32_t max)
+{
+	const struct pin_spec *sp = &pin_specs[m];
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = sp->flags);
+	int fd = bpf_map_create((enum bpf_map_type)sp->type, "npbpf_small", sp->key_size,
+				sp->value_size, max, &o);
+
+	cr_assert_geq(fd, 0, "creating a small %s: %s", sp->name, strerror(errno));
+	return fd;
+}
+
+/* The frontend-to-backend policy with n ports from first on: 8080 is not
+ * among them, so the backends lose the allow they had. */
+static char *frontend_ports(unsigned first, unsigned n)
+{
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	fprintf(f, "%s", CLUSTER_BASE);
+	fprintf(f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+		   "  name: frontend-to-backend\n  namespace: production\nspec:\n"
+		   "  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - from:\n"
+		   "    - podSelector: {matchLabels: {app: frontend}}\n    ports:\n");
+	for (unsigned p = first; p < first + n; p++)
+		fprintf(f, "    - port: %u\n", p);
+	fprintf(f, "---\n");
+	fclose(f);
+	return buf;
+}
+
+static uint32_t endpoint_identity(uint32_t ifindex)
+{
+	struct npbpf_endpoint ep;
+
+	cr_assert_eq(bpf_map_lookup_elem(ld->fds[PIN_ENDPOINT], &ifindex, &ep), 0,
+		     "no endpoint %u", ifindex);
+	return ep.identity;
+}
+
+static struct npbpf_meta read_meta(void)
+{
+	struct npbpf_meta meta;
+	__u32 key = 0;
+
+	cr_assert_eq(bpf_map_lookup_elem(ld->fds[PIN_META], &key, &meta), 0);
+	return meta;
+}
+
+/* Whether `npbpf status` (args) prints a line containing want. */
+static bool status_says(const char *args, const char *want)
+{
+	char cmd[512], line[4096];
+	bool seen = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s status %s --pin-dir %s", NPBPF_EXE, args, pin_dir);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p))
+		seen |= !!strstr(line, want);
+	cr_assert_eq(pclose(p), 0);
+	return seen;
+}
+
+/*
+ * npbpf_policy has room for 64 entries and the sync is not told (as when a
+ * map's size is unknown): the kernel refuses the new generation (E2BIG),
+ * then the backends' records pod by pod. The backends, whose new policy
+ * takes away frontend:8080, end up on the isolated record, the frontend
+ * keeps its records, nothing half-written went live, the sync fails with the
+ * map and the errno, and status shows it until a sync succeeds.
+ */
+Test(sync, full_policy_map_fails_closed_and_status_shows_it)
+{
+	struct ms_state cur, want;
+	struct ms_backend be;
+	struct sync_stats st;
+	struct npbpf_config cfg;
+	struct npbpf_meta meta;
+	struct npbpf_subject rec;
+	struct world w;
+	uint32_t backend, frontend;
+	__u32 iso;
+	int saved, small, err;
+	char *yaml;
+
+	require_root();
+	ld = open_maps();
+	small = small_map(PIN_POLICY, 64);
+	saved = ld->fds[PIN_POLICY];
+	ld->fds[PIN_POLICY] = small;
+	sync_yaml(CLUSTER_BASE FRONTEND("8080"));
+	backend = endpoint_identity(1001);
+	frontend = endpoint_identity(1003);
+	cfg = read_config();
+
+	yaml = frontend_ports(7000, 80);
+	world_load(&w, yaml);
+	cr_assert_eq(mapsync_backend(ld, &be), 0);
+	cr_assert_eq(be.cap[PIN_POLICY], 64);
+	be.cap[PIN_POLICY] = 0;
+	ms_state_init(&cur);
+	ms_state_init(&want);
+	cr_assert_eq(mapsync_read(ld, &cur), 0);
+	cr_assert_eq(mapsync_desired_opts(&w.cp, eps, 3, &cur, NULL, &want, &st), 0);
+	err = mapsync_execute(&want, &cur, &be, &st);
+	cr_assert_eq(err, -E2BIG, "the sync fails: %d", err);
+	cr_assert_eq(st.err_map, PIN_POLICY);
+	cr_assert_eq(st.isolated, 2);
+	cr_assert_eq(endpoint_identity(1001), MAPSYNC_ID_ISOLATED);
+	cr_assert_eq(endpoint_identity(1002), MAPSYNC_ID_ISOLATED);
+	cr_assert_eq(endpoint_identity(1003), frontend, "the frontend's policy did not change");
+	cr_assert_eq(read_config().generation, cfg.generation, "no generation went live");
+	iso = NPBPF_SUBJECT_KEY(MAPSYNC_ID_ISOLATED, cfg.generation);
+	cr_assert_eq(bpf_map_lookup_elem(ld->fds[PIN_SUBJECT], &iso, &rec), 0);
+	cr_assert_eq(rec.isolated, 3, "isolated both ways");
+	cr_assert_eq(rec.forms[0] | rec.forms[1], 0, "and nothing allowed");
+	meta = read_meta();
+	cr_assert_eq(meta.error, -E2BIG);
+	cr_assert_str_eq(meta.error_map, NPBPF_MAP_POLICY);
+	cr_assert_eq(meta.error_isolated, 2);
+	cr_assert_eq(meta.failed_syncs, 1);
+	cr_assert(status_says("", "result: FAILED"));
+	cr_assert(status_says("", "map: npbpf_policy"));
+	cr_assert(status_says("-o json", "\"isolated_endpoints\":2"));
+	cr_assert(status_says("endpoints", "isolated: a sync could not write its policy"));
+	ms_state_free(&cur);
+	ms_state_free(&want);
+	world_free(&w);
+	free(yaml);
+
+	/* Back to a policy that fits: the backends get it, the record clears. */
+	sync_yaml(CLUSTER_BASE FRONTEND("8080"));
+	cr_assert_eq(endpoint_identity(1001), backend);
+	cr_assert_eq(read_meta().error, 0);
+	cr_assert(status_says("", "result: ok"));
+	ld->fds[PIN_POLICY] = saved;
+	close(small);
+}
+
+/* Room for the policy once and a bit, not twice: the first sync flips and
+ * leaves the old generation empty; a change then goes pod by pod, within
+ * the map, and succeeds. */
+Test(sync, small_policy_map_switches_pod_by_pod)
+{
+	struct sync_stats st;
+	struct world w;
+	int saved, small;
+	char *yaml;
+
+	require_root();
+	ld = open_maps();
+	small = small_map(PIN_POLICY, 120);
+	saved = ld->fds[PIN_POLICY];
+	ld->fds[PIN_POLICY] = small;
+	yaml = frontend_ports(7000, 80);
+	st = sync_yaml(yaml);
+	cr_assert(st.flipped);
+	cr_assert_not(st.per_pod);
+	cr_assert_leq(count(PIN_POLICY), 120);
+	free(yaml);
+
+	/* The frontend gets an egress policy: its records change, the
+	 * backends' (80 entries each generation) do not. */
+	yaml = frontend_ports(7000, 80);
+	cluster_init(&w.c);
+	{
+		char *more = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&more, &len);
+
+		fprintf(f, "%s%s", yaml,
+			POLICY("production", "frontend-egress",
+			       "  podSelector: {matchLabels: {app: frontend}}\n  policyTypes: "
+			       "[Egress]\n  egress:\n  - ports:\n    - {port: 53, protocol: UDP}"));
+		fclose(f);
+		cr_assert_eq(manifest_load_buffer(&w.c, "test.yaml", more, len), 0);
+		free(more);
+	}
+	world_compile(&w, NULL, 0);
+	cr_assert_eq(mapsync_apply(ld, &w.cp, eps, 3, &st), 0);
+	cr_assert(st.per_pod, "the generations do not fit twice");
+	cr_assert_eq(st.err, 0);
+	cr_assert_leq(count(PIN_POLICY), 120);
+	cr_assert_eq(read_meta().error, 0);
+	world_free(&w);
+	free(yaml);
+	ld->fds[PIN_POLICY] = saved;
+	close(small);
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;

@@ -134,6 +134,11 @@ static void check_kubectl_list(void)
 	kp = pod("kube-system", "kube-proxy-x2x");
 	cr_assert(kp->host_network);
 	cr_assert_not(fe->host_network);
+	/* The node, and its address as every pod reports it. */
+	cr_assert_str_eq(fe->node, "node-1");
+	cr_assert_str_eq(kp->node, "node-1");
+	cr_assert_eq(fe->n_host_addrs, 1);
+	cr_assert_str_eq(fmt(&fe->host_addrs[0]), "198.19.192.1");
 
 	p = policy("shop", "allow-frontend");
 	cr_assert(p->types[NP_INGRESS] && p->types[NP_EGRESS]);
@@ -508,6 +513,25 @@ Test(manifest, host_network_and_ports)
 	cr_assert_eq(p->ports[2].port, 7000);
 	cr_assert(pod("default", "yes-host")->host_network, "YAML 1.1 yes, as kubectl reads it");
 	cr_assert_not(pod("default", "no-host")->host_network);
+}
+
+Test(manifest, node_name_and_host_ips)
+{
+	struct np_pod *p;
+
+	load("kind: Pod\napiVersion: v1\nmetadata: {name: web}\n"
+	     "spec: {nodeName: worker-1.example}\n"
+	     "status:\n  hostIP: 198.19.0.1\n"
+	     "  hostIPs: [{ip: 198.19.0.1}, {ip: \"2001:db8:ff::1\"}]\n  podIP: 198.18.0.1\n"
+	     "---\nkind: Pod\napiVersion: v1\nmetadata: {name: pending}\n"
+	     "spec: {nodeName: \"\"}\n");
+	p = pod("default", "web");
+	cr_assert_str_eq(p->node, "worker-1.example");
+	cr_assert_eq(p->n_host_addrs, 2, "hostIP is also hostIPs[0]");
+	cr_assert_str_eq(fmt(&p->host_addrs[1]), "2001:db8:ff::1");
+	cr_assert_eq(p->n_addrs, 1, "host addresses are not the pod's");
+	cr_assert_null(pod("default", "pending")->node, "empty: not scheduled");
+	cr_assert_eq(pod("default", "pending")->n_host_addrs, 0);
 }
 
 Test(manifest, duplicates_replace_earlier)

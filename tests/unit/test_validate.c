@@ -467,6 +467,18 @@ Test(validate, host_network_type)
 	       "t.yaml:4:21: Pod default/a: spec.hostNetwork: must be a boolean, not a string");
 }
 
+Test(validate, node_name_and_host_ip)
+{
+	expect(POD "metadata: {name: a}\nspec: {nodeName: Node_1}\n",
+	       "t.yaml:4:18: Pod default/a: spec.nodeName: invalid node name \"Node_1\"");
+	expect(POD "metadata: {name: a}\nspec: {nodeName: 7}\n",
+	       "spec.nodeName: must be a string");
+	expect(POD "metadata: {name: a}\nstatus: {hostIP: 198.19.0.300}\n",
+	       "t.yaml:4:18: Pod default/a: status.hostIP: invalid IP address");
+	expect(POD "metadata: {name: a}\nstatus: {hostIPs: [{ip: nope}]}\n",
+	       "status.hostIPs[0].ip: invalid IP address \"nope\"");
+}
+
 /* ---- shapes ---- */
 
 Test(validate, wrong_types_never_crash)
