@@ -76,7 +76,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "exit_status.h"
 #include "json_out.h"
 #include "loader.h"
 #include "log.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "lab_report.h"
 
-#include "commands.h"
+#include "exit_status.h"
 #include "json_out.h"
 #include "lab_ip.h"
 

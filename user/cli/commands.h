@@ -5,11 +5,7 @@
 #ifndef NPBPF_COMMANDS_H
 #define NPBPF_COMMANDS_H
 
-enum exit_status {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-};
+#include "exit_status.h"
 
 int cmd_explain(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
