@@ -158,6 +158,50 @@ enum npbpf_allow_reason {
 	NPBPF_ALLOW_CONTROL = 5,    /* ARP, IPv6 neighbour discovery and MLD */
 };
 
+/* What each reason means, in words for people (status, test reports): named
+ * here, next to the numbers, so that no reader keeps a copy to drift. */
+static inline const char *npbpf_drop_reason_name(unsigned int reason)
+{
+	switch (reason) {
+	case NPBPF_DROP_POLICY:
+		return "no rule allowed it";
+	case NPBPF_DROP_SPOOFED:
+		return "spoofed source";
+	case NPBPF_DROP_UNPARSEABLE:
+		return "unparseable";
+	case NPBPF_DROP_VLAN:
+		return "VLAN-tagged";
+	case NPBPF_DROP_NO_CT:
+		return "TCP without SYN and no connection";
+	case NPBPF_DROP_FRAG:
+		return "fragment without its first";
+	case NPBPF_DROP_NO_ENDPOINT:
+		return "veth without a known endpoint";
+	case NPBPF_DROP_CONTROL:
+		return "ARP/ND for another's address, or a router advertisement or redirect";
+	case NPBPF_DROP_NOT_IP:
+		return "not IP from a pod";
+	}
+	return "other";
+}
+
+static inline const char *npbpf_allow_reason_name(unsigned int reason)
+{
+	switch (reason) {
+	case NPBPF_ALLOW_UNISOLATED:
+		return "not isolated";
+	case NPBPF_ALLOW_CT:
+		return "tracked connection";
+	case NPBPF_ALLOW_RELATED:
+		return "ICMP error of a tracked connection";
+	case NPBPF_ALLOW_FRAG:
+		return "later fragment";
+	case NPBPF_ALLOW_CONTROL:
+		return "ARP / neighbour discovery";
+	}
+	return "other";
+}
+
 /* Counter key: policy NPBPF_POLICY_* and rule as in npbpf_policy_value; for
  * drops without a policy, policy = ~0u and rule = the drop reason; for allows
  * without an entry, policy = NPBPF_POLICY_NONE and rule = the allow reason. */

@@ -38,6 +38,21 @@
 #define NPBPF_ID_IS_POD(id) ((id) >= NPBPF_ID_FIRST_POD && (id) < NPBPF_ID_FIRST_CIDR)
 
 /*
+ * Subject numbers that are no identity, at the top of the pod range. The
+ * engine numbers pod identities below NPBPF_ID_FIRST_STAGE; these never
+ * appear in the ipcache, so never as a peer.
+ *  - NPBPF_ID_ISOLATED: isolated in both directions, no entry. A pod that
+ *    cannot be given its policy points at it: its identity got no number
+ *    (the engine), or its new records could not be written (the map sync).
+ *  - NPBPF_ID_FIRST_STAGE and the NPBPF_ID_N_STAGE numbers from there: the
+ *    map sync's staging numbers, a pod's records under a temporary number
+ *    while it moves from one identity to another (user/datapath/mapsync.h).
+ */
+#define NPBPF_ID_ISOLATED (NPBPF_ID_FIRST_CIDR - 1u)
+#define NPBPF_ID_N_STAGE 8192u
+#define NPBPF_ID_FIRST_STAGE (NPBPF_ID_ISOLATED - NPBPF_ID_N_STAGE)
+
+/*
  * Policy generations. The subject field of npbpf_policy_key, npbpf_range_key
  * and the npbpf_subject map key carries the generation in its top bit. The
  * loader writes a whole new generation next to the live one, then flips

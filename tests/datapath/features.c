@@ -204,7 +204,7 @@ static void dp_basic(struct dp *d)
 		k.dir = NPBPF_DIR_EGRESS;
 		tap_ok(!fill_ct_lookup(d->h->skel, d->if_client, &k, &cv) &&
 			       cv.state == NPBPF_CT_CLOSED && cv.fin_seen == 3 &&
-			       cv.src_identity == d->s.cp.pod_id[d->client - d->s.c.pods],
+			       cv.src_identity == d->s.cp.idn.pod_id[d->client - d->s.c.pods],
 		       "client's conntrack entry: FIN both ways -> CLOSED, identities stored");
 	}
 	/* The closed flow's port pair reused: by the replier the other way
@@ -749,7 +749,7 @@ static void dp_counters_events(struct dp *d)
 	       "drop charged to (~0, POLICY, egress, drop)");
 	tap_ok(d->h->n_events == 1 && d->h->last.reason == NPBPF_DROP_POLICY &&
 		       d->h->last.ifindex == d->if_client &&
-		       d->h->last.subject == d->s.cp.pod_id[d->client - d->s.c.pods] &&
+		       d->h->last.subject == d->s.cp.idn.pod_id[d->client - d->s.c.pods] &&
 		       d->h->last.peer == NPBPF_ID_WORLD && d->h->last.dir == NPBPF_DIR_EGRESS &&
 		       d->h->last.proto == IPPROTO_TCP && d->h->last.family == NPBPF_FAMILY_V4 &&
 		       !memcmp(d->h->last.saddr, c4.bytes, 4) &&
@@ -798,8 +798,9 @@ static void rebind(struct scen *s2, const struct scen *s1)
 }
 
 /* A policy change cuts established flows it no longer allows: the new
- * policy is written as the other generation, then generation and revision
- * flip together, as a sync does. */
+ * policy is compiled against the numbers the maps hold and synced, as an
+ * agent does: written as the other generation, then generation and revision
+ * flip together. */
 static void dp_revision(struct dp *d)
 {
 	struct np_addr c4 = *pod_addr(d->client, 4), s4 = *pod_addr(d->server, 4);
@@ -843,12 +844,18 @@ static void dp_revision(struct dp *d)
 	rebind(&d2.s, &d->s);
 	d2.if_client = d->if_client;
 	d2.if_server = d->if_server;
+	compiled_free(&d2.s.cp);
+	if (fill_compile(d->h->skel, &d2.s.c, &d2.s.cp)) {
+		tap_ok(false, "changed policy compiles against the maps' numbers");
+		d2.s.compiled = false;
+		scen_free(&d2.s);
+		return;
+	}
 	v = dp_engine(&d2, d2.client, &f, d2.server);
 	tap_ok(!v.dir[NP_INGRESS].allowed && v.dir[NP_EGRESS].allowed,
 	       "engine: after the change server denies client:8080, client's egress allows");
-	if (fill_policy(d->h->skel, &d2.s.cp, 1) || fill_ipcache(d->h->skel, &d2.s.cp) ||
-	    fill_endpoints(d->h->skel, &d2.s.cp, d2.s.b, d2.s.nb) ||
-	    fill_config(d->h->skel, 3, 1, 0, 1000000))
+	/* From revision 2 on generation 0: generation 1, revision 3. */
+	if (fill_sync(d->h->skel, &d2.s.cp, d2.s.b, d2.s.nb))
 		tap_ok(false, "new generation written");
 	len = pkt_fwd(&f, 0x10, pkt);
 	expect(d->h, H_FROM, d->if_client, pkt, len, 1, NPBPF_ALLOW_CT,
@@ -866,7 +873,8 @@ static void dp_revision(struct dp *d)
 	f = dp_open(&d2, d2.client, &c4, d2.server, &s4, IPPROTO_TCP, 8443,
 		    "new flow to the new port (generation 1)");
 	scen_free(&d2.s);
-	fill_config(d->h->skel, 1, 0, 0, 1000000);
+	/* Back to d's policy, from a fresh start. */
+	scen_fill(&d->s, d->h, 1);
 }
 
 /* ---- Real veth: non-linear skbs and the VLAN tag in skb metadata */

@@ -11,115 +11,87 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "mapsync.h"
 
-static int put(const struct bpf_map *map, const void *key, const void *value)
+/*
+ * The maps a sync writes, by enum pin_map: the skeleton's, and the
+ * userspace-only ones (names, meta) a loader would create. Those are made
+ * once per skeleton and stay for the life of the process: the names they
+ * hold keep numbers stable from one sync to the next, as the pinned ones
+ * do. No grace-period wait: while a test syncs, no packet is in flight.
+ */
+static struct ms_maps sync_maps;
+static const struct npbpf_bpf *sync_skel;
+
+static int maps_of(struct npbpf_bpf *skel, struct ms_maps **out)
 {
-	int err = bpf_map__update_elem(map, key, bpf_map__key_size(map), value,
-				       bpf_map__value_size(map), BPF_ANY);
-
-	return err < 0 ? err : 0;
-}
-
-int fill_policy(struct npbpf_bpf *skel, const struct compiled *cp, int gen)
-{
-	int err = 0;
-
-	for (size_t i = 0; !err && i < cp->n_entries; i++) {
-		struct npbpf_policy_key k = cp->entries[i].key;
-
-		k.subject = NPBPF_SUBJECT_KEY(k.subject, gen);
-		err = put(skel->maps.npbpf_policy, &k, &cp->entries[i].value);
+	if (sync_skel == skel) {
+		*out = &sync_maps;
+		return 0;
 	}
-	for (size_t i = 0; !err && i < cp->n_ranges; i++) {
-		struct npbpf_range_key k = cp->ranges[i].key;
+	for (int m = 0; m < PIN_N; m++) {
+		const struct pin_spec *sp = &pin_specs[m];
+		LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = sp->flags);
+		const struct bpf_map *map;
 
-		k.subject = NPBPF_SUBJECT_KEY(k.subject, gen);
-		err = put(skel->maps.npbpf_range, &k, &cp->ranges[i].value);
-	}
-	for (size_t i = 0; !err && i < cp->n_subjects; i++) {
-		__u32 k = NPBPF_SUBJECT_KEY(cp->subjects[i].id, gen);
-
-		err = put(skel->maps.npbpf_subject, &k, &cp->subjects[i].s);
-	}
-	return err;
-}
-
-int fill_ipcache(struct npbpf_bpf *skel, const struct compiled *cp)
-{
-	int err = fill_clear(skel->maps.npbpf_ipc_host);
-
-	if (!err)
-		err = fill_clear(skel->maps.npbpf_ipc_cidr);
-	for (size_t i = 0; !err && i < cp->n_ipcache; i++) {
-		const struct np_addr *p = &cp->ipcache[i].prefix;
-		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
-		struct npbpf_ipc_key k;
-
-		if (cp->ipcache[i].host) /* as map sync marks this node's addresses */
-			v.flags |= NPBPF_IPC_ON_LINK | NPBPF_IPC_NODE;
-
-		memset(&k, 0, sizeof(k));
-		k.a.family = p->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
-		memcpy(k.a.addr, p->bytes, p->family == 4 ? 4 : 16);
-		if (p->plen == (p->family == 4 ? 32 : 128)) {
-			err = put(skel->maps.npbpf_ipc_host, &k.a, &v);
-		} else {
-			k.prefixlen = 32u + p->plen;
-			err = put(skel->maps.npbpf_ipc_cidr, &k, &v);
+		if (m < PIN_N_DATAPATH) {
+			map = bpf_object__find_map_by_name(skel->obj, sp->name);
+			if (!map)
+				return -ENOENT;
+			sync_maps.fds[m] = bpf_map__fd(map);
+			continue;
+		}
+		if (sync_skel)
+			close(sync_maps.fds[m]);
+		sync_maps.fds[m] = bpf_map_create((enum bpf_map_type)sp->type, sp->name,
+						  sp->key_size, sp->value_size, sp->max_entries, &o);
+		if (sync_maps.fds[m] < 0) {
+			sync_skel = NULL;
+			return -errno;
 		}
 	}
-	return err;
+	sync_skel = skel;
+	*out = &sync_maps;
+	return 0;
 }
 
-int fill_endpoints(struct npbpf_bpf *skel, const struct compiled *cp,
-		   const struct fill_binding *b, size_t n)
+int fill_sync(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
+	      size_t n)
 {
-	int err = fill_clear(skel->maps.npbpf_endpoint);
+	struct endpoint_binding *eps = calloc(n ? n : 1, sizeof(*eps));
+	struct ms_maps *mm;
+	int err = eps ? maps_of(skel, &mm) : -ENOMEM;
 
 	for (size_t i = 0; !err && i < n; i++) {
-		const struct compiled_endpoint *ce = NULL;
-		struct npbpf_endpoint ep;
-
-		for (size_t j = 0; j < cp->n_endpoints; j++) {
-			if (cp->endpoints[j].pod == b[i].pod)
-				ce = &cp->endpoints[j];
-		}
-		if (!ce)
-			return -ENOENT;
-		memset(&ep, 0, sizeof(ep));
-		ep.identity = ce->id;
-		for (size_t a = 0; a < b[i].pod->n_addrs; a++) {
-			const struct np_addr *ad = &b[i].pod->addrs[a];
-
-			if (ad->family == 4 && !(ep.flags & NPBPF_EP_HAS_V4)) {
-				memcpy(ep.addr4, ad->bytes, 4);
-				ep.flags |= NPBPF_EP_HAS_V4;
-			} else if (ad->family == 6 && !(ep.flags & NPBPF_EP_HAS_V6)) {
-				memcpy(ep.addr6, ad->bytes, 16);
-				ep.flags |= NPBPF_EP_HAS_V6;
-			}
-		}
-		/* As map sync does: the pod's addresses are on this node. */
-		for (int f = 0; !err && f < 2; f++) {
-			struct npbpf_ipc_value iv;
-			struct npbpf_addr k;
-
-			if (!(ep.flags & (f ? NPBPF_EP_HAS_V6 : NPBPF_EP_HAS_V4)))
-				continue;
-			memset(&k, 0, sizeof(k));
-			k.family = f ? NPBPF_FAMILY_V6 : NPBPF_FAMILY_V4;
-			memcpy(k.addr, f ? ep.addr6 : ep.addr4, f ? 16 : 4);
-			if (bpf_map__lookup_elem(skel->maps.npbpf_ipc_host, &k, sizeof(k), &iv,
-						 sizeof(iv), 0))
-				continue;
-			iv.flags |= NPBPF_IPC_ON_LINK;
-			err = put(skel->maps.npbpf_ipc_host, &k, &iv);
-		}
-		if (!err)
-			err = ct_map_ensure(bpf_map__fd(skel->maps.npbpf_ct), b[i].ifindex);
-		if (!err)
-			err = put(skel->maps.npbpf_endpoint, &b[i].ifindex, &ep);
+		eps[i].ns = b[i].pod->ns;
+		eps[i].name = b[i].pod->name;
+		eps[i].ifindex = b[i].ifindex;
 	}
+	if (!err)
+		err = mapsync_apply_maps(mm, cp, eps, n, NULL);
+	free(eps);
+	return err;
+}
+
+int fill_compile(struct npbpf_bpf *skel, const struct np_cluster *c, struct compiled *cp)
+{
+	struct numbering_prior prior;
+	struct compile_opts opts = { .prior = &prior };
+	struct ms_state cur;
+	struct ms_maps *mm;
+	int err;
+
+	numbering_prior_init(&prior);
+	ms_state_init(&cur);
+	err = maps_of(skel, &mm);
+	if (!err)
+		err = mapsync_read_fds(mm->fds, &cur);
+	if (!err)
+		err = mapsync_numbering_from_state(&cur, &prior);
+	if (!err)
+		err = compile_cluster(c, &opts, cp);
+	ms_state_free(&cur);
+	numbering_prior_free(&prior);
 	return err;
 }
 
@@ -212,13 +184,15 @@ int fill_config(struct npbpf_bpf *skel, uint32_t revision, uint32_t generation, 
 		.events_per_sec = events_per_sec,
 	};
 	__u32 zero = 0;
+	int err = bpf_map__update_elem(skel->maps.npbpf_config, &zero, sizeof(zero), &c, sizeof(c),
+				       BPF_ANY);
 
-	return put(skel->maps.npbpf_config, &zero, &c);
+	return err < 0 ? err : 0;
 }
 
-int fill_clear(const struct bpf_map *map)
+/* Deletes every entry of the hash or LPM map fd with keys of ks bytes. */
+static int clear_fd(int fd, size_t ks)
 {
-	size_t ks = bpf_map__key_size(map);
 	unsigned char *key = calloc(1, ks), *next = calloc(1, ks);
 	int err = 0;
 
@@ -228,17 +202,22 @@ int fill_clear(const struct bpf_map *map)
 	}
 	/* Always restart from the first key: deleting under a cursor is not
 	 * guaranteed to keep the iteration's place. */
-	while (bpf_map__get_next_key(map, NULL, next, ks) == 0) {
+	while (bpf_map_get_next_key(fd, NULL, next) == 0) {
 		memcpy(key, next, ks);
-		err = bpf_map__delete_elem(map, key, ks, 0);
-		if (err < 0)
+		if (bpf_map_delete_elem(fd, key)) {
+			err = -errno;
 			goto out;
+		}
 	}
-	err = 0;
 out:
 	free(key);
 	free(next);
 	return err;
+}
+
+int fill_clear(const struct bpf_map *map)
+{
+	return clear_fd(bpf_map__fd(map), bpf_map__key_size(map));
 }
 
 int fill_zero_array(const struct bpf_map *map)
@@ -268,22 +247,30 @@ int fill_zero_array(const struct bpf_map *map)
 int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
 	     size_t n, uint32_t rev)
 {
-	const struct bpf_map *clear[] = {
-		skel->maps.npbpf_policy, skel->maps.npbpf_range,   skel->maps.npbpf_subject,
-		skel->maps.npbpf_frag,   skel->maps.npbpf_counters,
+	static const enum pin_map synced[] = {
+		PIN_POLICY, PIN_RANGE,   PIN_SUBJECT, PIN_IPC_HOST, PIN_IPC_CIDR,
+		PIN_ENDPOINT, PIN_IDMETA, PIN_POLNAME, PIN_EPMETA,
 	};
-	int err = fill_ct_clear(skel);
+	struct npbpf_meta meta;
+	struct ms_maps *mm;
+	__u32 zero = 0;
+	int err = maps_of(skel, &mm);
 
-	for (size_t i = 0; !err && i < sizeof(clear) / sizeof(clear[0]); i++)
-		err = fill_clear(clear[i]);
+	if (!err)
+		err = fill_ct_clear(skel);
+	if (!err)
+		err = fill_clear(skel->maps.npbpf_frag);
+	if (!err)
+		err = fill_clear(skel->maps.npbpf_counters);
 	if (!err)
 		err = fill_zero_array(skel->maps.npbpf_fixcnt);
+	for (size_t i = 0; !err && i < sizeof(synced) / sizeof(synced[0]); i++)
+		err = clear_fd(mm->fds[synced[i]], pin_specs[synced[i]].key_size);
+	memset(&meta, 0, sizeof(meta));
+	if (!err && bpf_map_update_elem(mm->fds[PIN_META], &zero, &meta, BPF_ANY))
+		err = -errno;
 	if (!err)
-		err = fill_policy(skel, cp, 0);
-	if (!err)
-		err = fill_ipcache(skel, cp);
-	if (!err)
-		err = fill_endpoints(skel, cp, b, n);
+		err = fill_sync(skel, cp, b, n);
 	if (!err)
 		err = fill_config(skel, rev, 0, 0, 0);
 	return err;

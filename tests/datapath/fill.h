@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Test helper: copies a struct compiled into the maps of a loaded skeleton,
- * the way a map sync would, without its diffing and ordering (the tests run
- * no traffic while filling). May give way to user/mapsync.c later.
+ * Test helper: the maps of a loaded skeleton. The tables come from the real
+ * map sync (mapsync_apply_maps over the skeleton's maps, plus the
+ * userspace-only maps a loader would create); what is here is what a sync
+ * does not do: starting from empty maps, conntrack, and the config the
+ * tests set.
  */
 #ifndef NPBPF_TEST_FILL_H
 #define NPBPF_TEST_FILL_H
@@ -20,18 +22,17 @@ struct fill_binding {
 	uint32_t ifindex;
 };
 
-/* Writes the policy, range and subject tables of cp as generation gen (0 or
- * 1): keys carry NPBPF_SUBJECT_KEY(id, gen). Other generation untouched.
- * Returns 0 or -errno. */
-int fill_policy(struct npbpf_bpf *skel, const struct compiled *cp, int gen);
+/* Syncs the maps to cp with the pods b[n] bound to their ifindexes (pods
+ * must be enforceable pods of cp: not hostNetwork), as an agent does: cp
+ * must be compiled against the numbers the maps hold (fill_compile, or no
+ * prior right after fill_all emptied them). The sync flips generations and
+ * bumps the revision as it does for an agent. 0 or -errno. */
+int fill_sync(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
+	      size_t n);
 
-/* Replaces the ipcache with cp's. 0 or -errno. */
-int fill_ipcache(struct npbpf_bpf *skel, const struct compiled *cp);
-
-/* Replaces the endpoints with b[n] (pods must be enforceable pods of cp:
- * not hostNetwork). 0, -ENOENT for a pod cp has no endpoint for, -errno. */
-int fill_endpoints(struct npbpf_bpf *skel, const struct compiled *cp,
-		   const struct fill_binding *b, size_t n);
+/* Compiles c (default options) against the numbers the maps hold into cp,
+ * as an agent compiles before a sync. 0 or -errno. */
+int fill_compile(struct npbpf_bpf *skel, const struct np_cluster *c, struct compiled *cp);
 
 /* Writes npbpf_config. 0 or -errno. */
 int fill_config(struct npbpf_bpf *skel, uint32_t revision, uint32_t generation, uint32_t flags,
@@ -55,9 +56,10 @@ int fill_ct_update(struct npbpf_bpf *skel, uint32_t ifindex, const struct npbpf_
 /* Empties every endpoint's conntrack map (the maps stay). 0 or -errno. */
 int fill_ct_clear(struct npbpf_bpf *skel);
 
-/* All of the above for a fresh start: clears every table (ct, frag and
- * counters, the fixed-reason array too), writes cp as generation 0 with
- * revision rev. */
+/* A fresh start: empties every map (ct, frag and counters, the fixed-reason
+ * array, and every map a sync writes), syncs cp (compiled without a prior:
+ * the maps are empty) with the pods b[n] bound, then sets generation 0
+ * (both generations hold cp after a sync) and revision rev. */
 int fill_all(struct npbpf_bpf *skel, const struct compiled *cp, const struct fill_binding *b,
 	     size_t n, uint32_t rev);
 

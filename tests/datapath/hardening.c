@@ -327,15 +327,17 @@ static void hd_link(struct hd *d)
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "ingress-isolated pod: MLD report between global addresses");
 	{
+		uint8_t target_and_data[16 + 64] = { 0 }; /* the target, then room for data */
 		struct pkt_spec s;
 
 		memset(&s, 0, sizeof(s));
+		memcpy(target_and_data, d->n6.bytes, 16);
 		pkt_addrs(&s, &d->n6, &d->v6);
 		s.proto = IPPROTO_ICMPV6;
 		s.icmp_type = 136;
 		s.hop_limit = 255;
-		s.payload = d->n6.bytes;
-		s.payload_len = 16 + 64; /* the target, then room for data */
+		s.payload = target_and_data;
+		s.payload_len = sizeof(target_and_data);
 		len = pkt_build(&s, pkt, PKT_CAP);
 		expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
 		       "ingress-isolated pod: a neighbour's advertisement carrying 64 more bytes");
@@ -418,7 +420,7 @@ static int victim_denies_all(struct hd *d, uint32_t rev)
 
 	for (size_t i = 0; i < d->s.cp.n_endpoints; i++) {
 		if (scen_ifindex(&d->s, d->s.cp.endpoints[i].pod) == d->if_v)
-			id = d->s.cp.endpoints[i].id;
+			id = d->s.cp.endpoints[i].value.identity;
 	}
 	key = NPBPF_SUBJECT_KEY(id, 1);
 	if (!id || bpf_map__update_elem(d->h->skel->maps.npbpf_subject, &key, sizeof(key), &sub,

@@ -94,48 +94,18 @@ struct outcome run_pkt(struct harness *h, enum hook hk, uint32_t ifindex, const 
 	return o;
 }
 
+/* Counters through the one reader (counters.h); a fixed reason found in
+ * the hash as well is a datapath bug worth saying so. */
 static int counter_read(struct harness *h, uint32_t policy, uint16_t rule, uint8_t dir,
 			uint8_t verdict, struct npbpf_counter *sum)
 {
-	static struct npbpf_counter vals[MAX_CPUS];
-	struct npbpf_counter_key k;
+	struct npbpf_counter_key k = counters_key(policy, rule, dir, verdict);
+	int err = counters_get(&h->counters, &k, sum);
 
-	memset(sum, 0, sizeof(*sum));
-	if (npbpf_counter_is_fixed(policy, verdict)) {
-		/* Fixed reasons live in npbpf_fixcnt, and only there: the
-		 * hash must never hold such a key. */
-		__u32 idx = NPBPF_FIXCNT_INDEX(dir, verdict, rule);
-
-		memset(&k, 0, sizeof(k));
-		k.policy = policy;
-		k.rule = rule;
-		k.dir = dir;
-		k.verdict = verdict;
-		if (!bpf_map__lookup_elem(h->skel->maps.npbpf_counters, &k, sizeof(k), vals,
-					  sizeof(vals[0]) * (size_t)h->ncpu, 0)) {
-			diag("counter (%#x, %u, dir %u, verdict %u) found in %s, not %s", policy,
-			     rule, dir, verdict, NPBPF_MAP_COUNTERS, NPBPF_MAP_FIXCNT);
-			return -1;
-		}
-		if (rule >= NPBPF_FIXCNT_REASONS || dir > 1 ||
-		    bpf_map__lookup_elem(h->skel->maps.npbpf_fixcnt, &idx, sizeof(idx), vals,
-					 sizeof(vals[0]) * (size_t)h->ncpu, 0))
-			return -1;
-	} else {
-		memset(&k, 0, sizeof(k));
-		k.policy = policy;
-		k.rule = rule;
-		k.dir = dir;
-		k.verdict = verdict;
-		if (bpf_map__lookup_elem(h->skel->maps.npbpf_counters, &k, sizeof(k), vals,
-					 sizeof(vals[0]) * (size_t)h->ncpu, 0))
-			return -1;
-	}
-	for (int i = 0; i < h->ncpu; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-	}
-	return 0;
+	if (err == -EUCLEAN)
+		diag("counter (%#x, %u, dir %u, verdict %u) found in %s, not %s", policy, rule,
+		     dir, verdict, NPBPF_MAP_COUNTERS, NPBPF_MAP_FIXCNT);
+	return err;
 }
 
 uint64_t counter_get(struct harness *h, uint32_t policy, uint16_t rule, uint8_t dir,
@@ -156,26 +126,19 @@ uint64_t counter_bytes(struct harness *h, uint32_t policy, uint16_t rule, uint8_
 	return c.bytes;
 }
 
+/* A drop's reason as the datapath names it; 0: none (the packet passed),
+ * negative: no event came. */
 const char *reason_name(int r)
 {
-	static const char *const names[] = {
-		"pass", "POLICY", "SPOOFED", "UNPARSEABLE", "VLAN", "NO_CT", "FRAG", "NO_ENDPOINT", "CONTROL", "NOT_IP",
-	};
-
-	if (r >= 0 && r < (int)(sizeof(names) / sizeof(names[0])))
-		return names[r];
-	return "no event";
+	if (r == 0)
+		return "pass";
+	return r < 0 ? "no event" : npbpf_drop_reason_name((unsigned int)r);
 }
 
+/* An allow reason; 0: any. */
 static const char *allow_name(int r)
 {
-	static const char *const names[] = {
-		"any", "UNISOLATED", "CT", "RELATED", "FRAG", "CONTROL",
-	};
-
-	if (r >= 0 && r < (int)(sizeof(names) / sizeof(names[0])))
-		return names[r];
-	return "?";
+	return r ? npbpf_allow_reason_name((unsigned int)r) : "any";
 }
 
 bool expect(struct harness *h, enum hook hk, uint32_t ifindex, const void *pkt,
@@ -400,7 +363,7 @@ void engine_flow(const struct scen *s, const struct np_pod *pa, const struct flo
 bool engine_isolated(const struct scen *s, const struct np_pod *p, enum np_dir dir)
 {
 	const struct npbpf_subject *sub =
-		compiled_subject(&s->cp, s->cp.pod_id[p - s->c.pods]);
+		compiled_subject(&s->cp, s->cp.idn.pod_id[p - s->c.pods]);
 
 	return sub && (sub->isolated & (1u << dir));
 }
@@ -491,6 +454,11 @@ int harness_open(struct harness *h, const char **why)
 	h->prog[H_FROM] = bpf_program__fd(h->skel->progs.npbpf_from_pod);
 	h->prog[H_TO] = bpf_program__fd(h->skel->progs.npbpf_to_pod);
 	h->prog[H_XDP] = bpf_program__fd(h->skel->progs.npbpf_xdp_from_pod);
+	if (counters_open(&h->counters, bpf_map__fd(h->skel->maps.npbpf_counters),
+			  bpf_map__fd(h->skel->maps.npbpf_fixcnt))) {
+		diag("reading counters: %s", strerror(ENOMEM));
+		return -1;
+	}
 	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.npbpf_events), on_event, h, NULL);
 	if (!h->rb) {
 		diag("opening the event ring buffer: %s", strerror(errno));
@@ -501,6 +469,7 @@ int harness_open(struct harness *h, const char **why)
 
 void harness_close(struct harness *h)
 {
+	counters_close(&h->counters);
 	ring_buffer__free(h->rb);
 	npbpf_bpf__destroy(h->skel);
 	h->rb = NULL;

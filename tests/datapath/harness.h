@@ -15,6 +15,7 @@
 #include <npbpf/datapath.h>
 
 #include "compile.h"
+#include "counters.h"
 #include "fill.h"
 #include "npbpf.skel.h"
 #include "packet.h"
@@ -55,6 +56,7 @@ struct harness {
 	int prog[3]; /* by enum hook */
 	uint32_t dev[N_DEV];
 	int ncpu;
+	struct counters counters; /* npbpf_counters and npbpf_fixcnt */
 	uint16_t next_port;
 	int n_events;             /* events of the last run_pkt */
 	struct npbpf_event last;  /* the last of them */
@@ -77,12 +79,13 @@ struct outcome {
 struct outcome run_pkt(struct harness *h, enum hook hk, uint32_t ifindex, const void *pkt,
 		       size_t len);
 
-/* Packets of a counter key, summed over CPUs (0 when absent). */
+/* Packets of a counter key, summed over CPUs (0 when absent): counters.h. */
 uint64_t counter_get(struct harness *h, uint32_t policy, uint16_t rule, uint8_t dir,
 		     uint8_t verdict);
 uint64_t counter_bytes(struct harness *h, uint32_t policy, uint16_t rule, uint8_t dir,
 		       uint8_t verdict);
 
+/* A drop reason's name (include/npbpf/datapath.h); 0 "pass", < 0 "no event". */
 const char *reason_name(int r);
 
 /*

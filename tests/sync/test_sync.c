@@ -104,16 +104,17 @@ static struct loader *open_maps(void)
 struct world {
 	struct np_cluster c;
 	struct compiled cp;
-	struct hmap prior;
+	struct numbering_prior prior;
 };
 
+/* Compiled against the numbers the maps hold, as an agent compiles. */
 static void world_compile(struct world *w, const struct np_addr *node, size_t n_node)
 {
-	struct compile_opts opts = { .node_addrs = node, .n_node_addrs = n_node };
+	struct compile_opts opts = { .node_addrs = node, .n_node_addrs = n_node,
+				     .prior = &w->prior };
 
-	hmap_init(&w->prior);
-	cr_assert_eq(mapsync_load_prior(ld, &w->prior), 0);
-	opts.prior_ids = &w->prior;
+	numbering_prior_init(&w->prior);
+	cr_assert_eq(mapsync_load_numbering(ld, &w->prior), 0);
 	cr_assert_eq(compile_cluster(&w->c, &opts, &w->cp), 0);
 }
 
@@ -128,7 +129,7 @@ static void world_free(struct world *w)
 {
 	compiled_free(&w->cp);
 	cluster_free(&w->c);
-	hmap_free(&w->prior);
+	numbering_prior_free(&w->prior);
 }
 
 static struct sync_stats sync_yaml(const char *yaml)
@@ -385,7 +386,7 @@ Test(sync, full_policy_map_fails_closed_and_status_shows_it)
 	ms_state_init(&cur);
 	ms_state_init(&want);
 	cr_assert_eq(mapsync_read(ld, &cur), 0);
-	cr_assert_eq(mapsync_desired_opts(&w.cp, eps, 3, &cur, NULL, &want, &st), 0);
+	cr_assert_eq(mapsync_desired(&w.cp, eps, 3, &cur, &want, &st), 0);
 	err = mapsync_execute(&want, &cur, &be, &st);
 	cr_assert_eq(err, -E2BIG, "the sync fails: %d", err);
 	cr_assert_eq(st.err_map, PIN_POLICY);
@@ -527,7 +528,7 @@ static void report(const char *what, const struct world *w, size_t n_bind, doubl
 		"# %s: compile %.0f ms (%zu identities, %zu entries, %zu ipcache; %zu pods bound), "
 		"sync %.0f ms (read %.0f, plan %.0f, write %.0f incl. waits %.1f): %llu writes, "
 		"%llu to policy maps\n",
-		what, compile_ms, w->cp.n_ids, w->cp.n_entries, w->cp.n_ipcache, n_bind,
+		what, compile_ms, w->cp.idn.n_ids, w->cp.n_entries, w->cp.idn.n_ipc_host + w->cp.idn.n_ipc_cidr, n_bind,
 		st->read_ms + st->plan_ms + st->write_ms, st->read_ms, st->plan_ms, st->write_ms,
 		st->wait_ms, (unsigned long long)sync_stats_writes(st),
 		(unsigned long long)sync_stats_policy_writes(st));

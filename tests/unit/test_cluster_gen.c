@@ -144,8 +144,8 @@ Test(cluster_gen, identities_follow_workloads)
 	gen_to_buf(&b, 5000, 250, 500, 3);
 	load(&c, &b);
 	cr_assert_eq(compile_cluster(&c, NULL, &cp), 0);
-	cr_expect_lt(cp.n_ids, c.n_pods / 4, "%zu identities for %zu pods", cp.n_ids, c.n_pods);
-	cr_expect_gt(cp.n_ids, c.n_pods / 20, "%zu identities for %zu pods", cp.n_ids, c.n_pods);
+	cr_expect_lt(cp.idn.n_ids, c.n_pods / 4, "%zu identities for %zu pods", cp.idn.n_ids, c.n_pods);
+	cr_expect_gt(cp.idn.n_ids, c.n_pods / 20, "%zu identities for %zu pods", cp.idn.n_ids, c.n_pods);
 	compiled_free(&cp);
 	cluster_free(&c);
 	free(b.data);

@@ -255,7 +255,7 @@ Test(compile, named_port_resolves_per_destination_pod)
 	cr_assert_not(engine_allows(&e, "y/a", "x/web1", TCP, 9090));
 	cr_assert_not(engine_allows(&e, "y/a", "x/a", TCP, 80), "x/a has no port named http");
 	cr_assert_not(engine_allows(&e, "y/a", "203.0.113.1", TCP, 8080), "world has no names");
-	cr_assert_neq(e.cp.pod_id[9], e.cp.pod_id[10], "twins get distinct identities");
+	cr_assert_neq(e.cp.idn.pod_id[9], e.cp.idn.pod_id[10], "twins get distinct identities");
 }
 
 Test(compile, named_port_protocol_must_match)
@@ -338,7 +338,7 @@ Test(compile, identities_follow_label_sets_not_pods)
 	fclose(f);
 	engine_load(&e, yaml);
 	free(yaml);
-	cr_assert_eq(e.cp.n_ids, 3 + 4, "4 label sets, 4 identities (+3 reserved)");
+	cr_assert_eq(e.cp.idn.n_ids, 3 + 4, "4 label sets, 4 identities (+3 reserved)");
 	cr_assert_eq(e.cp.n_entries, 4 * 4 + 4, "subjects x peers + node entries");
 }
 
@@ -357,21 +357,20 @@ Test(compile, all_pods_peer_is_one_wildcard_not_one_entry_per_pod)
 Test(compile, stable_identity_numbers_with_prior)
 {
 	struct engine again;
-	struct compile_opts opts = { .prior_ids = &e.cp.id_index };
+	struct numbering_prior prior;
+	struct compile_opts opts = { .prior = &prior };
 
 	engine_load(&e, BASE);
-	/* Rebuild the prior map as number-valued: key bytes -> identity number. */
-	struct hmap prior;
-
-	hmap_init(&prior);
-	for (size_t i = 0; i < e.cp.n_ids; i++) {
+	/* The numbers of the first compile as a state would hold them: key
+	 * bytes -> identity number. */
+	numbering_prior_init(&prior);
+	for (size_t i = 0; i < e.cp.idn.n_ids; i++) {
 		size_t len;
-		const void *key = compiled_identity_key(&e.cp, &e.cp.ids[i], &len);
+		const void *key = identity_key(&e.cp.idn, &e.cp.idn.ids[i], &len);
 
-		if (e.cp.ids[i].kind != IDENTITY_RESERVED)
-			cr_assert_geq(hmap_insert(&prior, key, len, e.cp.ids[i].id, NULL), 0);
+		if (e.cp.idn.ids[i].kind != IDENTITY_RESERVED)
+			cr_assert_eq(numbering_prior_key(&prior, key, len, e.cp.idn.ids[i].id), 0);
 	}
-	opts.prior_ids = &prior;
 	/* Drop x/a's twin label set by adding a pod first: numbering must hold. */
 	engine_load_opts(&again,
 			 "apiVersion: v1\nkind: Pod\nmetadata: {name: new, namespace: x, labels: {pod: new}}\n"
@@ -381,9 +380,39 @@ Test(compile, stable_identity_numbers_with_prior)
 		const struct np_pod *p = &e.c.pods[i];
 		const struct np_pod *q = cluster_find_pod(&again.c, p->ns, p->name);
 
-		cr_assert_eq(e.cp.pod_id[i], again.cp.pod_id[q - again.c.pods], "%s/%s renumbered",
+		cr_assert_eq(e.cp.idn.pod_id[i], again.cp.idn.pod_id[q - again.c.pods], "%s/%s renumbered",
 			     p->ns, p->name);
 	}
-	hmap_free(&prior);
+	numbering_prior_free(&prior);
 	engine_free(&again);
+}
+
+/* Which policies isolate a pod is the verdict's answer, from the compile
+ * that isolated it: in policy order, per direction, as numbers. */
+Test(compile, verdict_names_the_policies_that_isolate)
+{
+	struct flow_end a, b;
+	struct flow_verdict v;
+
+	engine_load(&e, BASE POLICY("x", "deny-in", "  podSelector: {}")
+				POLICY("y", "other-ns", "  podSelector: {}")
+				POLICY("x", "a-in", "  podSelector: {matchLabels: {pod: a}}\n"
+						    "  ingress:\n  - ports: [{port: 80}]")
+				POLICY("x", "a-out", "  podSelector: {matchLabels: {pod: a}}\n"
+						     "  policyTypes: [Egress]"));
+	a = engine_end(&e, "x/b", 4);
+	b = engine_end(&e, "x/a", 4);
+	verdict_flow(&e.cp, &a, &b, TCP, 81, &v);
+	cr_assert_not(v.allowed);
+	cr_assert_eq(v.dir[NP_INGRESS].reason, VERDICT_NO_RULE);
+	cr_assert_eq(v.dir[NP_INGRESS].n_isolated_by, 2);
+	cr_assert_str_eq(compiled_policy(&e.cp, v.dir[NP_INGRESS].isolated_by[0])->name, "deny-in");
+	cr_assert_str_eq(compiled_policy(&e.cp, v.dir[NP_INGRESS].isolated_by[1])->name, "a-in");
+	verdict_flow(&e.cp, &b, &a, TCP, 81, &v);
+	cr_assert_eq(v.dir[NP_EGRESS].n_isolated_by, 1);
+	cr_assert_str_eq(compiled_policy(&e.cp, v.dir[NP_EGRESS].isolated_by[0])->name, "a-out");
+	cr_assert_eq(v.dir[NP_INGRESS].n_isolated_by, 1, "x/b: deny-in only");
+	verdict_flow(&e.cp, &a, &b, TCP, 80, &v);
+	cr_assert_eq(v.dir[NP_INGRESS].reason, VERDICT_RULE);
+	cr_assert_eq(v.dir[NP_INGRESS].n_isolated_by, 2, "isolated, and a rule allowed it");
 }

@@ -78,8 +78,8 @@ static struct np_addr addr(const char *text)
 
 static uint32_t node_index(const struct engine *en, const char *name)
 {
-	for (size_t i = 0; i < en->cp.n_nodes; i++) {
-		if (en->cp.nodes[i] && !strcmp(en->cp.nodes[i], name))
+	for (size_t i = 0; i < en->cp.idn.n_nodes; i++) {
+		if (en->cp.idn.nodes[i] && !strcmp(en->cp.idn.nodes[i], name))
 			return (uint32_t)i;
 	}
 	cr_assert_fail("no node %s", name);
@@ -95,25 +95,41 @@ static struct addr_info lookup_on(const struct engine *en, const char *text, con
 	return ai;
 }
 
+/* An ipcache key as the compile writes it, back in the model's terms. */
+static struct np_addr model_addr(const struct npbpf_addr *k, uint32_t plen)
+{
+	struct np_addr a = { .family = k->family == NPBPF_FAMILY_V4 ? 4 : 6, .plen = (uint8_t)plen };
+
+	memcpy(a.bytes, k->addr, sizeof(a.bytes));
+	return a;
+}
+
 /* The datapath's lookup over what map sync writes (bpf/lib/identity.h):
  * exact address, else the longest prefix, else WORLD. */
 static uint32_t datapath_identity(const struct compiled *cp, const struct np_addr *a, bool *host)
 {
+	const struct identities *idt = &cp->idn;
 	long best = -1;
 
 	*host = false;
-	for (size_t i = 0; i < cp->n_ipcache; i++) {
-		const struct compiled_ipc *ipc = &cp->ipcache[i];
+	for (size_t i = 0; i < idt->n_ipc_host; i++) {
+		struct np_addr p = model_addr(&idt->ipc_host[i].key, a->family == 4 ? 32 : 128);
 
-		if (!addr_contains(&ipc->prefix, a))
+		if (!addr_cmp(&p, a)) {
+			*host = idt->ipc_host[i].value.flags & NPBPF_IPC_NODE;
+			return idt->ipc_host[i].value.identity;
+		}
+	}
+	for (size_t i = 0; i < idt->n_ipc_cidr; i++) {
+		const struct npbpf_ipc_key *k = &idt->ipc_cidr[i].key;
+		struct np_addr p = model_addr(&k->a, k->prefixlen - 32);
+
+		if (!addr_contains(&p, a))
 			continue;
-		if (best < 0 || ipc->prefix.plen > cp->ipcache[best].prefix.plen)
+		if (best < 0 || k->prefixlen > idt->ipc_cidr[best].key.prefixlen)
 			best = (long)i;
 	}
-	if (best < 0)
-		return NPBPF_ID_WORLD;
-	*host = cp->ipcache[best].host;
-	return cp->ipcache[best].id;
+	return best < 0 ? NPBPF_ID_WORLD : idt->ipc_cidr[best].value.identity;
 }
 
 Test(host, kubelet_of_the_pods_own_node_only)
@@ -139,8 +155,8 @@ Test(host, explain_says_host_or_remote_node)
 	b = engine_end(&e, "x/a", 4);
 	verdict_flow(&e.cp, &a, &b, TCP, 80, &v);
 	cr_assert_eq(v.dir[NP_INGRESS].peer_kind, ADDR_REMOTE_NODE);
-	cr_assert_str_eq(e.cp.nodes[v.dir[NP_INGRESS].peer_node], "n2");
-	cr_assert_str_eq(e.cp.nodes[v.dir[NP_INGRESS].node], "n1", "judged on x/a's node");
+	cr_assert_str_eq(e.cp.idn.nodes[v.dir[NP_INGRESS].peer_node], "n2");
+	cr_assert_str_eq(e.cp.idn.nodes[v.dir[NP_INGRESS].node], "n1", "judged on x/a's node");
 	cr_assert_eq(v.dir[NP_INGRESS].peer, NPBPF_ID_WORLD, "no ipBlock covers it");
 	b = engine_end(&e, "x/b", 4);
 	verdict_flow(&e.cp, &a, &b, TCP, 80, &v);
@@ -264,8 +280,8 @@ Test(host, tables_are_the_same_for_every_node)
 				   sizeof(e.cp.entries[i].key), &idx),
 			  "entry %zu only on n1", i);
 	}
-	cr_assert_str_eq(e.cp.nodes[0], "n1");
-	cr_assert_str_eq(other.cp.nodes[0], "n2");
+	cr_assert_str_eq(e.cp.idn.nodes[0], "n1");
+	cr_assert_str_eq(other.cp.idn.nodes[0], "n2");
 	for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
 		struct np_addr a = addr(probe[i]);
 		struct addr_info ai;
@@ -284,10 +300,10 @@ Test(host, tables_are_the_same_for_every_node)
 		compiled_addr_lookup(&e.cp, &a, node_index(&e, "n2"), &ai);
 		cr_assert_eq(ai.id, lookup_on(&other, probe[i], "n2").id, "%s", probe[i]);
 	}
-	for (size_t i = 0; i < e.cp.n_ipcache; i++) {
-		struct np_addr n2 = addr(N2);
+	for (size_t i = 0; i < e.cp.idn.n_ipc_host; i++) {
+		struct np_addr n2 = addr(N2), p = model_addr(&e.cp.idn.ipc_host[i].key, 32);
 
-		cr_assert(addr_cmp(&e.cp.ipcache[i].prefix, &n2), "n2's address in n1's ipcache");
+		cr_assert(addr_cmp(&p, &n2), "n2's address in n1's ipcache");
 	}
 	engine_free(&other);
 }
@@ -297,7 +313,7 @@ Test(host, tables_are_the_same_for_every_node)
 Test(host, one_node_mode_makes_every_node_the_host)
 {
 	engine_load(&e, NODES POD_ON("x", "c", "n3", "198.18.0.3", "198.19.0.3") DENY_X);
-	cr_assert_eq(e.cp.n_nodes, 1);
+	cr_assert_eq(e.cp.idn.n_nodes, 1);
 	cr_assert(engine_allows(&e, N2, "x/a", TCP, 80));
 	cr_assert(engine_allows(&e, "kube-system/agent-2", "x/a", TCP, 80));
 	cr_assert_not(engine_allows(&e, "198.19.0.3", "x/a", TCP, 80),
@@ -320,7 +336,7 @@ Test(host, unnamed_node_addresses)
 	engine_load_opts(&e, SOLO DENY_X, &opts);
 	cr_assert(engine_allows(&e, "198.19.0.5", "x/a", TCP, 80), "the single node's address");
 	cr_assert(engine_allows(&e, "198.19.0.9", "x/a", TCP, 80), "its hostIP too");
-	cr_assert_eq(e.cp.n_nodes, 1);
+	cr_assert_eq(e.cp.idn.n_nodes, 1);
 	engine_load_opts(&several, NODES DENY_X, &opts);
 	cr_assert_not(engine_allows(&several, "198.19.0.5", "x/a", TCP, 80));
 	cr_assert_not(engine_allows(&several, "198.19.0.5", "x/b", TCP, 80));
@@ -339,7 +355,7 @@ Test(host, pods_without_node_name_share_the_unnamed_node)
 				 "status: {podIP: 198.18.0.1}\n---\n" DENY_X,
 			 &opts);
 	cr_assert(engine_allows(&e, "198.19.0.5", "x/a", TCP, 80));
-	cr_assert_null(e.cp.nodes[e.cp.pod_node[0]]);
+	cr_assert_null(e.cp.idn.nodes[e.cp.idn.pod_node[0]]);
 }
 
 /* --node-ip NODE=ADDR adds an address to a node; what the operator says
@@ -377,8 +393,8 @@ Test(host, map_sync_labels_and_marks_the_host)
 	struct npbpf_addr k = {.family = NPBPF_FAMILY_V4};
 	struct np_addr n1 = addr(N1);
 	struct engine again;
-	struct hmap prior;
-	struct compile_opts opts = {.per_node = true, .node_name = "n1", .prior_ids = &prior};
+	struct numbering_prior prior;
+	struct compile_opts opts = {.per_node = true, .node_name = "n1", .prior = &prior};
 	char *label;
 	uint32_t host;
 
@@ -398,12 +414,12 @@ Test(host, map_sync_labels_and_marks_the_host)
 	cr_assert_eq(ms_idmeta_decode(&want.idmeta, host, NULL, NULL, &label), 0);
 	cr_assert_str_eq(label, "host in cidr 198.19.0.0/24");
 	free(label);
-	hmap_init(&prior);
-	cr_assert_eq(mapsync_prior_from_state(&want, &prior), 0);
+	numbering_prior_init(&prior);
+	cr_assert_eq(mapsync_numbering_from_state(&want, &prior), 0);
 	engine_load_opts(&again, yaml, &opts);
 	cr_assert_eq(lookup_on(&again, N1, "n1").id, host);
 	engine_free(&again);
-	hmap_free(&prior);
+	numbering_prior_free(&prior);
 	ms_state_free(&cur);
 	ms_state_free(&want);
 }

@@ -870,3 +870,80 @@ Test(yaml, tree_shape)
 	cr_assert_eq(yt_parse_buffer("t.yaml", doc2, sizeof(doc2) - 1, check_tree, NULL, &n), 0);
 	cr_assert_eq(n, 1);
 }
+
+/* ---- One object on its own, as the API server sends it. */
+
+struct decoded {
+	int ret;
+	struct manifest_object obj;
+};
+
+static int decode_doc(const struct yt_node *root, const char *file, void *arg)
+{
+	struct decoded *d = arg;
+
+	d->ret = manifest_decode(root, "apiserver", &d->obj);
+	return 0;
+}
+
+static struct decoded decode(const char *json)
+{
+	struct decoded d;
+
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(yt_parse_buffer("event.json", json, strlen(json), decode_doc, NULL, &d), 0);
+	return d;
+}
+
+/* The decoders of files serve one object of a watch event: same fields,
+ * same validation, same defaults. */
+Test(manifest, one_object_decoded_as_files_decode_it)
+{
+	struct decoded d;
+
+	d = decode("{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"web-1\","
+		   "\"namespace\":\"shop\",\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":"
+		   "\"node-1\",\"containers\":[{\"name\":\"c\",\"ports\":[{\"name\":\"http\","
+		   "\"containerPort\":8080}]}]},\"status\":{\"podIP\":\"198.18.0.1\"}}");
+	cr_assert_eq(d.ret, 1);
+	cr_assert_eq(d.obj.kind, MANIFEST_POD);
+	cr_assert_str_eq(d.obj.u.pod.ns, "shop");
+	cr_assert_str_eq(d.obj.u.pod.name, "web-1");
+	cr_assert_str_eq(labels_get(&d.obj.u.pod.labels, "app"), "web");
+	cr_assert_str_eq(d.obj.u.pod.node, "node-1");
+	cr_assert_eq(d.obj.u.pod.n_ports, 1);
+	cr_assert_eq(d.obj.u.pod.ports[0].proto, IPPROTO_TCP, "protocol defaults to TCP");
+	cr_assert_eq(d.obj.u.pod.n_addrs, 1);
+	cr_assert_str_eq(d.obj.u.pod.loc.file, "apiserver");
+	manifest_object_free(&d.obj);
+
+	d = decode("{\"kind\":\"NetworkPolicy\",\"apiVersion\":\"networking.k8s.io/v1\","
+		   "\"metadata\":{\"name\":\"deny\",\"namespace\":\"shop\"},"
+		   "\"spec\":{\"podSelector\":{},\"egress\":[{}]}}");
+	cr_assert_eq(d.ret, 1);
+	cr_assert_eq(d.obj.kind, MANIFEST_POLICY);
+	cr_assert(d.obj.u.policy.types[NP_INGRESS] && d.obj.u.policy.types[NP_EGRESS],
+		  "policyTypes defaulted as the API server does");
+	manifest_object_free(&d.obj);
+
+	d = decode("{\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"shop\"}}");
+	cr_assert_eq(d.ret, 1);
+	cr_assert_str_eq(labels_get(&d.obj.u.ns.labels, "kubernetes.io/metadata.name"), "shop");
+	manifest_object_free(&d.obj);
+}
+
+Test(manifest, one_object_invalid_or_skipped, .init = cr_redirect_stderr)
+{
+	struct decoded d;
+
+	d = decode("{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"Web_1\"}}");
+	cr_assert_eq(d.ret, -EINVAL, "the API server's name rules");
+	cr_assert_eq(d.obj.kind, MANIFEST_NONE, "nothing to free");
+	d = decode("{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"s\"}}");
+	cr_assert_eq(d.ret, 0);
+	d = decode("{\"kind\":\"NetworkPolicy\",\"apiVersion\":\"extensions/v1beta1\","
+		   "\"metadata\":{\"name\":\"p\"},\"spec\":{\"podSelector\":{}}}");
+	cr_assert_eq(d.ret, 0, "another API's policy is skipped, with a warning");
+	d = decode("[1, 2]");
+	cr_assert_eq(d.ret, -EINVAL, "an object must be a map");
+}

@@ -75,7 +75,7 @@ struct fake {
 	uint32_t watch;              /* ifindex whose records check_pods logs */
 	char watch_log[4096];        /* per check: 'I' isolated both ways, 'i' one, '-' none */
 	size_t n_watch;
-	struct mapsync_opts opts;
+	struct numbering_opts opts;  /* the compiles' numbering knobs */
 	char trace[8192];            /* one letter per backend call, in order */
 	size_t n_trace;
 };
@@ -339,18 +339,17 @@ TestSuite(mapsync, .init = setup, .fini = teardown);
 struct world {
 	struct np_cluster c;
 	struct compiled cp;
-	struct hmap prior;
+	struct numbering_prior prior;
 };
 
 static void world_load(struct world *w, const char *yaml)
 {
-	struct compile_opts opts = { 0 };
+	struct compile_opts opts = { .prior = &w->prior, .numbering = &fk.opts };
 
 	cluster_init(&w->c);
-	hmap_init(&w->prior);
+	numbering_prior_init(&w->prior);
 	cr_assert_eq(manifest_load_buffer(&w->c, "test.yaml", yaml, strlen(yaml)), 0);
-	cr_assert_eq(mapsync_prior_from_state(&fk.k, &w->prior), 0);
-	opts.prior_ids = &w->prior;
+	cr_assert_eq(mapsync_numbering_from_state(&fk.k, &w->prior), 0);
 	cr_assert_eq(compile_cluster(&w->c, &opts, &w->cp), 0);
 }
 
@@ -358,7 +357,7 @@ static void world_free(struct world *w)
 {
 	compiled_free(&w->cp);
 	cluster_free(&w->c);
-	hmap_free(&w->prior);
+	numbering_prior_free(&w->prior);
 }
 
 /* One sync of the fake to yaml; returns the stats. With ret, a failure is
@@ -377,7 +376,7 @@ static struct sync_stats sync_eps(const char *yaml, const struct endpoint_bindin
 	world_load(&w, yaml);
 	cr_assert_eq(ms_state_copy(&snap, &fk.k), 0);
 	ms_state_init(&want);
-	cr_assert_eq(mapsync_desired_opts(&w.cp, eps, n, &snap, &fk.opts, &want, &st), 0);
+	cr_assert_eq(mapsync_desired(&w.cp, eps, n, &snap, &want, &st), 0);
 	fk.old = &snap;
 	fk.want = &want;
 	fk.n_trace = 0;
@@ -610,13 +609,13 @@ Test(mapsync, identities_are_stable_and_wait_out_their_quarantine)
 
 	/* db comes back with the same labels within the quarantine: it gets its
 	 * number back, and cache's goes into quarantine. */
-	fk.opts.now_ns += MAPSYNC_QUARANTINE_NS / 2;
+	fk.opts.now_ns += NUMBERING_QUARANTINE_NS / 2;
 	sync_to(PODS P_DENY);
 	cr_assert_eq(ipc_identity("198.18.0.4"), db);
 
 	/* Once the quarantine passed, cache's records go (one sync), and its
 	 * number is the lowest free one for the next new key (the next). */
-	fk.opts.now_ns += MAPSYNC_QUARANTINE_NS;
+	fk.opts.now_ns += NUMBERING_QUARANTINE_NS;
 	st = sync_to(PODS P_DENY);
 	cr_assert_eq(st.ids_expired, 1);
 	st = sync_to(NS("prod") NS("monitoring") POD("prod", "web-1", "web", "198.18.0.1") POD(
@@ -998,7 +997,7 @@ Test(mapsync, exhausted_identity_numbers_isolate_and_report)
 	struct sync_stats st;
 	int ret;
 
-	fk.opts.pod_id_limit = NPBPF_ID_FIRST_POD + 3; /* four label sets */
+	fk.opts.pod_limit = NPBPF_ID_FIRST_POD + 3; /* four label sets */
 	st = sync_eps(PODS P_DENY, five, 5, &ret);
 	cr_assert_eq(ret, -ENOSPC);
 	for (uint32_t i = 0; i < 5; i++) {
@@ -1116,7 +1115,7 @@ Test(mapsync, label_churn_recycles_numbers_after_the_quarantine)
 	unsigned reused = 0;
 
 	memset(by_num, 0, sizeof(by_num));
-	fk.opts.pod_id_limit = NPBPF_ID_FIRST_POD + SPACE;
+	fk.opts.pod_limit = NPBPF_ID_FIRST_POD + SPACE;
 	fk.opts.quarantine_ns = QUARANTINE;
 	for (int i = 0; i < SYNCS; i++) {
 		char yaml[2048], label[32];

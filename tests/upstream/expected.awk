@@ -24,7 +24,8 @@
 #   ExpectPeer({y}, {x, a}, true) ->  #> allow y/* x/a
 #
 # Rows are sources, columns destinations, "." allowed, "X" denied, in the
-# layout of `npbpf explain --matrix` (user/matrix.c, matrix_print_text).
+# tab-separated layout of hand-written matrices, which run.sh and
+# `npbpf lab --expect` read (README.md, "Matrix text").
 # Errors go to stderr and make the exit status 1.
 
 function fail(msg) {

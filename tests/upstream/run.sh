@@ -13,7 +13,9 @@
 #   2. takes the ports and families from the table headers and runs
 #        NPBPF_BINARY explain -f DIR/base -f DIR/SCENARIO --matrix \
 #            --ports P1,P2,... --family 4|6|both
-#   3. compares every cell, and prints one line per cell that differs:
+#   3. compares every cell (npbpf prints numbered rows and columns, the
+#      file names them: both are read), and prints one line per cell that
+#      differs:
 #        SCENARIO: 80/TCP IPv4 x/b -> x/a: expected allow, got deny
 #
 # Scenarios listed in DIR/KNOWN_DISAGREEMENTS (one name per line, '#'
@@ -153,7 +155,11 @@ for name in "${names[@]}"; do
 	# 3. Cell by cell. Every table of the ports x families product must be
 	# in both; every row and column of one must be in the other.
 	if awk -v name="$name" '
-		function load(file, kind,    line, hdr, ncol, col, i, f) {
+		# Reads both layouts: expected.txt is hand-written (a column line
+		# "-" and the names, rows "NAME MARK..."), npbpf prints numbered
+		# rows (a column line "from \ to" and numbers, rows "N NAME
+		# MARK...", a wide table in blocks after blank lines).
+		function load(file, kind,    line, hdr, ncol, col, i, f, k, p, numbered) {
 			hdr = ""
 			while ((getline line < file) > 0) {
 				if (line ~ /^#/ || line ~ /^[ \t]*$/)
@@ -164,17 +170,31 @@ for name in "${names[@]}"; do
 					has[kind, hdr] = 1
 					continue
 				}
-				ncol = split(line, f, "\t")
+				ncol = split(line, f)
 				if (hdr == "") {
 					printf "%s: %s: unexpected line: %s\n", name, kind, line
 					bad = 1
 					continue
 				}
 				if (f[1] == "-") {
+					numbered = 0
 					for (i = 2; i <= ncol; i++) {
 						col[i] = f[i]
 						pods[f[i]] = 1
 					}
+					continue
+				}
+				if (f[1] == "from" && f[2] == "\\" && f[3] == "to") {
+					numbered = 1
+					for (i = 4; i <= ncol; i++)
+						col[i - 1] = f[i]
+					continue
+				}
+				if (numbered) {
+					rowname[kind, hdr, f[1]] = f[2]
+					pods[f[2]] = 1
+					for (i = 3; i <= ncol; i++)
+						cell[kind, hdr, f[1], col[i]] = f[i]
 					continue
 				}
 				pods[f[1]] = 1
@@ -182,6 +202,18 @@ for name in "${names[@]}"; do
 					val[kind, hdr, f[1], col[i]] = f[i]
 			}
 			close(file)
+			# Numbered cells by name, now that every row is known.
+			for (k in cell) {
+				split(k, p, SUBSEP)
+				if (p[1] != kind)
+					continue
+				if (!((kind, p[2], p[4]) in rowname)) {
+					printf "%s: %s: %s: column %s has no row\n", name, kind, p[2], p[4]
+					bad = 1
+					continue
+				}
+				val[kind, p[2], rowname[kind, p[2], p[3]], rowname[kind, p[2], p[4]]] = cell[k]
+			}
 		}
 		function word(m) {
 			return m == "." ? "allow" : m == "X" ? "deny" : m == "-" ? "not probed" : m == "" ? "missing" : "\"" m "\""

@@ -60,7 +60,6 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -76,6 +75,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "exit_status.h"
 #include "json_out.h"
 #include "loader.h"
@@ -122,17 +122,7 @@ static const uint32_t bv_identities[] = { 1, 10000 };
 
 #define BV_FRAME_LEN (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr))
 
-/* Many short rounds rather than a few long ones: a burst of other work on
- * the machine then spoils fewer samples of a point. */
-#define BV_DEFAULT_REPEAT 100000u
-#define BV_DEFAULT_RUNS 11u
-#define BV_MAX_RUNS 101u
-
-struct bv_args {
-	uint32_t repeat;
-	uint32_t runs;
-	bool json;
-};
+#define BV_MAX_RUNS BENCH_VERDICT_MAX_RUNS
 
 /* One loaded copy of the datapath with its own maps. */
 struct bv_inst {
@@ -153,7 +143,7 @@ struct bv_point {
 };
 
 struct bv_ctx {
-	struct bv_args a;
+	struct bench_verdict_args a;
 	struct npbpf_bench_bpf *bench;
 	int bench_fd[BV_N_HOOKS];
 	uint32_t ifindex;          /* host side of the veth: the pod's endpoint */
@@ -177,97 +167,6 @@ static void bv_on_signal(int sig)
 static bool bv_interrupted(void)
 {
 	return bv_stop;
-}
-
-/* ---- Options */
-
-static void bv_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: npbpf bench verdict [OPTIONS]\n"
-		"\n"
-		"Nanoseconds per packet through the real datapath programs under\n"
-		"BPF_PROG_TEST_RUN, for hooks tc (to-pod) and xdp (from-pod), cases\n"
-		"parse_only, ct_hit, new_allowed and new_denied, with 1, 1,000 and 100,000\n"
-		"policy entries over 1 and 10,000 identities, and a many-flows run (4,096\n"
-		"peers: a quarter of one endpoint's conntrack map). Median of several rounds. Needs root; works in a private network\n"
-		"namespace and private pin directories, removed at the end.\n"
-		"\n"
-		"  --repeat N            test-run repeats per 1-flow figure (default %u)\n"
-		"  --runs R              rounds, the median is reported (default %u)\n"
-		"  -o, --output FORMAT   text (default) or json\n"
-		"  -h, --help            this help\n",
-		BV_DEFAULT_REPEAT, BV_DEFAULT_RUNS);
-}
-
-static int bv_number(const char *opt, const char *text, uint64_t max, uint32_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	if (text[0] < '0' || text[0] > '9')
-		goto bad;
-	v = strtoull(text, &end, 10);
-	if (errno || *end || !v || v > max)
-		goto bad;
-	*out = (uint32_t)v;
-	return 0;
-bad:
-	log_error("bench verdict: --%s takes a number from 1 to %llu, not '%s'", opt,
-		  (unsigned long long)max, text);
-	return -EINVAL;
-}
-
-/* 0, 1 for --help (printed), or -EINVAL (logged). */
-static int bv_parse(int argc, char **argv, struct bv_args *a)
-{
-	enum { O_REPEAT = 256, O_RUNS };
-	static const struct option opts[] = {
-		{ "repeat", required_argument, NULL, O_REPEAT },
-		{ "runs", required_argument, NULL, O_RUNS },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int c;
-
-	a->repeat = BV_DEFAULT_REPEAT;
-	a->runs = BV_DEFAULT_RUNS;
-	a->json = false;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_REPEAT:
-			if (bv_number("repeat", optarg, 100000000, &a->repeat))
-				return -EINVAL;
-			break;
-		case O_RUNS:
-			if (bv_number("runs", optarg, BV_MAX_RUNS, &a->runs))
-				return -EINVAL;
-			break;
-		case 'o':
-			if (out_parse_format("bench verdict", optarg, &a->json))
-				return -EINVAL;
-			break;
-		case 'h':
-			bv_usage(stdout);
-			return 1;
-		case ':':
-			log_error("bench verdict: option '%s' needs an argument", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			log_error("bench verdict: unknown option '%s' (see --help)",
-				  argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		log_error("bench verdict: unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* ---- The private network namespace and its veth */
@@ -640,41 +539,15 @@ static int bv_establish(const struct bv_ctx *x, struct bv_inst *in, uint32_t i)
 	return 0;
 }
 
-/* Packets of a counter key, summed over CPUs; 0 when absent. Fixed reasons
- * are read from their npbpf_fixcnt slot, policy rules from the hash. */
+/* Packets of a counter key, summed over CPUs (counters.h); 0 when absent. */
 static uint64_t bv_counter(const struct bv_inst *in, __u32 policy, __u16 rule, __u8 dir,
 			   __u8 verdict)
 {
-	struct npbpf_counter_key k;
-	struct npbpf_counter *v;
-	uint64_t sum = 0;
-	int ncpu = libbpf_num_possible_cpus(), err;
+	struct npbpf_counter_key k = counters_key(policy, rule, dir, verdict);
+	struct npbpf_counter sum;
 
-	if (ncpu <= 0)
-		return 0;
-	if (npbpf_counter_is_fixed(policy, verdict) && rule >= NPBPF_FIXCNT_REASONS)
-		return 0;
-	v = calloc((size_t)ncpu, sizeof(*v));
-	if (!v)
-		return 0;
-	if (npbpf_counter_is_fixed(policy, verdict)) {
-		__u32 idx = NPBPF_FIXCNT_INDEX(dir, verdict, rule);
-
-		err = bpf_map_lookup_elem(in->l->fds[PIN_FIXCNT], &idx, v);
-	} else {
-		memset(&k, 0, sizeof(k));
-		k.policy = policy;
-		k.rule = rule;
-		k.dir = dir;
-		k.verdict = verdict;
-		err = bpf_map_lookup_elem(in->l->fds[PIN_COUNTERS], &k, v);
-	}
-	if (!err) {
-		for (int c = 0; c < ncpu; c++)
-			sum += v[c].packets;
-	}
-	free(v);
-	return sum;
+	counters_read(in->l->fds[PIN_COUNTERS], in->l->fds[PIN_FIXCNT], &k, &sum);
+	return sum.packets;
 }
 
 /*
@@ -1087,18 +960,16 @@ static void bv_teardown(struct bv_ctx *x)
 	free(x->pts);
 }
 
-int bench_verdict(int argc, char **argv)
+int bench_verdict(const struct bench_verdict_args *a)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa = { .sa_handler = bv_on_signal }, saved[3];
 	struct bv_ctx x;
-	int r, ret = EXIT_USAGE;
+	int ret;
 
 	memset(&x, 0, sizeof(x));
 	x.orig_netns = -1;
-	r = bv_parse(argc, argv, &x.a);
-	if (r)
-		return r > 0 ? EXIT_OK : EXIT_USAGE;
+	x.a = *a;
 	if (geteuid()) {
 		log_error("bench verdict: needs root (BPF programs, maps and a network namespace)");
 		return EXIT_FAIL;

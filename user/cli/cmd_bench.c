@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * npbpf bench: benchmarks, one subcommand each (see bench_cmds below).
+ * npbpf bench: benchmarks, one sub-command each (the command table lists
+ * them): the options are parsed here, the measuring is done in user/bench.
  *
  * bench compile: what an agent pays to take in a cluster. A synthetic cluster
  * (cluster_gen.h) is written to a file, then a forked child loads and compiles
@@ -8,7 +9,6 @@
  * comes from wait4(), so neither the generator's memory nor its time counts.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,99 +29,20 @@
 #include "log.h"
 #include "manifest.h"
 #include "model.h"
+#include "options.h"
 
-/* ---- Options: one table per subcommand gives getopt_long and --help. */
-
-#define BENCH_MAX_OPTS 16
-
-struct bench_opt {
-	const char *name; /* long name */
-	int val;          /* short letter, or a BENCH_OPT_* code for long-only options */
-	const char *arg;  /* argument name in --help; NULL for a flag */
-	const char *help;
-};
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 enum {
-	BENCH_OPT_PODS = 256,
+	BENCH_OPT_PODS = CLI_OPT_LONG,
 	BENCH_OPT_NAMESPACES,
 	BENCH_OPT_POLICIES,
 	BENCH_OPT_SEED,
 	BENCH_OPT_KEEP_YAML,
+	BENCH_OPT_REPEAT,
+	BENCH_OPT_RUNS,
 };
-
-static void bench_opts_help(FILE *f, const struct bench_opt *opts)
-{
-	for (const struct bench_opt *o = opts; o->name; o++) {
-		char left[64];
-
-		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->val < 256 ? "-" : " ",
-			 o->val < 256 ? o->val : ' ', o->val < 256 ? ", " : "  ", o->name,
-			 o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(f, "  %-24s %s\n", left, o->help);
-	}
-}
-
-/*
- * getopt_long over a bench_opt table. Returns the option's val, -1 when the
- * options end, or '?' after logging a usage error. *reset starts true: the
- * first call re-initialises getopt, which main or a test may have used.
- */
-static int bench_getopt(int argc, char **argv, const struct bench_opt *opts, bool *reset)
-{
-	struct option longopts[BENCH_MAX_OPTS + 1] = { { 0 } };
-	char shortopts[2 * BENCH_MAX_OPTS + 2] = ":"; /* ':' reports a missing argument */
-	size_t n = 0, s = 1;
-	int c;
-
-	for (const struct bench_opt *o = opts; o->name && n < BENCH_MAX_OPTS; o++, n++) {
-		longopts[n].name = o->name;
-		longopts[n].has_arg = o->arg ? required_argument : no_argument;
-		longopts[n].val = o->val;
-		if (o->val < 256) {
-			shortopts[s++] = (char)o->val;
-			if (o->arg)
-				shortopts[s++] = ':';
-		}
-	}
-	shortopts[s] = '\0';
-	if (*reset) {
-		optind = 0; /* GNU: full re-initialisation */
-		*reset = false;
-	}
-	opterr = 0;
-	c = getopt_long(argc, argv, shortopts, longopts, NULL);
-	if (c == ':') {
-		log_error("bench %s: option '%s' needs an argument", argv[0], argv[optind - 1]);
-		return '?';
-	}
-	if (c == '?') {
-		log_error("bench %s: unknown option '%s' (see --help)", argv[0], argv[optind - 1]);
-		return '?';
-	}
-	return c;
-}
-
-/* A decimal number in [min, max]; logs and returns -EINVAL otherwise. */
-static int bench_parse_u64(const char *opt, const char *text, uint64_t min, uint64_t max,
-			   uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	/* strtoull would take leading spaces and a minus sign: only digits. */
-	if (text[0] < '0' || text[0] > '9')
-		goto bad;
-	v = strtoull(text, &end, 10);
-	if (errno || *end || v < min || v > max)
-		goto bad;
-	*out = v;
-	return 0;
-bad:
-	log_error("--%s: '%s' is not a number from %llu to %llu", opt, text,
-		  (unsigned long long)min, (unsigned long long)max);
-	return -EINVAL;
-}
 
 /* ---- Temporary file: removed on every exit path, and on SIGINT/TERM/HUP. */
 
@@ -160,26 +81,16 @@ static void bench_tmp_release(const struct sigaction *saved)
 
 /* ---- bench compile */
 
-static const struct bench_opt bench_compile_opts[] = {
+const struct cli_opt bench_compile_opts[] = {
 	{ "pods", BENCH_OPT_PODS, "N", "pods to generate (default 10000)" },
-	{ "namespaces", BENCH_OPT_NAMESPACES, "M", "namespaces, 3 system ones among them if M >= 4 "
-						   "(default 500)" },
+	{ "namespaces", BENCH_OPT_NAMESPACES, "M",
+	  "namespaces, 3 system ones among them if M >= 4\n(default 500)" },
 	{ "policies", BENCH_OPT_POLICIES, "P", "NetworkPolicies (default 10000)" },
 	{ "seed", BENCH_OPT_SEED, "S", "generator seed: same seed, same cluster (default 1)" },
 	{ "keep-yaml", BENCH_OPT_KEEP_YAML, "FILE", "write the YAML to FILE and keep it" },
 	{ "output", 'o', "FORMAT", "text (default) or json" },
-	{ "help", 'h', NULL, "this help" },
 	{ 0 },
 };
-
-static void bench_compile_usage(FILE *f)
-{
-	fprintf(f, "Usage: npbpf bench compile [OPTIONS]\n\n"
-		   "Generates a synthetic cluster (namespaces, pods in deployments, the policies\n"
-		   "people write), then loads and compiles it in a child process and reports the\n"
-		   "time of parse + compile alone and the child's peak memory.\n\nOptions:\n");
-	bench_opts_help(f, bench_compile_opts);
-}
 
 /* What the child reports through the pipe. */
 struct bench_compile_result {
@@ -270,10 +181,10 @@ static void __attribute__((noreturn)) bench_compile_child(int fd, char *path)
 	r.pods = c.n_pods;
 	r.namespaces = c.n_namespaces;
 	r.policies = c.n_policies;
-	r.identities = cp.n_ids;
+	r.identities = cp.idn.n_ids;
 	r.entries = cp.n_entries + cp.n_ranges;
 	r.subjects = cp.n_subjects;
-	r.ipcache = cp.n_ipcache;
+	r.ipcache = cp.idn.n_ipc_host + cp.idn.n_ipc_cidr;
 	r.endpoints = cp.n_endpoints;
 out:
 	status = r.err == -EINVAL ? EXIT_USAGE : r.err ? EXIT_FAIL : EXIT_OK;
@@ -405,7 +316,7 @@ static int bench_generate(const struct cluster_gen_params *gp, const char *keep,
 	return err;
 }
 
-static int bench_compile(int argc, char **argv)
+int cmd_bench_compile(const struct command *self, int argc, char **argv)
 {
 	struct cluster_gen_params gp = { .pods = 10000, .namespaces = 500, .policies = 10000,
 					 .seed = 1 };
@@ -414,53 +325,49 @@ static int bench_compile(int argc, char **argv)
 	struct cluster_gen_stats st = { 0 };
 	struct timespec t0, t1;
 	const char *keep = NULL;
-	bool json = false, reset = true, guarded = false;
+	bool json = false, guarded = false;
+	struct cli_parser p;
 	long maxrss_kb = 0;
 	struct out o;
-	uint64_t v;
+	uint64_t v = 0;
 	int c, err, ret = EXIT_USAGE;
 
-	while ((c = bench_getopt(argc, argv, bench_compile_opts, &reset)) != -1) {
+	cli_parser_init(&p, "bench compile", bench_compile_opts);
+	while ((c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case BENCH_OPT_PODS:
-			if (bench_parse_u64("pods", optarg, 1, CLUSTER_GEN_MAX_PODS, &v))
+			if (opt_number(p.cmd, "pods", optarg, 1, CLUSTER_GEN_MAX_PODS, &v))
 				goto out;
 			gp.pods = (uint32_t)v;
 			break;
 		case BENCH_OPT_NAMESPACES:
-			if (bench_parse_u64("namespaces", optarg, 1, CLUSTER_GEN_MAX_NAMESPACES,
-					    &v))
+			if (opt_number(p.cmd, "namespaces", optarg, 1, CLUSTER_GEN_MAX_NAMESPACES,
+				       &v))
 				goto out;
 			gp.namespaces = (uint32_t)v;
 			break;
 		case BENCH_OPT_POLICIES:
-			if (bench_parse_u64("policies", optarg, 0, CLUSTER_GEN_MAX_POLICIES, &v))
+			if (opt_number(p.cmd, "policies", optarg, 0, CLUSTER_GEN_MAX_POLICIES, &v))
 				goto out;
 			gp.policies = (uint32_t)v;
 			break;
 		case BENCH_OPT_SEED:
-			if (bench_parse_u64("seed", optarg, 0, UINT64_MAX, &gp.seed))
+			if (opt_number(p.cmd, "seed", optarg, 0, UINT64_MAX, &gp.seed))
 				goto out;
 			break;
 		case BENCH_OPT_KEEP_YAML:
 			keep = optarg;
 			break;
 		case 'o':
-			if (out_parse_format("bench compile", optarg, &json))
+			if (opt_output(p.cmd, optarg, &json))
 				goto out;
 			break;
-		case 'h':
-			bench_compile_usage(stdout);
-			ret = EXIT_OK;
-			goto out;
 		default:
 			goto out;
 		}
 	}
-	if (optind < argc) {
-		log_error("bench compile: unexpected argument '%s' (see --help)", argv[optind]);
+	if (cli_no_operands(&p, argc, argv))
 		goto out;
-	}
 
 	ret = EXIT_FAIL;
 	bench_tmp_guard(saved);
@@ -510,42 +417,43 @@ out:
 	return ret;
 }
 
-/* ---- bench: subcommand dispatch. A new benchmark is one line here. */
+/* ---- bench verdict: the options; the measuring is bench_verdict.c's. */
 
-struct bench_cmd {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *summary;
+const struct cli_opt bench_verdict_opts[] = {
+	{ "repeat", BENCH_OPT_REPEAT, "N",
+	  "test-run repeats per 1-flow figure (default " STR(BENCH_VERDICT_REPEAT) ")" },
+	{ "runs", BENCH_OPT_RUNS, "R",
+	  "rounds, the median is reported (default " STR(BENCH_VERDICT_RUNS) ")" },
+	{ "output", 'o', "FORMAT", "text (default) or json" },
+	{ 0 },
 };
 
-static const struct bench_cmd bench_cmds[] = {
-	{ "compile", bench_compile, "parse + compile a synthetic cluster: time and peak memory" },
-	{ "verdict", bench_verdict, "datapath ns/packet on a synced synthetic cluster (root)" },
-};
-#define N_BENCH_CMDS (sizeof(bench_cmds) / sizeof(bench_cmds[0]))
-
-static void bench_usage(FILE *f)
+int cmd_bench_verdict(const struct command *self, int argc, char **argv)
 {
-	fprintf(f, "Usage: npbpf bench SUBCOMMAND [OPTIONS]\n\nBenchmarks.\n\nSubcommands:\n");
-	for (size_t i = 0; i < N_BENCH_CMDS; i++)
-		fprintf(f, "  %-10s %s\n", bench_cmds[i].name, bench_cmds[i].summary);
-	fprintf(f, "\n'npbpf bench SUBCOMMAND --help' for its options.\n");
-}
+	struct bench_verdict_args a = { BENCH_VERDICT_REPEAT, BENCH_VERDICT_RUNS, false };
+	struct cli_parser p;
+	uint64_t v = 0;
+	int c, err = 0;
 
-int cmd_bench(int argc, char **argv)
-{
-	if (argc < 2) {
-		bench_usage(stderr);
-		return EXIT_USAGE;
+	cli_parser_init(&p, "bench verdict", bench_verdict_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
+		switch (c) {
+		case BENCH_OPT_REPEAT:
+			err = opt_number(p.cmd, "repeat", optarg, 1, BENCH_VERDICT_MAX_REPEAT, &v);
+			a.repeat = (uint32_t)v;
+			break;
+		case BENCH_OPT_RUNS:
+			err = opt_number(p.cmd, "runs", optarg, 1, BENCH_VERDICT_MAX_RUNS, &v);
+			a.runs = (uint32_t)v;
+			break;
+		case 'o':
+			err = opt_output(p.cmd, optarg, &a.json);
+			break;
+		default:
+			err = -EINVAL;
+		}
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		bench_usage(stdout);
-		return EXIT_OK;
-	}
-	for (size_t i = 0; i < N_BENCH_CMDS; i++) {
-		if (!strcmp(argv[1], bench_cmds[i].name))
-			return bench_cmds[i].run(argc - 1, argv + 1);
-	}
-	log_error("bench: unknown subcommand '%s' (see npbpf bench --help)", argv[1]);
-	return EXIT_USAGE;
+	if (!err)
+		err = cli_no_operands(&p, argc, argv);
+	return err ? EXIT_USAGE : bench_verdict(&a);
 }

@@ -5,19 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command.h"
 #include "commands.h"
 #include "compile.h"
 #include "json_out.h"
 #include "log.h"
 #include "manifest.h"
 #include "matrix.h"
+#include "options.h"
 #include "selector.h"
 #include "vec.h"
 #include "verdict.h"
 
 struct explain_args {
-	char **paths;
-	size_t n_paths, cap_paths;
+	struct opt_files files;
 	const char *from, *to, *port;
 	bool matrix, json, enforce_host;
 	struct matrix_port *ports;
@@ -31,43 +32,39 @@ struct explain_args {
 	int families;
 };
 
-static void explain_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: npbpf explain -f PATH... --from NS/POD|ADDR --to NS/POD|ADDR --port PORT[/PROTO]\n"
-		"       npbpf explain -f PATH... --matrix [--ports 80/TCP,81/UDP] [--external ADDR]...\n"
-		"\n"
-		"Answers from the compiled tables whether a new connection is allowed, and why.\n"
-		"Exit status: 0 allowed, 1 denied, 2 error. With --matrix: 0 unless an error.\n"
-		"\n"
-		"  -f, --file PATH        manifest file or directory (repeatable; '-' = stdin)\n"
-		"      --from X, --to Y   NS/POD, or an address (a pod's address means that pod)\n"
-		"      --port PORT[/PROTO] destination port; protocol TCP (default), UDP, SCTP\n"
-		"      --matrix           every ordered pair of non-hostNetwork pods\n"
-		"      --ports LIST       matrix ports (default: each pod's declared containerPorts)\n"
-		"      --external ADDR    add an address outside the cluster to the matrix (repeatable)\n"
-		"      --family 4|6|both  address family (default 4)\n"
-		"      --node-ip [NODE=]ADDR  an address of node NODE (repeatable): the host for\n"
-		"                         pods on NODE (spec.nodeName), any address for others;\n"
-		"                         without NODE=, the unnamed node's: that of pods without\n"
-		"                         spec.nodeName, or the only node the pods name\n"
-		"      --enforce-host     do not allow a node's own traffic to its isolated pods\n"
-		"  -o, --output text|json output format (default text)\n"
-		"  -h, --help             this help\n");
-}
+enum {
+	OPT_FROM = CLI_OPT_LONG,
+	OPT_TO,
+	OPT_PORT,
+	OPT_MATRIX,
+	OPT_PORTS,
+	OPT_EXTERNAL,
+	OPT_FAMILY,
+	OPT_NODE_IP,
+	OPT_ENFORCE_HOST,
+};
 
-static int push_addr(struct np_addr **v, size_t *n, size_t *cap, const char *text)
-{
-	struct np_addr *slot = VEC_PUSH(*v, *n, *cap);
-
-	if (!slot)
-		return -ENOMEM;
-	if (addr_parse(text, false, slot)) {
-		log_error("explain: '%s' is not an IP address", text);
-		return -EINVAL;
-	}
-	return 0;
-}
+const struct cli_opt explain_opts[] = {
+	{ "file", 'f', "PATH", "manifest file or directory (repeatable; '-' = stdin)" },
+	{ "from", OPT_FROM, "X", "NS/POD, or an address (a pod's address means that pod)" },
+	{ "to", OPT_TO, "Y", "NS/POD, or an address, as --from" },
+	{ "port", OPT_PORT, "PORT[/PROTO]", "destination port; protocol TCP (default), UDP, SCTP" },
+	{ "matrix", OPT_MATRIX, NULL, "every ordered pair of non-hostNetwork pods" },
+	{ "ports", OPT_PORTS, "LIST",
+	  "matrix ports (default: each pod's declared containerPorts)" },
+	{ "external", OPT_EXTERNAL, "ADDR",
+	  "add an address outside the cluster to the matrix (repeatable)" },
+	{ "family", OPT_FAMILY, "4|6|both", "address family (default 4)" },
+	{ "node-ip", OPT_NODE_IP, "[NODE=]ADDR",
+	  "an address of node NODE (repeatable): the host for\n"
+	  "pods on NODE (spec.nodeName), any address for others;\n"
+	  "without NODE=, the unnamed node's: that of pods without\n"
+	  "spec.nodeName, or the only node the pods name" },
+	{ "enforce-host", OPT_ENFORCE_HOST, NULL,
+	  "do not allow a node's own traffic to its isolated pods" },
+	{ "output", 'o', "text|json", "output format (default text)" },
+	{ 0 },
+};
 
 /* --node-ip [NODE=]ADDR. An address has no '=', so the first one ends NODE. */
 static int push_node_ip(struct explain_args *a, char *text)
@@ -76,7 +73,8 @@ static int push_node_ip(struct explain_args *a, char *text)
 	struct compile_node_ip *ip;
 
 	if (!eq)
-		return push_addr(&a->node_addrs, &a->n_node_addrs, &a->cap_node_addrs, text);
+		return opt_addr("explain", "node-ip", text, &a->node_addrs, &a->n_node_addrs,
+				&a->cap_node_addrs);
 	ip = VEC_PUSH(a->node_ips, a->n_node_ips, a->cap_node_ips);
 	if (!ip)
 		return -ENOMEM;
@@ -126,37 +124,16 @@ static int check_unnamed_node_ips(const struct np_cluster *c, const struct expla
 
 static int parse_args(int argc, char **argv, struct explain_args *a)
 {
-	enum { OPT_FROM = 256, OPT_TO, OPT_PORT, OPT_MATRIX, OPT_PORTS, OPT_EXTERNAL, OPT_FAMILY,
-	       OPT_NODE_IP, OPT_ENFORCE_HOST };
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ "to", required_argument, NULL, OPT_TO },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "matrix", no_argument, NULL, OPT_MATRIX },
-		{ "ports", required_argument, NULL, OPT_PORTS },
-		{ "external", required_argument, NULL, OPT_EXTERNAL },
-		{ "family", required_argument, NULL, OPT_FAMILY },
-		{ "node-ip", required_argument, NULL, OPT_NODE_IP },
-		{ "enforce-host", no_argument, NULL, OPT_ENFORCE_HOST },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+	struct cli_parser p;
 	int c, err = 0;
 
 	a->families = MATRIX_V4;
-	optind = 1;
-	while (!err && (c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+	cli_parser_init(&p, "explain", explain_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
-		case 'f': {
-			char **slot = VEC_PUSH(a->paths, a->n_paths, a->cap_paths);
-
-			if (!slot)
-				return -ENOMEM;
-			*slot = optarg;
+		case 'f':
+			err = opt_file(&a->files, optarg);
 			break;
-		}
 		case OPT_FROM:
 			a->from = optarg;
 			break;
@@ -164,46 +141,40 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			a->to = optarg;
 			break;
 		case OPT_PORT:
-			a->port = optarg;
+			a->port = optarg; /* checked for a single flow only, as --from */
 			break;
 		case OPT_MATRIX:
 			a->matrix = true;
 			break;
 		case OPT_PORTS:
-			err = matrix_ports_option("explain", optarg, &a->ports, &a->n_ports);
+			err = opt_ports("explain", optarg, &a->ports, &a->n_ports);
 			break;
 		case OPT_EXTERNAL:
-			err = push_addr(&a->externals, &a->n_externals, &a->cap_externals, optarg);
+			err = opt_addr("explain", "external", optarg, &a->externals,
+				       &a->n_externals, &a->cap_externals);
 			break;
 		case OPT_NODE_IP:
 			err = push_node_ip(a, optarg);
 			break;
 		case OPT_FAMILY:
-			err = matrix_family_option("explain", optarg, &a->families);
+			err = opt_family("explain", optarg, &a->families);
 			break;
 		case OPT_ENFORCE_HOST:
 			a->enforce_host = true;
 			break;
 		case 'o':
-			err = out_parse_format("explain", optarg, &a->json);
+			err = opt_output("explain", optarg, &a->json);
 			break;
-		case 'h':
-			explain_usage(stdout);
-			exit(EXIT_OK);
 		default:
 			err = -EINVAL;
 		}
 	}
+	if (!err)
+		err = cli_no_operands(&p, argc, argv);
+	if (!err)
+		err = opt_files_given("explain", &a->files);
 	if (err)
 		return err;
-	if (optind < argc) {
-		log_error("explain: unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
-	}
-	if (!a->n_paths) {
-		log_error("explain: no manifests given (-f PATH)");
-		return -EINVAL;
-	}
 	if (!a->matrix && (!a->from || !a->to || !a->port)) {
 		log_error("explain: need --from, --to and --port, or --matrix (see --help)");
 		return -EINVAL;
@@ -331,65 +302,19 @@ static const char *addr_kind_name(enum addr_kind k)
 	return "?";
 }
 
-/* One direction's story, in text or JSON through one path per field. */
-static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
-		      const struct flow_end *subj, const struct dir_verdict *v)
-{
-	const struct np_cluster *c = cp->cluster;
-	char buf[600];
-
-	out_obj_begin(o, dir == NP_EGRESS ? "egress" : "ingress");
-	if (subj->pod)
-		snprintf(buf, sizeof(buf), "%s/%s", subj->pod->ns, subj->pod->name);
-	else
-		addr_format(&subj->addr, buf, sizeof(buf));
-	out_str(o, "subject", buf);
-	out_bool(o, "allowed", v->allowed);
-	out_str(o, "reason", reason_name(v->reason));
-	out_uint(o, "subject_identity", v->subject);
-	out_uint(o, "peer_identity", v->peer);
-	/* Which node judged, and what the far end is there: a node address is
-	 * "host" only on its own node, "remote-node" (any address) elsewhere. */
-	if (subj->pod && cp->nodes[v->node])
-		out_str(o, "node", cp->nodes[v->node]);
-	out_str(o, "peer_kind", addr_kind_name(v->peer_kind));
-	if ((v->peer_kind == ADDR_HOST || v->peer_kind == ADDR_REMOTE_NODE) &&
-	    cp->nodes[v->peer_node])
-		out_str(o, "peer_node", cp->nodes[v->peer_node]);
-	out_bool(o, "isolated", v->reason == VERDICT_RULE || v->reason == VERDICT_NO_RULE);
-	if (v->reason == VERDICT_RULE) {
-		policy_label(c, v->by.policy, buf, sizeof(buf));
-		out_str(o, "policy", buf);
-		out_uint(o, "rule", v->by.rule);
-	}
-	if (v->reason == VERDICT_NO_RULE) {
-		out_arr_begin(o, "isolated_by");
-		for (size_t p = 0; p < c->n_policies; p++) {
-			const struct np_policy *pol = &c->policies[p];
-
-			if (pol->types[dir] && !strcmp(pol->ns, subj->pod->ns) &&
-			    selector_matches(&pol->pod_sel, &subj->pod->labels)) {
-				policy_label(c, (uint32_t)p, buf, sizeof(buf));
-				out_str(o, NULL, buf);
-			}
-		}
-		out_arr_end(o);
-	}
-	out_obj_end(o);
-}
-
 /* A node's name, or what the unnamed one is. */
 static const char *node_phrase(const struct compiled *cp, uint32_t node)
 {
-	if (node < cp->n_nodes && cp->nodes[node])
-		return cp->nodes[node];
+	if (node < cp->idn.n_nodes && cp->idn.nodes[node])
+		return cp->idn.nodes[node];
 	return "the unnamed node"; /* of pods without spec.nodeName; see --help */
 }
 
 /* Why a node's address is or is not the host of the pod judged: the one
- * fact about it that is not in the policies. */
-static void print_peer_node_text(const struct compiled *cp, const struct flow_end *subj,
-				 const struct flow_end *peer, const struct dir_verdict *v)
+ * fact about it that is not in the policies (JSON: peer_kind, peer_node). */
+static void print_peer_node_text(struct out *o, const struct compiled *cp,
+				 const struct flow_end *subj, const struct flow_end *peer,
+				 const struct dir_verdict *v)
 {
 	char addr[64], who[600] = "";
 
@@ -401,68 +326,99 @@ static void print_peer_node_text(const struct compiled *cp, const struct flow_en
 		snprintf(who, sizeof(who), " (hostNetwork pod %s/%s)", peer->pod->ns,
 			 peer->pod->name);
 	if (v->peer_kind == ADDR_HOST) {
-		printf("    %s%s is an address of %s, the node %s/%s runs on: the host\n", addr,
-		       who, node_phrase(cp, v->peer_node), subj->pod->ns, subj->pod->name);
+		out_text(o, "    %s%s is an address of %s, the node %s/%s runs on: the host\n",
+			 addr, who, node_phrase(cp, v->peer_node), subj->pod->ns, subj->pod->name);
 		return;
 	}
-	printf("    %s%s is an address of %s, a remote node (%s/%s runs on %s): not the host, "
-	       "an address like any other, which only an ipBlock admits\n",
-	       addr, who, node_phrase(cp, v->peer_node), subj->pod->ns, subj->pod->name,
-	       node_phrase(cp, v->node));
+	out_text(o,
+		 "    %s%s is an address of %s, a remote node (%s/%s runs on %s): not the host, "
+		 "an address like any other, which only an ipBlock admits\n",
+		 addr, who, node_phrase(cp, v->peer_node), subj->pod->ns, subj->pod->name,
+		 node_phrase(cp, v->node));
 }
 
-/* Text mode: one sentence per direction, for people. JSON carries the same
- * facts as fields (print_dir). */
-static void print_dir_text(const struct compiled *cp, enum np_dir dir, const struct flow_end *subj,
-			   const struct flow_end *peer, const struct dir_verdict *v)
+/* Why nothing enforced this side: text only, JSON says reason
+ * "not-enforced" and the peer's kind. */
+static void print_not_enforced_text(struct out *o, const struct compiled *cp,
+				    const struct flow_end *subj)
 {
-	const struct np_cluster *c = cp->cluster;
-	const char *what = dir == NP_EGRESS ? "egress " : "ingress";
-	char name[600], pol[600];
 	struct addr_info self;
 
-	if (subj->pod)
-		snprintf(name, sizeof(name), "%s/%s", subj->pod->ns, subj->pod->name);
+	if (subj->pod) {
+		out_text(o, "not enforced (hostNetwork pod)\n");
+		return;
+	}
+	compiled_addr_lookup(cp, &subj->addr, 0, &self);
+	if (self.kind == ADDR_HOST || self.kind == ADDR_REMOTE_NODE)
+		out_text(o, "not enforced (an address of %s)\n", node_phrase(cp, self.node));
 	else
-		addr_format(&subj->addr, name, sizeof(name));
+		out_text(o, "not enforced (outside the cluster)\n");
+}
+
+/* One direction: in text one sentence for people ("  egress  x/a: allowed
+ * by x/p egress rule 0"), in JSON an object with the same facts as fields. */
+static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
+		      const struct flow_end *subj, const struct flow_end *peer,
+		      const struct dir_verdict *v)
+{
+	const struct np_cluster *c = cp->cluster;
+	bool egress = dir == NP_EGRESS;
+	char buf[600];
+
+	out_json_obj_begin(o, egress ? "egress" : "ingress");
+	out_text(o, "  %s ", egress ? "egress " : "ingress");
+	if (subj->pod)
+		snprintf(buf, sizeof(buf), "%s/%s", subj->pod->ns, subj->pod->name);
+	else
+		addr_format(&subj->addr, buf, sizeof(buf));
+	out_print_str(o, "subject", "%s: ", buf);
+	out_json_bool(o, "allowed", v->allowed);
+	out_json_str(o, "reason", reason_name(v->reason));
+	out_json_uint(o, "subject_identity", v->subject);
+	out_json_uint(o, "peer_identity", v->peer);
+	/* Which node judged, and what the far end is there: a node address is
+	 * "host" only on its own node, "remote-node" (any address) elsewhere. */
+	if (subj->pod && cp->idn.nodes[v->node])
+		out_json_str(o, "node", cp->idn.nodes[v->node]);
+	out_json_str(o, "peer_kind", addr_kind_name(v->peer_kind));
+	if ((v->peer_kind == ADDR_HOST || v->peer_kind == ADDR_REMOTE_NODE) &&
+	    cp->idn.nodes[v->peer_node])
+		out_json_str(o, "peer_node", cp->idn.nodes[v->peer_node]);
+	out_json_bool(o, "isolated", v->reason == VERDICT_RULE || v->reason == VERDICT_NO_RULE);
 	switch (v->reason) {
 	case VERDICT_NOT_CHECKED:
-		compiled_addr_lookup(cp, &subj->addr, 0, &self);
-		if (subj->pod)
-			printf("  %s %s: not enforced (hostNetwork pod)\n", what, name);
-		else if (self.kind == ADDR_HOST || self.kind == ADDR_REMOTE_NODE)
-			printf("  %s %s: not enforced (an address of %s)\n", what, name,
-			       node_phrase(cp, self.node));
-		else
-			printf("  %s %s: not enforced (outside the cluster)\n", what, name);
+		print_not_enforced_text(o, cp, subj);
 		break;
 	case VERDICT_UNISOLATED:
-		printf("  %s %s: allowed, not isolated (no policy selects it for %s)\n", what, name,
-		       dir == NP_EGRESS ? "Egress" : "Ingress");
+		out_text(o, "allowed, not isolated (no policy selects it for %s)\n",
+			 egress ? "Egress" : "Ingress");
 		break;
 	case VERDICT_RULE:
-		policy_label(c, v->by.policy, pol, sizeof(pol));
-		if (v->by.policy == NPBPF_POLICY_HOST)
-			printf("  %s %s: allowed, %s\n", what, name, pol);
-		else
-			printf("  %s %s: allowed by %s %s rule %u\n", what, name, pol,
-			       dir == NP_EGRESS ? "egress" : "ingress", v->by.rule);
+		policy_label(c, v->by.policy, buf, sizeof(buf));
+		if (v->by.policy == NPBPF_POLICY_HOST) {
+			out_print_str(o, "policy", "allowed, %s\n", buf);
+			out_json_uint(o, "rule", v->by.rule);
+		} else {
+			out_print_str(o, "policy", "allowed by %s ", buf);
+			out_print_uint(o, "rule",
+				       egress ? "egress rule %llu\n" : "ingress rule %llu\n",
+				       v->by.rule);
+		}
 		break;
 	case VERDICT_NO_RULE:
-		printf("  %s %s: denied, isolated by", what, name);
-		for (size_t p = 0, n = 0; p < c->n_policies; p++) {
-			const struct np_policy *pl = &c->policies[p];
-
-			if (pl->types[dir] && !strcmp(pl->ns, subj->pod->ns) &&
-			    selector_matches(&pl->pod_sel, &subj->pod->labels)) {
-				policy_label(c, (uint32_t)p, pol, sizeof(pol));
-				printf("%s %s", n++ ? "," : "", pol);
-			}
+		out_text(o, "denied, isolated by");
+		out_json_arr_begin(o, "isolated_by");
+		for (uint32_t i = 0; i < v->n_isolated_by; i++) {
+			policy_label(c, v->isolated_by[i], buf, sizeof(buf));
+			out_text(o, "%s", i ? "," : "");
+			out_print_str(o, NULL, " %s", buf);
 		}
-		printf(" and no rule allows it\n");
+		out_json_arr_end(o);
+		out_text(o, " and no rule allows it\n");
 		break;
 	}
-	print_peer_node_text(cp, subj, peer, v);
+	print_peer_node_text(o, cp, subj, peer, v);
+	out_json_obj_end(o);
 }
 
 static int explain_flow(const struct compiled *cp, const struct explain_args *a)
@@ -471,14 +427,12 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 	struct matrix_port mp;
 	bool from_addr, to_addr;
 	struct flow_verdict v;
-	char buf[600];
+	char fa[64], ta[64];
 	struct out o;
 	int err;
 
-	if (matrix_parse_ports_one(a->port, &mp)) {
-		log_error("explain: bad --port '%s' (want e.g. 80, 53/UDP)", a->port);
+	if (opt_port("explain", a->port, &mp))
 		return -EINVAL;
-	}
 	err = resolve_end(cp, a->from, &from, &from_addr);
 	if (!err)
 		err = resolve_end(cp, a->to, &to, &to_addr);
@@ -487,33 +441,29 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 	if (err)
 		return err;
 	verdict_flow(cp, &from, &to, mp.proto, mp.port, &v);
-	if (!a->json) {
-		char fa[64], ta[64];
+	addr_format(&from.addr, fa, sizeof(fa));
+	addr_format(&to.addr, ta, sizeof(ta));
 
-		printf("%s: %s (%s) -> %s (%s) %u/%s\n", v.allowed ? "ALLOW" : "DENY", a->from,
-		       addr_format(&from.addr, fa, sizeof(fa)), a->to,
-		       addr_format(&to.addr, ta, sizeof(ta)), mp.port, proto_name(mp.proto));
-		if (v.self)
-			printf("  a pod reaching itself: the traffic never leaves the pod\n");
-		print_dir_text(cp, NP_EGRESS, &from, &to, &v.dir[NP_EGRESS]);
-		print_dir_text(cp, NP_INGRESS, &to, &from, &v.dir[NP_INGRESS]);
-		return v.allowed ? EXIT_OK : EXIT_FAIL;
-	}
-
+	/* Text: "ALLOW: FROM (ADDR) -> TO (ADDR) PORT/PROTO", then a sentence
+	 * per direction. JSON: the same facts, "to" before the addresses. */
 	out_init(&o, stdout, a->json);
-	out_obj_begin(&o, NULL);
-	out_str(&o, "verdict", v.allowed ? "allow" : "deny");
-	out_str(&o, "from", a->from);
-	out_str(&o, "to", a->to);
-	out_str(&o, "from_address", addr_format(&from.addr, buf, sizeof(buf)));
-	out_str(&o, "to_address", addr_format(&to.addr, buf, sizeof(buf)));
-	out_uint(&o, "port", mp.port);
-	out_str(&o, "protocol", proto_name(mp.proto));
-	out_uint(&o, "family", from.addr.family);
-	out_bool(&o, "self", v.self);
-	print_dir(&o, cp, NP_EGRESS, &from, &v.dir[NP_EGRESS]);
-	print_dir(&o, cp, NP_INGRESS, &to, &v.dir[NP_INGRESS]);
-	out_obj_end(&o);
+	out_json_obj_begin(&o, NULL);
+	out_json_str(&o, "verdict", v.allowed ? "allow" : "deny");
+	out_text(&o, "%s: ", v.allowed ? "ALLOW" : "DENY");
+	out_print_str(&o, "from", "%s ", a->from);
+	out_json_str(&o, "to", a->to);
+	out_print_str(&o, "from_address", "(%s) -> ", fa);
+	out_text(&o, "%s ", a->to);
+	out_print_str(&o, "to_address", "(%s) ", ta);
+	out_print_uint(&o, "port", "%llu/", mp.port);
+	out_print_str(&o, "protocol", "%s\n", proto_name(mp.proto));
+	out_json_uint(&o, "family", from.addr.family);
+	out_json_bool(&o, "self", v.self);
+	if (v.self)
+		out_text(&o, "  a pod reaching itself: the traffic never leaves the pod\n");
+	print_dir(&o, cp, NP_EGRESS, &from, &to, &v.dir[NP_EGRESS]);
+	print_dir(&o, cp, NP_INGRESS, &to, &from, &v.dir[NP_INGRESS]);
+	out_json_obj_end(&o);
 	out_finish(&o);
 	return v.allowed ? EXIT_OK : EXIT_FAIL;
 }
@@ -538,7 +488,7 @@ static int explain_matrix(const struct compiled *cp, const struct explain_args *
 	return EXIT_OK;
 }
 
-int cmd_explain(int argc, char **argv)
+int cmd_explain(const struct command *self, int argc, char **argv)
 {
 	struct explain_args a = { 0 };
 	struct np_cluster c;
@@ -549,7 +499,7 @@ int cmd_explain(int argc, char **argv)
 	cluster_init(&c);
 	if (parse_args(argc, argv, &a))
 		goto out;
-	err = manifest_load(&c, a.paths, a.n_paths);
+	err = manifest_load(&c, a.files.paths, a.files.n);
 	if (err) {
 		if (err != -EINVAL)
 			log_error("explain: reading manifests: %s", strerror(-err));
@@ -580,7 +530,7 @@ int cmd_explain(int argc, char **argv)
 out:
 	compiled_free(&cp);
 	cluster_free(&c);
-	free(a.paths);
+	opt_files_free(&a.files);
 	free(a.ports);
 	free(a.externals);
 	free(a.node_addrs);

@@ -12,7 +12,6 @@
  *   comparing matrices ............... lab_expect.c
  */
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 
 #include "commands.h"
 #include "compile.h"
-#include "json_out.h"
 #include "lab_addr.h"
 #include "lab_datapath.h"
 #include "lab_expect.h"
@@ -36,157 +34,111 @@
 #include "log.h"
 #include "manifest.h"
 #include "matrix.h"
-#include "vec.h"
+#include "options.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
 #define MIN_TIMEOUT_MS 50
 #define MAX_TIMEOUT_MS 60000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct lab_args {
-	char **paths;
-	size_t n_paths, cap_paths;
+	struct opt_files files;
 	struct matrix_port *ports;
 	size_t n_ports;
 	struct np_addr *externals;
 	size_t n_externals, cap_externals;
 	const char *expect;
-	char **down_ids; /* --down ID...: argv entries */
-	size_t n_down_ids;
 	int families;
 	enum lab_mode mode;
 	int timeout_ms;
-	bool json, keep, down, status, enforce_host, xdp;
+	bool json, keep, status, enforce_host, xdp;
 };
 
-static void lab_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: npbpf lab -f PATH... [--ports 80/TCP,53/UDP] [--expect FILE] [-o json]\n"
-		"                 [--external ADDR]... [--family 4|6|both] [--mode bridge|routed]\n"
-		"                 [--keep] [--status] [--timeout-ms N]\n"
-		"       npbpf lab --down [ID...]\n"
-		"\n"
-		"Builds the manifests' pods as network namespaces on this kernel (a node namespace,\n"
-		"one per pod, veth pairs), attaches the real datapath to every pod's veth, probes\n"
-		"every pod from every pod, and prints the matrix as 'explain --matrix' does. Pod\n"
-		"addresses come from status.podIPs (allocated when absent) and, like --external,\n"
-		"must lie in " LAB_RANGE_V4 " or " LAB_RANGE_V6 ". Needs root.\n"
-		"Exit status: 0 matrix as expected, 1 a difference (from --expect, or between the\n"
-		"datapath and explain) or a failure, 2 bad usage or bad input.\n"
-		"\n"
-		"  -f, --file PATH        manifest file or directory (repeatable; '-' = stdin)\n"
-		"      --ports LIST       probe these ports on every pod (default: each pod's\n"
-		"                         declared containerPorts, probed where declared)\n"
-		"      --expect FILE      compare with an expected matrix (text or JSON)\n"
-		"      --external ADDR    a host outside the cluster, behind the node (repeatable)\n"
-		"      --family 4|6|both  address family (default 4)\n"
-		"      --mode bridge|routed  pod wiring: a cni0 bridge (flannel, default) or /32\n"
-		"                         routes per pod (Calico)\n"
-		"      --timeout-ms N     how long a probe waits (default %d)\n"
-		"      --enforce-host     do not allow the node's own traffic to isolated pods\n"
-		"      --xdp              also attach the XDP variant of from-pod (in front of TC)\n"
-		"      --keep             leave the lab running and print where each pod lives\n"
-		"      --status           print 'npbpf status' of the lab's maps before teardown\n"
-		"      --down [ID...]     remove kept labs (and leftovers of crashed ones), all\n"
-		"                         or those with the ids given\n"
-		"  -o, --output text|json output format (default text)\n"
-		"  -h, --help             this help\n",
-		DEFAULT_TIMEOUT_MS);
-}
+enum {
+	OPT_PORTS = CLI_OPT_LONG,
+	OPT_EXPECT,
+	OPT_EXTERNAL,
+	OPT_FAMILY,
+	OPT_MODE,
+	OPT_KEEP,
+	OPT_TIMEOUT,
+	OPT_DOWN,
+	OPT_STATUS,
+	OPT_ENFORCE_HOST,
+	OPT_XDP,
+};
 
-static int push_external(struct lab_args *a, const char *text)
-{
-	struct np_addr *slot = VEC_PUSH(a->externals, a->n_externals, a->cap_externals);
+const struct cli_opt lab_opts[] = {
+	{ "file", 'f', "PATH", "manifest file or directory (repeatable; '-' = stdin)" },
+	{ "ports", OPT_PORTS, "LIST",
+	  "probe these ports on every pod (default: each pod's\n"
+	  "declared containerPorts, probed where declared)" },
+	{ "expect", OPT_EXPECT, "FILE",
+	  "compare with an expected matrix: explain's text or JSON,\n"
+	  "or the tab-separated layout (README.md)" },
+	{ "external", OPT_EXTERNAL, "ADDR",
+	  "a host outside the cluster, behind the node (repeatable)" },
+	{ "family", OPT_FAMILY, "4|6|both", "address family (default 4)" },
+	{ "mode", OPT_MODE, "bridge|routed",
+	  "pod wiring: a cni0 bridge (flannel, default) or /32\nroutes per pod (Calico)" },
+	{ "timeout-ms", OPT_TIMEOUT, "N",
+	  "how long a probe waits (default " STR(DEFAULT_TIMEOUT_MS) ", " STR(MIN_TIMEOUT_MS)
+	  " to " STR(MAX_TIMEOUT_MS) ")" },
+	{ "enforce-host", OPT_ENFORCE_HOST, NULL,
+	  "do not allow the node's own traffic to isolated pods" },
+	{ "xdp", OPT_XDP, NULL, "also attach the XDP variant of from-pod (in front of TC)" },
+	{ "keep", OPT_KEEP, NULL, "leave the lab running and print where each pod lives" },
+	{ "status", OPT_STATUS, NULL, "print 'npbpf status' of the lab's maps before teardown" },
+	{ "down", OPT_DOWN, NULL, "'npbpf lab down': remove kept labs (IDs may follow)" },
+	{ "output", 'o', "text|json", "output format (default text)" },
+	{ 0 },
+};
 
-	if (!slot)
-		return -ENOMEM;
-	if (addr_parse(text, false, slot)) {
-		log_error("lab: --external '%s' is not an IP address", text);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_timeout(const char *text, int *out)
-{
-	char *end;
-	long v = strtol(text, &end, 10);
-
-	if (end == text || *end || v < MIN_TIMEOUT_MS || v > MAX_TIMEOUT_MS) {
-		log_error("lab: --timeout-ms takes %d to %d, not '%s'", MIN_TIMEOUT_MS,
-			  MAX_TIMEOUT_MS, text);
-		return -EINVAL;
-	}
-	*out = (int)v;
-	return 0;
-}
+const struct cli_opt lab_down_opts[] = {
+	{ "output", 'o', "text|json", "output format (default text)" },
+	{ 0 },
+};
 
 static int check_args(const struct lab_args *a)
 {
-	if (a->down && (a->n_paths || a->keep || a->expect || a->status)) {
-		log_error("lab: --down takes no other option but -o");
-		return -EINVAL;
-	}
-	if (!a->down && !a->n_paths) {
-		log_error("lab: no manifests given (-f PATH)");
-		return -EINVAL;
-	}
-	if (a->status && a->json) {
+	int err = opt_files_given("lab", &a->files);
+
+	if (!err && a->status && a->json) {
 		log_error("lab: --status prints text; with -o json use --keep, then "
 			  "'npbpf status -o json' in the node namespace");
-		return -EINVAL;
+		err = -EINVAL;
 	}
-	return 0;
+	return err;
 }
 
 static int parse_args(int argc, char **argv, struct lab_args *a)
 {
-	enum { OPT_PORTS = 256, OPT_EXPECT, OPT_EXTERNAL, OPT_FAMILY, OPT_MODE, OPT_KEEP,
-	       OPT_TIMEOUT, OPT_DOWN, OPT_STATUS, OPT_ENFORCE_HOST, OPT_XDP };
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "ports", required_argument, NULL, OPT_PORTS },
-		{ "expect", required_argument, NULL, OPT_EXPECT },
-		{ "external", required_argument, NULL, OPT_EXTERNAL },
-		{ "family", required_argument, NULL, OPT_FAMILY },
-		{ "mode", required_argument, NULL, OPT_MODE },
-		{ "keep", no_argument, NULL, OPT_KEEP },
-		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
-		{ "down", no_argument, NULL, OPT_DOWN },
-		{ "status", no_argument, NULL, OPT_STATUS },
-		{ "enforce-host", no_argument, NULL, OPT_ENFORCE_HOST },
-		{ "xdp", no_argument, NULL, OPT_XDP },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+	struct cli_parser p;
+	uint64_t v = 0;
 	int c, err = 0;
 
 	a->families = MATRIX_V4;
 	a->mode = LAB_MODE_BRIDGE;
 	a->timeout_ms = DEFAULT_TIMEOUT_MS;
-	optind = 1;
-	while (!err && (c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+	cli_parser_init(&p, "lab", lab_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
-		case 'f': {
-			char **slot = VEC_PUSH(a->paths, a->n_paths, a->cap_paths);
-
-			if (!slot)
-				return -ENOMEM;
-			*slot = optarg;
+		case 'f':
+			err = opt_file(&a->files, optarg);
 			break;
-		}
 		case OPT_PORTS:
-			err = matrix_ports_option("lab", optarg, &a->ports, &a->n_ports);
+			err = opt_ports("lab", optarg, &a->ports, &a->n_ports);
 			break;
 		case OPT_EXPECT:
 			a->expect = optarg;
 			break;
 		case OPT_EXTERNAL:
-			err = push_external(a, optarg);
+			err = opt_addr("lab", "external", optarg, &a->externals, &a->n_externals,
+				       &a->cap_externals);
 			break;
 		case OPT_FAMILY:
-			err = matrix_family_option("lab", optarg, &a->families);
+			err = opt_family("lab", optarg, &a->families);
 			break;
 		case OPT_MODE:
 			if (lab_mode_parse(optarg, &a->mode)) {
@@ -198,10 +150,9 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			a->keep = true;
 			break;
 		case OPT_TIMEOUT:
-			err = parse_timeout(optarg, &a->timeout_ms);
-			break;
-		case OPT_DOWN:
-			a->down = true;
+			err = opt_number("lab", "timeout-ms", optarg, MIN_TIMEOUT_MS,
+					 MAX_TIMEOUT_MS, &v);
+			a->timeout_ms = (int)v;
 			break;
 		case OPT_STATUS:
 			a->status = true;
@@ -213,37 +164,44 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			a->xdp = true;
 			break;
 		case 'o':
-			err = out_parse_format("lab", optarg, &a->json);
+			err = opt_output("lab", optarg, &a->json);
 			break;
-		case 'h':
-			lab_usage(stdout);
-			exit(EXIT_OK);
-		default:
+		default: /* --down never comes here: command.c makes it 'lab down' */
 			err = -EINVAL;
 		}
 	}
-	if (err)
-		return err;
-	if (a->down) {
-		a->down_ids = argv + optind;
-		a->n_down_ids = (size_t)(argc - optind);
-	} else if (optind < argc) {
-		log_error("lab: unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
-	}
-	return check_args(a);
+	if (!err)
+		err = cli_no_operands(&p, argc, argv);
+	return err ? err : check_args(a);
 }
 
-/* ---- lab --down */
+/* Progress for people watching; scripts see it with -v. */
+static void lab_log_level(void)
+{
+	if (isatty(STDERR_FILENO) && log_get_level() < LOG_INFO)
+		log_set_level(LOG_INFO);
+}
 
-static int lab_down(const struct lab_args *a)
+/* ---- lab down [ID...] (and lab --down [ID...]) */
+
+int cmd_lab_down(const struct command *self, int argc, char **argv)
 {
 	struct lab_down_result *r = NULL;
+	struct cli_parser p;
+	bool json = false;
 	size_t n = 0;
-	int err, ret;
+	int c, err = 0, ret;
 
-	err = lab_state_down(a->down_ids, a->n_down_ids, &r, &n);
-	ret = lab_report_down(stdout, a->json, r, n);
+	cli_parser_init(&p, "lab", lab_down_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1)
+		err = c == 'o' ? opt_output("lab", optarg, &json) : -EINVAL;
+	if (err)
+		return EXIT_USAGE;
+	lab_log_level();
+	lab_signal_install();
+	/* The operands are the ids: all of them when none is given. */
+	err = lab_state_down(argv + optind, (size_t)(argc - optind), &r, &n);
+	ret = lab_report_down(stdout, json, r, n);
 	free(r);
 	if (err && ret == EXIT_OK) {
 		log_error("lab: reading %s: %s", LAB_STATE_DIR, strerror(-err));
@@ -305,7 +263,7 @@ static int prepare(struct lab_run *r)
 	const struct matrix_port *ports = a->n_ports ? a->ports : NULL;
 	int err;
 
-	err = manifest_load(&r->c, a->paths, a->n_paths);
+	err = manifest_load(&r->c, a->files.paths, a->files.n);
 	if (err) {
 		if (err != -EINVAL)
 			log_error("lab: reading manifests: %s", strerror(-err));
@@ -435,7 +393,6 @@ static void print_result(const struct lab_run *r)
  * it reports on are. */
 static int print_status(const struct lab_run *r)
 {
-	char *argv[] = { (char *)"status", (char *)"--pin-dir", (char *)r->pin_dir, NULL };
 	int saved, ret;
 
 	printf("\nnpbpf status --pin-dir %s (in network namespace %s):\n", r->pin_dir,
@@ -443,7 +400,7 @@ static int print_status(const struct lab_run *r)
 	fflush(stdout);
 	if (lab_netns_enter(r->net.node_netns, &saved))
 		return EXIT_FAIL;
-	ret = cmd_status(3, argv);
+	ret = status_show_summary(r->pin_dir);
 	lab_netns_leave(saved);
 	return ret;
 }
@@ -502,7 +459,7 @@ static int lab_run(struct lab_run *r)
 	return ret;
 }
 
-int cmd_lab(int argc, char **argv)
+int cmd_lab(const struct command *self, int argc, char **argv)
 {
 	struct lab_run r;
 	int64_t t;
@@ -514,14 +471,8 @@ int cmd_lab(int argc, char **argv)
 	cluster_init(&r.c);
 	if (parse_args(argc, argv, &r.a))
 		goto out;
-	/* Progress for people watching; scripts see it with -v. */
-	if (isatty(STDERR_FILENO) && log_get_level() < LOG_INFO)
-		log_set_level(LOG_INFO);
+	lab_log_level();
 	lab_signal_install();
-	if (r.a.down) {
-		ret = lab_down(&r.a);
-		goto out;
-	}
 	ret = lab_run(&r);
 out:
 	t = lab_now_ms();
@@ -540,7 +491,7 @@ out:
 	}
 	compiled_free(&r.cp);
 	cluster_free(&r.c);
-	free(r.a.paths);
+	opt_files_free(&r.a.files);
 	free(r.a.ports);
 	free(r.a.externals);
 	return ret;

@@ -2,14 +2,13 @@
 /*
  * npbpf status: what the pinned maps hold, in human terms. Reads only, takes
  * no lock, so it works while an agent or a lab runs and after it exited.
- * Every record goes through one emitter per view: JSON fields with -o json,
- * one line of text otherwise.
+ * Every record goes through one emitter per view, one output call per field
+ * (json_out.h): the JSON member with -o json, its place in the record's line
+ * of text otherwise.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -19,33 +18,18 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "counters.h"
 #include "json_out.h"
 #include "loader.h"
 #include "log.h"
 #include "mapsync.h"
+#include "options.h"
 #include "pinned.h"
 #include "vec.h"
 
-enum status_view {
-	VIEW_SUMMARY,
-	VIEW_ENDPOINTS,
-	VIEW_IDENTITIES,
-	VIEW_POLICY,
-	VIEW_IPCACHE,
-	VIEW_CT,
-	VIEW_COUNTERS,
-};
-
-static const char *const view_names[] = {
-	[VIEW_SUMMARY] = "summary",	  [VIEW_ENDPOINTS] = "endpoints",
-	[VIEW_IDENTITIES] = "identities", [VIEW_POLICY] = "policy",
-	[VIEW_IPCACHE] = "ipcache",	  [VIEW_CT] = "ct",
-	[VIEW_COUNTERS] = "counters",
-};
-#define N_VIEWS (sizeof(view_names) / sizeof(view_names[0]))
-
 struct status_args {
 	enum status_view view;
+	const char *view_name;
 	const char *pin_dir;
 	bool json;
 };
@@ -61,78 +45,35 @@ struct status_ctx {
 	struct out o;
 };
 
-static void status_usage(FILE *f)
-{
-	fprintf(f, "Usage: npbpf status [VIEW] [--pin-dir DIR] [-o text|json]\n"
-		   "\n"
-		   "Shows what the pinned npbpf maps hold: works while an agent or a lab runs and\n"
-		   "after it exited. Needs root (reading BPF maps).\n"
-		   "\n"
-		   "Views:\n"
-		   "  (none)      summary: programs and where they are attached, how the last\n"
-		   "              sync ended (what failed, pods left isolated), map fill levels,\n"
-		   "              allowed and dropped totals\n"
-		   "  endpoints   pod veths: pod, identity, addresses, attached programs\n"
-		   "  identities  identity numbers and their labels\n"
-		   "  policy      the live policy generation, one line per entry\n"
-		   "  ipcache     address and prefix -> identity\n"
-		   "  ct          conntrack entries with state and age\n"
-		   "  counters    packets and bytes per policy rule and verdict\n"
-		   "\n"
-		   "  --pin-dir DIR          where the maps are pinned (default " PINNED_DEFAULT_DIR
-		   ")\n"
-		   "  -o, --output text|json output format (default text)\n"
-		   "  -h, --help             this help\n");
-}
+enum { OPT_PIN_DIR = CLI_OPT_LONG };
+
+const struct cli_opt status_opts[] = {
+	{ "pin-dir", OPT_PIN_DIR, "DIR",
+	  "where the maps are pinned (default " PINNED_DEFAULT_DIR ")" },
+	{ "output", 'o', "text|json", "output format (default text)" },
+	{ 0 },
+};
 
 static int parse_args(int argc, char **argv, struct status_args *a)
 {
-	enum { OPT_PIN_DIR = 256 };
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	bool have_view = false;
-	int c;
+	struct cli_parser p;
+	int c, err = 0;
 
 	a->pin_dir = PINNED_DEFAULT_DIR;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "-o:h", opts, NULL)) != -1) {
+	cli_parser_init(&p, "status", status_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
-		case 1: /* a non-option argument, in order */
-			if (have_view) {
-				log_error("status: unexpected argument '%s'", optarg);
-				return -EINVAL;
-			}
-			for (size_t v = 0; v < N_VIEWS; v++) {
-				if (!strcmp(optarg, view_names[v])) {
-					a->view = (enum status_view)v;
-					have_view = true;
-				}
-			}
-			if (!have_view) {
-				log_error("status: unknown view '%s' (see npbpf status --help)",
-					  optarg);
-				return -EINVAL;
-			}
-			break;
 		case OPT_PIN_DIR:
 			a->pin_dir = optarg;
 			break;
 		case 'o':
-			if (out_parse_format("status", optarg, &a->json))
-				return -EINVAL;
+			err = opt_output("status", optarg, &a->json);
 			break;
-		case 'h':
-			status_usage(stdout);
-			exit(EXIT_OK);
 		default:
-			return -EINVAL;
+			err = -EINVAL;
 		}
 	}
-	return 0;
+	return err ? err : cli_no_operands(&p, argc, argv);
 }
 
 /* ---- Names. */
@@ -266,12 +207,15 @@ static bool same_rule(const struct policy_row *a, const struct policy_row *b)
 	       a->proto == b->proto && a->v.policy == b->v.policy && a->v.rule == b->v.rule;
 }
 
+/* "production/app=backend <- ns=monitoring,app=prometheus 9090/TCP allow
+ * (production/allow-prometheus-scrape rule 0)"; JSON: numbers and labels. */
 static void emit_policy_row(struct status_ctx *x, const struct policy_row *r)
 {
 	char sb[64], pb[64], polb[NPBPF_NAME_LEN + 32], port[32];
 	const char *subject = id_label(x, r->subject, sb, sizeof(sb));
 	const char *peer = id_label(x, r->peer, pb, sizeof(pb));
 	const char *pol = policy_label(x, r->v.policy, polb, sizeof(polb));
+	struct out *o = &x->o;
 
 	if (!r->proto)
 		snprintf(port, sizeof(port), "any");
@@ -281,28 +225,24 @@ static void emit_policy_row(struct status_ctx *x, const struct policy_row *r)
 		snprintf(port, sizeof(port), "%u/%s", r->lo, proto_name(r->proto));
 	else
 		snprintf(port, sizeof(port), "%u-%u/%s", r->lo, r->hi, proto_name(r->proto));
-	if (!x->o.json) {
-		if (r->v.policy == NPBPF_POLICY_HOST)
-			printf("%s %s %s %s allow (%s)\n", subject,
-			       r->dir == NPBPF_DIR_EGRESS ? "->" : "<-", peer, port, pol);
-		else
-			printf("%s %s %s %s allow (%s rule %u)\n", subject,
-			       r->dir == NPBPF_DIR_EGRESS ? "->" : "<-", peer, port, pol,
-			       r->v.rule);
-		return;
-	}
-	out_obj_begin(&x->o, NULL);
-	out_uint(&x->o, "subject", r->subject);
-	out_str(&x->o, "subject_label", subject);
-	out_str(&x->o, "direction", dir_name(r->dir));
-	out_uint(&x->o, "peer", r->peer);
-	out_str(&x->o, "peer_label", peer);
-	out_str(&x->o, "protocol", proto_name(r->proto));
-	out_uint(&x->o, "port", r->lo);
-	out_uint(&x->o, "end_port", r->hi);
-	out_str(&x->o, "policy", pol);
-	out_uint(&x->o, "rule", r->v.rule);
-	out_obj_end(&x->o);
+	out_json_obj_begin(o, NULL);
+	out_json_uint(o, "subject", r->subject);
+	out_print_str(o, "subject_label", "%s ", subject);
+	out_json_str(o, "direction", dir_name(r->dir));
+	out_text(o, "%s ", r->dir == NPBPF_DIR_EGRESS ? "->" : "<-");
+	out_json_uint(o, "peer", r->peer);
+	out_print_str(o, "peer_label", "%s ", peer);
+	out_json_str(o, "protocol", proto_name(r->proto));
+	out_json_uint(o, "port", r->lo);
+	out_json_uint(o, "end_port", r->hi);
+	out_text(o, "%s allow (", port);
+	out_print_str(o, "policy", "%s", pol);
+	if (r->v.policy == NPBPF_POLICY_HOST)
+		out_json_uint(o, "rule", r->v.rule);
+	else
+		out_print_uint(o, "rule", " rule %llu", r->v.rule);
+	out_text(o, ")\n");
+	out_json_obj_end(o);
 }
 
 static void emit_subject(struct status_ctx *x, uint32_t id, const struct npbpf_subject *s)
@@ -311,18 +251,16 @@ static void emit_subject(struct status_ctx *x, uint32_t id, const struct npbpf_s
 	const char *label = id_label(x, id, buf, sizeof(buf));
 	bool in = s->isolated & (1u << NPBPF_DIR_INGRESS),
 	     eg = s->isolated & (1u << NPBPF_DIR_EGRESS);
+	struct out *o = &x->o;
 
-	if (!x->o.json) {
-		printf("%s isolated:%s%s%s\n", label, in ? " ingress" : "", eg ? " egress" : "",
-		       !in && !eg ? " none" : "");
-		return;
-	}
-	out_obj_begin(&x->o, NULL);
-	out_uint(&x->o, "identity", id);
-	out_str(&x->o, "label", label);
-	out_bool(&x->o, "ingress_isolated", in);
-	out_bool(&x->o, "egress_isolated", eg);
-	out_obj_end(&x->o);
+	out_json_obj_begin(o, NULL);
+	out_json_uint(o, "identity", id);
+	out_print_str(o, "label", "%s isolated:", label);
+	out_json_bool(o, "ingress_isolated", in);
+	out_json_bool(o, "egress_isolated", eg);
+	out_text(o, "%s%s%s\n", in ? " ingress" : "", eg ? " egress" : "",
+		 !in && !eg ? " none" : "");
+	out_json_obj_end(o);
 }
 
 static int view_policy(struct status_ctx *x)
@@ -369,29 +307,19 @@ static int view_policy(struct status_ctx *x)
 		}
 		rows[m++] = rows[i];
 	}
-	if (x->o.json) {
-		out_obj_begin(&x->o, NULL);
-		out_uint(&x->o, "generation", live_gen(x));
-		out_uint(&x->o, "revision", x->st.config.revision);
-		out_arr_begin(&x->o, "subjects");
-	} else {
-		printf("# generation %u, revision %u: isolation\n", live_gen(x),
-		       x->st.config.revision);
-	}
+	out_json_obj_begin(&x->o, NULL);
+	out_print_uint(&x->o, "generation", "# generation %llu, ", live_gen(x));
+	out_print_uint(&x->o, "revision", "revision %llu: isolation\n", x->st.config.revision);
+	out_json_arr_begin(&x->o, "subjects");
 	for (size_t i = 0; i < st->n; i++)
 		emit_subject(x, *(const uint32_t *)ms_table_key(st, i), ms_table_value(st, i));
-	if (x->o.json) {
-		out_arr_end(&x->o);
-		out_arr_begin(&x->o, "entries");
-	} else {
-		printf("# allowed (%zu entries)\n", m);
-	}
+	out_json_arr_end(&x->o);
+	out_text(&x->o, "# allowed (%zu entries)\n", m);
+	out_json_arr_begin(&x->o, "entries");
 	for (size_t i = 0; i < m; i++)
 		emit_policy_row(x, &rows[i]);
-	if (x->o.json) {
-		out_arr_end(&x->o);
-		out_obj_end(&x->o);
-	}
+	out_json_arr_end(&x->o);
+	out_json_obj_end(&x->o);
 	free(rows);
 	return 0;
 }
@@ -402,9 +330,9 @@ static int view_identities(struct status_ctx *x)
 {
 	const struct ms_table *t = &x->st.idmeta;
 	const struct ms_table *subj = &x->st.gen[MS_G_SUBJECT][live_gen(x)];
+	struct out *o = &x->o;
 
-	if (x->o.json)
-		out_arr_begin(&x->o, NULL);
+	out_json_arr_begin(o, NULL);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct npbpf_idmeta_key *k = ms_table_key(t, i);
 		const struct npbpf_idmeta *v = ms_table_value(t, i);
@@ -425,22 +353,16 @@ static int view_identities(struct status_ctx *x)
 		retired = !!ms_table_get(t, &marker);
 		snprintf(iso, sizeof(iso), "%s%s%s", s && (s->isolated & 1) ? "ingress" : "",
 			 s && s->isolated == 3 ? "," : "", s && (s->isolated & 2) ? "egress" : "");
-		if (!x->o.json) {
-			printf("%-10u %-5s %s%s%s%s%s\n", k->identity, kind, label,
-			       iso[0] ? " (isolated: " : "", iso, iso[0] ? ")" : "",
-			       retired ? " (retired: in quarantine)" : "");
-			continue;
-		}
-		out_obj_begin(&x->o, NULL);
-		out_uint(&x->o, "identity", k->identity);
-		out_str(&x->o, "kind", kind);
-		out_str(&x->o, "label", label);
-		out_str(&x->o, "isolated", iso);
-		out_bool(&x->o, "retired", retired);
-		out_obj_end(&x->o);
+		out_json_obj_begin(o, NULL);
+		out_print_uint(o, "identity", "%-10llu ", k->identity);
+		out_print_str(o, "kind", "%-5s ", kind);
+		out_print_str(o, "label", "%s", label);
+		out_print_str(o, "isolated", iso[0] ? " (isolated: %s)" : "%s", iso);
+		out_json_bool(o, "retired", retired);
+		out_text(o, "%s\n", retired ? " (retired: in quarantine)" : "");
+		out_json_obj_end(o);
 	}
-	if (x->o.json)
-		out_arr_end(&x->o);
+	out_json_arr_end(o);
 	return 0;
 }
 
@@ -449,15 +371,11 @@ static void emit_ipc(struct status_ctx *x, const char *prefix, uint32_t id)
 	char buf[64];
 	const char *label = id_label(x, id, buf, sizeof(buf));
 
-	if (!x->o.json) {
-		printf("%-43s %-10u %s\n", prefix, id, label);
-		return;
-	}
-	out_obj_begin(&x->o, NULL);
-	out_str(&x->o, "prefix", prefix);
-	out_uint(&x->o, "identity", id);
-	out_str(&x->o, "label", label);
-	out_obj_end(&x->o);
+	out_json_obj_begin(&x->o, NULL);
+	out_print_str(&x->o, "prefix", "%-43s ", prefix);
+	out_print_uint(&x->o, "identity", "%-10llu ", id);
+	out_print_str(&x->o, "label", "%s\n", label);
+	out_json_obj_end(&x->o);
 }
 
 static int view_ipcache(struct status_ctx *x)
@@ -465,8 +383,7 @@ static int view_ipcache(struct status_ctx *x)
 	const struct ms_table *h = &x->st.ipc_host, *c = &x->st.ipc_cidr;
 	char buf[64];
 
-	if (x->o.json)
-		out_arr_begin(&x->o, NULL);
+	out_json_arr_begin(&x->o, NULL);
 	for (size_t i = 0; i < h->n; i++) {
 		const struct npbpf_addr *k = ms_table_key(h, i);
 		const struct npbpf_ipc_value *v = ms_table_value(h, i);
@@ -481,17 +398,16 @@ static int view_ipcache(struct status_ctx *x)
 			 fmt_addr(k->a.family, k->a.addr, (int)k->prefixlen - 32, buf, sizeof(buf)),
 			 v->identity);
 	}
-	if (x->o.json)
-		out_arr_end(&x->o);
+	out_json_arr_end(&x->o);
 	return 0;
 }
 
 static int view_endpoints(struct status_ctx *x)
 {
 	const struct ms_table *t = &x->st.endpoint;
+	struct out *o = &x->o;
 
-	if (x->o.json)
-		out_arr_begin(&x->o, NULL);
+	out_json_arr_begin(o, NULL);
 	for (size_t i = 0; i < t->n; i++) {
 		uint32_t ifindex = *(const uint32_t *)ms_table_key(t, i);
 		const struct npbpf_endpoint *ep = ms_table_value(t, i);
@@ -509,28 +425,25 @@ static int view_endpoints(struct status_ctx *x)
 			fmt_addr(NPBPF_FAMILY_V4, ep->addr4, -1, a4, sizeof(a4));
 		if (ep->flags & NPBPF_EP_HAS_V6)
 			fmt_addr(NPBPF_FAMILY_V6, ep->addr6, -1, a6, sizeof(a6));
-		if (!x->o.json) {
-			printf("%u %s %s identity %u %s %s%s%s tc %s/%s%s\n", ifindex, ifname,
-			       pod ? pod->name : "?", ep->identity, label, a4, a6[0] ? " " : "",
-			       a6, in_id ? "in" : "-", eg_id ? "out" : "-",
-			       xdp_id ? " xdp" : "");
-			continue;
-		}
-		out_obj_begin(&x->o, NULL);
-		out_uint(&x->o, "ifindex", ifindex);
-		out_str(&x->o, "ifname", ifname);
-		out_str(&x->o, "pod", pod ? pod->name : "");
-		out_uint(&x->o, "identity", ep->identity);
-		out_str(&x->o, "label", label);
-		out_str(&x->o, "ipv4", a4);
-		out_str(&x->o, "ipv6", a6);
-		out_uint(&x->o, "tc_ingress_prog", in_id);
-		out_uint(&x->o, "tc_egress_prog", eg_id);
-		out_uint(&x->o, "xdp_prog", xdp_id);
-		out_obj_end(&x->o);
+		/* "IFINDEX IFNAME POD identity N LABEL ADDR4 ADDR6 tc in/out xdp" */
+		out_json_obj_begin(o, NULL);
+		out_print_uint(o, "ifindex", "%llu ", ifindex);
+		out_print_str(o, "ifname", "%s ", ifname);
+		out_json_str(o, "pod", pod ? pod->name : "");
+		out_text(o, "%s ", pod ? pod->name : "?");
+		out_print_uint(o, "identity", "identity %llu ", ep->identity);
+		out_print_str(o, "label", "%s ", label);
+		out_print_str(o, "ipv4", "%s", a4);
+		out_text(o, "%s", a6[0] ? " " : "");
+		out_print_str(o, "ipv6", "%s", a6);
+		out_json_uint(o, "tc_ingress_prog", in_id);
+		out_json_uint(o, "tc_egress_prog", eg_id);
+		out_json_uint(o, "xdp_prog", xdp_id);
+		out_text(o, " tc %s/%s%s\n", in_id ? "in" : "-", eg_id ? "out" : "-",
+			 xdp_id ? " xdp" : "");
+		out_json_obj_end(o);
 	}
-	if (x->o.json)
-		out_arr_end(&x->o);
+	out_json_arr_end(o);
 	return 0;
 }
 
@@ -556,10 +469,11 @@ static void view_ct_endpoint(struct status_ctx *x, uint32_t ifindex, int fd, uin
 {
 	struct npbpf_ct_key key, next;
 	struct npbpf_ct_value v;
+	struct out *o = &x->o;
 	bool first = true;
 
 	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
-		char src[64], dst[64], sl[64], dl[64], line[256];
+		char src[64], dst[64], sl[64], dl[64];
 		double age, idle;
 
 		first = false;
@@ -570,29 +484,24 @@ static void view_ct_endpoint(struct status_ctx *x, uint32_t ifindex, int fd, uin
 		fmt_addr(next.family, next.daddr, -1, dst, sizeof(dst));
 		age = now > v.created_ns ? (double)(now - v.created_ns) / 1e9 : 0;
 		idle = now > v.last_seen_ns ? (double)(now - v.last_seen_ns) / 1e9 : 0;
-		snprintf(line, sizeof(line), "%s %s:%u -> %s:%u", l4_name(next.proto), src,
-			 ntohs(next.sport), dst, ntohs(next.dport));
-		if (!x->o.json) {
-			printf("if%u %s %s age %.1fs idle %.1fs rev %u %s -> %s\n", ifindex, line,
-			       ct_state_name(v.state), age, idle, v.revision,
-			       id_label(x, v.src_identity, sl, sizeof(sl)),
-			       id_label(x, v.dst_identity, dl, sizeof(dl)));
-			continue;
-		}
-		out_obj_begin(&x->o, NULL);
-		out_uint(&x->o, "ifindex", ifindex);
-		out_str(&x->o, "protocol", l4_name(next.proto));
-		out_str(&x->o, "source", src);
-		out_uint(&x->o, "source_port", ntohs(next.sport));
-		out_str(&x->o, "destination", dst);
-		out_uint(&x->o, "destination_port", ntohs(next.dport));
-		out_str(&x->o, "state", ct_state_name(v.state));
-		out_double(&x->o, "age_seconds", age, 1);
-		out_double(&x->o, "idle_seconds", idle, 1);
-		out_uint(&x->o, "revision", v.revision);
-		out_uint(&x->o, "source_identity", v.src_identity);
-		out_uint(&x->o, "destination_identity", v.dst_identity);
-		out_obj_end(&x->o);
+		/* "ifN PROTO SRC:SPORT -> DST:DPORT STATE age As idle Is rev R SRC-LABEL
+		 * -> DST-LABEL"; JSON has the identities' numbers. */
+		out_json_obj_begin(o, NULL);
+		out_print_uint(o, "ifindex", "if%llu ", ifindex);
+		out_print_str(o, "protocol", "%s ", l4_name(next.proto));
+		out_print_str(o, "source", "%s:", src);
+		out_print_uint(o, "source_port", "%llu -> ", ntohs(next.sport));
+		out_print_str(o, "destination", "%s:", dst);
+		out_print_uint(o, "destination_port", "%llu ", ntohs(next.dport));
+		out_print_str(o, "state", "%s ", ct_state_name(v.state));
+		out_print_double(o, "age_seconds", "age %.1fs ", 1, age);
+		out_print_double(o, "idle_seconds", "idle %.1fs ", 1, idle);
+		out_print_uint(o, "revision", "rev %llu ", v.revision);
+		out_json_uint(o, "source_identity", v.src_identity);
+		out_json_uint(o, "destination_identity", v.dst_identity);
+		out_text(o, "%s -> %s\n", id_label(x, v.src_identity, sl, sizeof(sl)),
+			 id_label(x, v.dst_identity, dl, sizeof(dl)));
+		out_json_obj_end(o);
 	}
 }
 
@@ -603,8 +512,7 @@ static int view_ct(struct status_ctx *x)
 	__u32 key, next;
 	bool first = true;
 
-	if (x->o.json)
-		out_arr_begin(&x->o, NULL);
+	out_json_arr_begin(&x->o, NULL);
 	while (outer >= 0 && !bpf_map_get_next_key(outer, first ? NULL : &key, &next)) {
 		int fd;
 
@@ -616,220 +524,71 @@ static int view_ct(struct status_ctx *x)
 		view_ct_endpoint(x, next, fd, now);
 		close(fd);
 	}
-	if (x->o.json)
-		out_arr_end(&x->o);
+	out_json_arr_end(&x->o);
 	return 0;
 }
 
-static const char *drop_reason_name(uint16_t r)
+/* Every counter of the pinned maps, merged and sorted (counters.h). */
+static int read_counters(struct status_ctx *x, struct counter_row **rows, size_t *n)
 {
-	switch (r) {
-	case NPBPF_DROP_POLICY:
-		return "no rule allowed it";
-	case NPBPF_DROP_SPOOFED:
-		return "spoofed source";
-	case NPBPF_DROP_UNPARSEABLE:
-		return "unparseable";
-	case NPBPF_DROP_VLAN:
-		return "VLAN-tagged";
-	case NPBPF_DROP_NO_CT:
-		return "TCP without SYN and no connection";
-	case NPBPF_DROP_FRAG:
-		return "fragment without its first";
-	case NPBPF_DROP_NO_ENDPOINT:
-		return "veth without a known endpoint";
-	case NPBPF_DROP_CONTROL:
-		return "ARP/ND for another's address, or a router advertisement or redirect";
-	case NPBPF_DROP_NOT_IP:
-		return "not IP from a pod";
-	}
-	return "other";
-}
+	struct counters c;
+	int err;
 
-static const char *allow_reason_name(uint16_t r)
-{
-	switch (r) {
-	case NPBPF_ALLOW_UNISOLATED:
-		return "not isolated";
-	case NPBPF_ALLOW_CT:
-		return "tracked connection";
-	case NPBPF_ALLOW_RELATED:
-		return "ICMP error of a tracked connection";
-	case NPBPF_ALLOW_FRAG:
-		return "later fragment";
-	case NPBPF_ALLOW_CONTROL:
-		return "ARP / neighbour discovery";
-	}
-	return "other";
-}
-
-/* The fixed-reason slots (npbpf_fixcnt) as the counter keys they stand for:
- * fn for every slot a packet was charged to, as the hash would have it. */
-static void each_fixed_counter(struct status_ctx *x,
-			       void (*fn)(struct status_ctx *, const struct npbpf_counter_key *,
-					  uint64_t, uint64_t, void *),
-			       void *arg, struct npbpf_counter *vals, int ncpu)
-{
-	int fd = x->ps.fds[PIN_FIXCNT];
-
-	if (fd < 0)
-		return;
-	for (__u32 dir = 0; dir < 2; dir++) {
-		for (__u32 verdict = 0; verdict < 2; verdict++) {
-			for (__u32 reason = 0; reason < NPBPF_FIXCNT_REASONS; reason++) {
-				__u32 idx = NPBPF_FIXCNT_INDEX(dir, verdict, reason);
-				uint64_t packets = 0, bytes = 0;
-				struct npbpf_counter_key k;
-
-				if (bpf_map_lookup_elem(fd, &idx, vals))
-					continue;
-				for (int c = 0; c < ncpu; c++) {
-					packets += vals[c].packets;
-					bytes += vals[c].bytes;
-				}
-				if (!packets && !bytes)
-					continue;
-				memset(&k, 0, sizeof(k));
-				k.policy = verdict == NPBPF_VERDICT_DROP ? ~0u : NPBPF_POLICY_NONE;
-				k.rule = (__u16)reason;
-				k.dir = (__u8)dir;
-				k.verdict = (__u8)verdict;
-				fn(x, &k, packets, bytes, arg);
-			}
-		}
-	}
-}
-
-/* Walks the per-CPU counters, summing CPUs: fn(key, packets, bytes). The
- * fixed reasons' array comes first, then the policy rules' hash. */
-static int each_counter(struct status_ctx *x,
-			void (*fn)(struct status_ctx *, const struct npbpf_counter_key *,
-				   uint64_t, uint64_t, void *),
-			void *arg)
-{
-	int fd = x->ps.fds[PIN_COUNTERS], ncpu = libbpf_num_possible_cpus();
-	struct npbpf_counter_key key, next;
-	struct npbpf_counter *vals;
-	bool first = true;
-
-	if (fd < 0 && x->ps.fds[PIN_FIXCNT] < 0)
+	*rows = NULL;
+	*n = 0;
+	if (x->ps.fds[PIN_COUNTERS] < 0 && x->ps.fds[PIN_FIXCNT] < 0)
 		return 0;
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	/* Per-CPU values come 8-byte aligned; npbpf_counter already is. */
-	vals = calloc((size_t)ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	each_fixed_counter(x, fn, arg, vals, ncpu);
-	while (fd >= 0 && !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
-		uint64_t packets = 0, bytes = 0;
-
-		first = false;
-		key = next;
-		if (bpf_map_lookup_elem(fd, &next, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++) {
-			packets += vals[c].packets;
-			bytes += vals[c].bytes;
-		}
-		fn(x, &next, packets, bytes, arg);
-	}
-	free(vals);
-	return 0;
+	err = counters_open(&c, x->ps.fds[PIN_COUNTERS], x->ps.fds[PIN_FIXCNT]);
+	if (!err)
+		err = counters_collect(&c, rows, n);
+	counters_close(&c);
+	return err;
 }
 
-static void emit_counter(struct status_ctx *x, const struct npbpf_counter_key *k,
-			 uint64_t packets, uint64_t bytes, void *arg)
+static void emit_counter(struct status_ctx *x, const struct counter_row *r)
 {
 	char pb[NPBPF_NAME_LEN + 32], what[NPBPF_NAME_LEN + 64];
+	const struct npbpf_counter_key *k = &r->key;
 	bool drop = k->verdict == NPBPF_VERDICT_DROP;
+	struct out *o = &x->o;
 
-	(void)arg;
 	if (drop && k->policy == ~0u)
-		snprintf(what, sizeof(what), "dropped: %s", drop_reason_name(k->rule));
+		snprintf(what, sizeof(what), "dropped: %s", npbpf_drop_reason_name(k->rule));
 	else if (k->policy == NPBPF_POLICY_NONE)
-		snprintf(what, sizeof(what), "allowed: %s", allow_reason_name(k->rule));
+		snprintf(what, sizeof(what), "allowed: %s", npbpf_allow_reason_name(k->rule));
 	else if (k->policy == NPBPF_POLICY_HOST)
 		snprintf(what, sizeof(what), "%s", policy_label(x, k->policy, pb, sizeof(pb)));
 	else
 		snprintf(what, sizeof(what), "%s rule %u",
 			 policy_label(x, k->policy, pb, sizeof(pb)), k->rule);
-	if (!x->o.json) {
-		printf("%-7s %-5s %12llu packets %14llu bytes  %s\n", dir_name(k->dir),
-		       drop ? "drop" : "allow", (unsigned long long)packets,
-		       (unsigned long long)bytes, what);
-		return;
-	}
-	out_obj_begin(&x->o, NULL);
-	out_str(&x->o, "direction", dir_name(k->dir));
-	out_str(&x->o, "verdict", drop ? "drop" : "allow");
-	out_uint(&x->o, "policy", k->policy);
-	out_uint(&x->o, "rule", k->rule);
-	out_str(&x->o, "what", what);
-	out_uint(&x->o, "packets", packets);
-	out_uint(&x->o, "bytes", bytes);
-	out_obj_end(&x->o);
-}
-
-struct counter_row {
-	struct npbpf_counter_key k;
-	uint64_t packets, bytes;
-};
-
-struct counter_rows {
-	struct counter_row *v;
-	size_t n, cap;
-	int err;
-};
-
-static void collect_counter(struct status_ctx *x, const struct npbpf_counter_key *k,
-			    uint64_t packets, uint64_t bytes, void *arg)
-{
-	struct counter_rows *rows = arg;
-	struct counter_row *r = VEC_PUSH(rows->v, rows->n, rows->cap);
-
-	(void)x;
-	if (!r) {
-		rows->err = -ENOMEM;
-		return;
-	}
-	*r = (struct counter_row){ *k, packets, bytes };
-}
-
-/* Direction, then verdict, then policy and rule: a stable order to read. */
-static int counter_cmp(const void *pa, const void *pb)
-{
-	const struct npbpf_counter_key *a = &((const struct counter_row *)pa)->k;
-	const struct npbpf_counter_key *b = &((const struct counter_row *)pb)->k;
-
-	if (a->dir != b->dir)
-		return a->dir - b->dir;
-	if (a->verdict != b->verdict)
-		return a->verdict - b->verdict;
-	if (a->policy != b->policy)
-		return a->policy < b->policy ? -1 : 1;
-	return (int)a->rule - (int)b->rule;
+	/* "DIR VERDICT P packets B bytes  WHAT"; JSON names WHAT before the sums. */
+	out_json_obj_begin(o, NULL);
+	out_print_str(o, "direction", "%-7s ", dir_name(k->dir));
+	out_print_str(o, "verdict", "%-5s ", drop ? "drop" : "allow");
+	out_json_uint(o, "policy", k->policy);
+	out_json_uint(o, "rule", k->rule);
+	out_json_str(o, "what", what);
+	out_print_uint(o, "packets", "%12llu packets ", r->sum.packets);
+	out_print_uint(o, "bytes", "%14llu bytes  ", r->sum.bytes);
+	out_text(o, "%s\n", what);
+	out_json_obj_end(o);
 }
 
 static int view_counters(struct status_ctx *x)
 {
-	struct counter_rows rows = { 0 };
+	struct counter_row *rows;
+	size_t n;
 	int err;
 
-	err = each_counter(x, collect_counter, &rows);
-	if (!err)
-		err = rows.err;
-	if (!err) {
-		qsort(rows.v, rows.n, sizeof(*rows.v), counter_cmp);
-		if (x->o.json)
-			out_arr_begin(&x->o, NULL);
-		for (size_t i = 0; i < rows.n; i++)
-			emit_counter(x, &rows.v[i].k, rows.v[i].packets, rows.v[i].bytes, NULL);
-		if (x->o.json)
-			out_arr_end(&x->o);
-	}
-	free(rows.v);
-	return err;
+	err = read_counters(x, &rows, &n);
+	if (err)
+		return err;
+	out_json_arr_begin(&x->o, NULL);
+	for (size_t i = 0; i < n; i++)
+		emit_counter(x, &rows[i]);
+	out_json_arr_end(&x->o);
+	free(rows);
+	return 0;
 }
 
 /* ---- summary. */
@@ -838,15 +597,23 @@ struct totals {
 	uint64_t packets[2], bytes[2]; /* by verdict */
 };
 
-static void add_total(struct status_ctx *x, const struct npbpf_counter_key *k, uint64_t packets,
-		      uint64_t bytes, void *arg)
+static int count_totals(struct status_ctx *x, struct totals *t)
 {
-	struct totals *t = arg;
-	int v = k->verdict == NPBPF_VERDICT_DROP;
+	struct counter_row *rows;
+	size_t n;
+	int err;
 
-	(void)x;
-	t->packets[v] += packets;
-	t->bytes[v] += bytes;
+	memset(t, 0, sizeof(*t));
+	err = read_counters(x, &rows, &n);
+	for (size_t i = 0; !err && i < n; i++) {
+		int v = rows[i].key.verdict == NPBPF_VERDICT_DROP;
+
+		t->packets[v] += rows[i].sum.packets;
+		t->bytes[v] += rows[i].sum.bytes;
+	}
+	if (!err)
+		free(rows);
+	return err;
 }
 
 static uint64_t count_entries(int fd, uint32_t key_size)
@@ -882,16 +649,12 @@ static void summary_maps(struct status_ctx *x)
 			n = s->max_entries;
 		else
 			n = count_entries(x->ps.fds[m], s->key_size);
-		if (!x->o.json) {
-			printf("  %-15s %8llu / %-8u %5.1f%%\n", s->name, (unsigned long long)n,
-			       s->max_entries, 100.0 * (double)n / s->max_entries);
-			continue;
-		}
-		out_obj_begin(&x->o, NULL);
-		out_str(&x->o, "name", s->name);
-		out_uint(&x->o, "entries", n);
-		out_uint(&x->o, "max_entries", s->max_entries);
-		out_obj_end(&x->o);
+		out_json_obj_begin(&x->o, NULL);
+		out_print_str(&x->o, "name", "  %-15s ", s->name);
+		out_print_uint(&x->o, "entries", "%8llu / ", n);
+		out_print_uint(&x->o, "max_entries", "%-8llu ", s->max_entries);
+		out_text(&x->o, "%5.1f%%\n", 100.0 * (double)n / s->max_entries);
+		out_json_obj_end(&x->o);
 	}
 	out_arr_end(&x->o);
 }
@@ -913,22 +676,20 @@ static void summary_attach(struct status_ctx *x)
 		loader_query_xdp(ifindex, &xdp_id, &mode);
 		n_tc += in_id && eg_id;
 		n_xdp += xdp_id != 0;
-		if (!x->o.json) {
-			printf("  %-16s ifindex %-6u tc ingress %s egress %s%s\n", ifname, ifindex,
-			       in_id ? "yes" : "NO", eg_id ? "yes" : "NO", xdp_id ? ", xdp" : "");
-			continue;
-		}
-		out_obj_begin(&x->o, NULL);
-		out_uint(&x->o, "ifindex", ifindex);
-		out_str(&x->o, "ifname", ifname);
-		out_uint(&x->o, "tc_ingress_prog", in_id);
-		out_uint(&x->o, "tc_egress_prog", eg_id);
-		out_uint(&x->o, "xdp_prog", xdp_id);
-		out_obj_end(&x->o);
+		/* "  IFNAME ifindex N tc ingress yes egress yes, xdp" */
+		out_json_obj_begin(&x->o, NULL);
+		out_json_uint(&x->o, "ifindex", ifindex);
+		out_print_str(&x->o, "ifname", "  %-16s ", ifname);
+		out_text(&x->o, "ifindex %-6u ", ifindex);
+		out_json_uint(&x->o, "tc_ingress_prog", in_id);
+		out_json_uint(&x->o, "tc_egress_prog", eg_id);
+		out_json_uint(&x->o, "xdp_prog", xdp_id);
+		out_text(&x->o, "tc ingress %s egress %s%s\n", in_id ? "yes" : "NO",
+			 eg_id ? "yes" : "NO", xdp_id ? ", xdp" : "");
+		out_json_obj_end(&x->o);
 	}
 	out_arr_end(&x->o);
-	if (!x->o.json)
-		printf("  %u of %zu endpoints fully attached (tc)\n", n_tc, t->n);
+	out_text(&x->o, "  %u of %zu endpoints fully attached (tc)\n", n_tc, t->n);
 }
 
 static void fmt_time(uint64_t ns, char *buf, size_t len)
@@ -967,10 +728,9 @@ static int view_summary(struct status_ctx *x)
 	struct totals tot;
 	int err;
 
-	memset(&tot, 0, sizeof(tot));
 	if (x->st.meta.last_sync_ns)
 		fmt_time(x->st.meta.last_sync_ns, when, sizeof(when));
-	err = each_counter(x, add_total, &tot);
+	err = count_totals(x, &tot);
 	if (err)
 		return err;
 	out_obj_begin(&x->o, NULL);
@@ -1002,7 +762,7 @@ static int view_summary(struct status_ctx *x)
 	return 0;
 }
 
-int cmd_status(int argc, char **argv)
+static int status_run(const struct status_args *a)
 {
 	static int (*const views[])(struct status_ctx *) = {
 		[VIEW_SUMMARY] = view_summary,	   [VIEW_ENDPOINTS] = view_endpoints,
@@ -1011,16 +771,14 @@ int cmd_status(int argc, char **argv)
 		[VIEW_COUNTERS] = view_counters,
 	};
 	struct status_ctx x;
-	int ret = EXIT_USAGE, err;
+	int ret = EXIT_FAIL, err;
 
 	memset(&x, 0, sizeof(x));
+	x.a = *a;
 	for (int m = 0; m < PIN_N; m++)
 		x.ps.fds[m] = -1;
 	ms_state_init(&x.st);
 	hmap_init(&x.label_idx);
-	if (parse_args(argc, argv, &x.a))
-		goto out;
-	ret = EXIT_FAIL;
 	loader_route_libbpf_log();
 	err = pinned_set_open(x.a.pin_dir, &x.ps);
 	if ((err == -ENOENT && geteuid()) || err == -EPERM || err == -EACCES) {
@@ -1049,7 +807,7 @@ int cmd_status(int argc, char **argv)
 	err = views[x.a.view](&x);
 	out_finish(&x.o);
 	if (err) {
-		log_error("status: %s: %s", view_names[x.a.view], strerror(-err));
+		log_error("status: %s: %s", x.a.view_name, strerror(-err));
 		goto out;
 	}
 	ret = EXIT_OK;
@@ -1061,4 +819,23 @@ out:
 	ms_state_free(&x.st);
 	pinned_set_close(&x.ps);
 	return ret;
+}
+
+int cmd_status(const struct command *self, int argc, char **argv)
+{
+	struct status_args a = { 0 };
+
+	a.view = (enum status_view)self->id;
+	/* "status" itself is the summary view. */
+	a.view_name = a.view == VIEW_SUMMARY ? "summary" : self->name;
+	if (parse_args(argc, argv, &a))
+		return EXIT_USAGE;
+	return status_run(&a);
+}
+
+int status_show_summary(const char *pin_dir)
+{
+	struct status_args a = { VIEW_SUMMARY, "summary", pin_dir, false };
+
+	return status_run(&a);
 }

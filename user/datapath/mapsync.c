@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Map sync, the pure half: table images, the desired state, diffs. Identity
- * numbers are in mapsync_ids.c, the ordered execution (and why no packet
- * sees a half-applied state) in mapsync_exec.c.
+ * Map sync, the pure half: table images, the desired state, diffs. The
+ * desired state is the compile's tables as they are (their numbers are
+ * final, see numbering.h), filtered to this node's subjects and joined with
+ * the bindings. Identity records and the numbering input read back from a
+ * state are in mapsync_ids.c, the ordered execution (and why no packet sees
+ * a half-applied state) in mapsync_exec.c.
  */
 #include "mapsync.h"
 
@@ -235,187 +238,6 @@ int ms_state_copy(struct ms_state *dst, const struct ms_state *src)
 	return err;
 }
 
-/* ---- Identity metadata. */
-
-static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	if (*len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 128;
-		char *p;
-
-		while (c < *len + n + 1)
-			c *= 2;
-		p = realloc(*buf, c);
-		if (!p)
-			return -ENOMEM;
-		*buf = p;
-		*cap = c;
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
-/* "namespace/k=v,k2=v2" for a pod identity, "cidr 198.18.0.0/16" for a CIDR
- * one, "host in cidr 198.18.0.0/16" for the node's addresses in that region.
- * *out is malloc'd. */
-static int identity_label(const struct identity *idn, char **out, size_t *out_len)
-{
-	char *buf = NULL, addr[64];
-	size_t len = 0, cap = 0;
-	int err = 0;
-
-	if (idn->kind == IDENTITY_CIDR || idn->kind == IDENTITY_HOST) {
-		const char *what = idn->kind == IDENTITY_HOST ? "host in cidr " : "cidr ";
-
-		addr_format(&idn->region, addr, sizeof(addr));
-		err = strbuf_add(&buf, &len, &cap, what, strlen(what));
-		if (!err)
-			err = strbuf_add(&buf, &len, &cap, addr, strlen(addr));
-	} else {
-		const struct np_labels *l = &idn->pod->labels;
-
-		err = strbuf_add(&buf, &len, &cap, idn->pod->ns, strlen(idn->pod->ns));
-		if (!err)
-			err = strbuf_add(&buf, &len, &cap, "/", 1);
-		for (size_t i = 0; !err && i < l->n; i++) {
-			if (i)
-				err = strbuf_add(&buf, &len, &cap, ",", 1);
-			if (!err)
-				err = strbuf_add(&buf, &len, &cap, l->v[i].key,
-						 strlen(l->v[i].key));
-			if (!err)
-				err = strbuf_add(&buf, &len, &cap, "=", 1);
-			if (!err)
-				err = strbuf_add(&buf, &len, &cap, l->v[i].value,
-						 strlen(l->v[i].value));
-		}
-		if (!err && !l->n)
-			err = strbuf_add(&buf, &len, &cap, "<no labels>", 11);
-	}
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*out_len = len;
-	return 0;
-}
-
-/* Cuts key bytes + label text into idmeta chunks of identity id. */
-static int put_idmeta(struct ms_table *t, uint32_t id, uint8_t kind, const void *key,
-		      size_t key_len, const char *label, size_t label_len)
-{
-	size_t total = key_len + label_len, off = 0;
-	uint32_t chunk = 0;
-
-	if (key_len > UINT16_MAX || label_len > UINT16_MAX) {
-		log_error("identity %u: key or label longer than %u bytes", id, UINT16_MAX);
-		return -ENOSPC;
-	}
-	do {
-		struct npbpf_idmeta_key k = { .identity = id, .chunk = chunk };
-		struct npbpf_idmeta v;
-		size_t n = total - off < NPBPF_IDMETA_DATA ? total - off : NPBPF_IDMETA_DATA;
-		int err;
-
-		memset(&v, 0, sizeof(v));
-		v.len = (__u16)n;
-		if (!chunk) {
-			v.key_len = (__u16)key_len;
-			v.label_len = (__u16)label_len;
-			v.kind = kind;
-		}
-		for (size_t i = 0; i < n; i++) {
-			size_t at = off + i;
-
-			v.data[i] = at < key_len ? ((const uint8_t *)key)[at]
-						 : (uint8_t)label[at - key_len];
-		}
-		err = ms_table_put(t, &k, &v);
-		if (err)
-			return err;
-		off += n;
-		chunk++;
-	} while (off < total);
-	return 0;
-}
-
-int ms_idmeta_decode(const struct ms_table *idmeta, uint32_t id, uint8_t **key,
-		     size_t *key_len, char **label)
-{
-	struct npbpf_idmeta_key k = { .identity = id, .chunk = 0 };
-	const struct npbpf_idmeta *v = ms_table_get(idmeta, &k);
-	size_t total, off = 0;
-	uint8_t *data;
-
-	if (!v)
-		return -ENOENT;
-	total = (size_t)v->key_len + v->label_len;
-	data = malloc(total + 1);
-	if (!data)
-		return -ENOMEM;
-	while (off < total) {
-		size_t n;
-
-		k.chunk = (uint32_t)(off / NPBPF_IDMETA_DATA);
-		v = ms_table_get(idmeta, &k);
-		if (!v || !v->len || v->len > NPBPF_IDMETA_DATA) {
-			free(data);
-			return -ENOENT;
-		}
-		n = total - off < v->len ? total - off : v->len;
-		memcpy(data + off, v->data, n);
-		off += n;
-	}
-	k.chunk = 0;
-	v = ms_table_get(idmeta, &k);
-	if (key_len)
-		*key_len = v->key_len;
-	if (label) {
-		*label = malloc((size_t)v->label_len + 1);
-		if (!*label) {
-			free(data);
-			return -ENOMEM;
-		}
-		memcpy(*label, data + v->key_len, v->label_len);
-		(*label)[v->label_len] = '\0';
-	}
-	if (key)
-		*key = data;
-	else
-		free(data);
-	return 0;
-}
-
-int mapsync_prior_from_state(const struct ms_state *cur, struct hmap *prior)
-{
-	const struct ms_table *t = &cur->idmeta;
-	int err = 0;
-
-	for (size_t i = 0; !err && i < t->n; i++) {
-		const struct npbpf_idmeta_key *k = ms_table_key(t, i);
-		uint8_t *key = NULL;
-		size_t key_len = 0;
-
-		if (!ms_table_live(t, i) || k->chunk)
-			continue;
-		err = ms_idmeta_decode(t, k->identity, &key, &key_len, NULL);
-		if (err == -ENOENT) {
-			/* A torn record: that identity gets a new number. */
-			log_warn("identity %u: incomplete pinned metadata, renumbering",
-				 k->identity);
-			err = 0;
-			continue;
-		}
-		if (!err && key_len)
-			err = hmap_insert(prior, key, key_len, k->identity, NULL) < 0 ? -ENOMEM : 0;
-		free(key);
-	}
-	return err;
-}
-
 /* pin_specs lives with the kernel half; the pure half needs the names only. */
 const char *ms_map_name(enum pin_map m)
 {
@@ -470,96 +292,19 @@ static int name_of(struct npbpf_name *out, const char *ns, const char *name)
 	return 0;
 }
 
-/*
- * Stable policy numbers: a policy keeps the number its name had (from the
- * current names), a new one gets the next never-used number, so counters and
- * entries of unchanged policies stay as they are. On an empty state the
- * numbers are the cluster's policy indexes. Past the last number, numbers no
- * name holds and no entry refers to are handed out again, lowest first: a
- * policy number only says which rule an allow is credited to, never decides
- * a verdict. (With 2^32 numbers and policies created at the pace of people
- * and CI, that is never; the counters of a reused number carry on.)
- */
-static uint32_t free_policy_number(const struct ms_state *cur, const struct hmap *by_number,
-				   const struct hmap *given, uint32_t limit, uint32_t *from)
+/* The compile's policy numbers, by name, for status and the next compile. */
+static int desired_polname(const struct compiled *cp, struct ms_state *want)
 {
-	for (uint32_t id = *from; id < limit; id++) {
-		uint32_t dummy;
-		bool used = hmap_get(by_number, &id, sizeof(id), &dummy) ||
-			    hmap_get(given, &id, sizeof(id), &dummy);
-
-		for (int g = 0; !used && g < 2; g++) {
-			for (int m = MS_G_POLICY; !used && m <= MS_G_RANGE; m++) {
-				const struct ms_table *t = &cur->gen[m][g];
-
-				for (size_t i = 0; !used && i < t->n; i++) {
-					const struct npbpf_policy_value *v = ms_table_value(t, i);
-
-					used = ms_table_live(t, i) && v->policy == id;
-				}
-			}
-		}
-		if (!used) {
-			*from = id + 1;
-			return id;
-		}
-	}
-	*from = limit;
-	return NPBPF_POLICY_HOST;
-}
-
-static int number_policies(const struct np_cluster *c, const struct ms_state *cur,
-			   const struct mapsync_opts *o, struct ms_state *want, uint32_t *num)
-{
-	const struct ms_table *names = &cur->polname;
-	uint32_t next = cur->meta.next_policy, reuse_from = 0;
-	struct hmap by_name, by_number, given;
+	const struct np_cluster *c = cp->cluster;
 	int err = 0;
 
-	hmap_init(&by_name);
-	hmap_init(&by_number);
-	hmap_init(&given);
-	for (size_t i = 0; !err && i < names->n; i++) {
-		const struct npbpf_name *v = ms_table_value(names, i);
-		uint32_t id = *(const uint32_t *)ms_table_key(names, i);
-
-		if (!ms_table_live(names, i))
-			continue;
-		if (hmap_insert(&by_name, v->name, strnlen(v->name, sizeof(v->name)), id, NULL) < 0)
-			err = -ENOMEM;
-		if (hmap_insert(&by_number, &id, sizeof(id), 1, NULL) < 0)
-			err = -ENOMEM;
-		if (id < o->policy_limit && id >= next)
-			next = id + 1;
-	}
 	for (size_t p = 0; !err && p < c->n_policies; p++) {
 		struct npbpf_name v;
 
 		err = name_of(&v, c->policies[p].ns, c->policies[p].name);
-		if (err)
-			break;
-		if (!hmap_get(&by_name, v.name, strlen(v.name), &num[p])) {
-			if (next < o->policy_limit)
-				num[p] = next++;
-			else
-				num[p] = free_policy_number(cur, &by_number, &given,
-							    o->policy_limit, &reuse_from);
-			if (num[p] == NPBPF_POLICY_HOST) {
-				log_error("out of policy numbers: every number below %u is in use",
-					  o->policy_limit);
-				err = -ENOSPC;
-				break;
-			}
-		}
-		if (hmap_insert(&given, &num[p], sizeof(num[p]), 1, NULL) < 0)
-			err = -ENOMEM;
 		if (!err)
-			err = ms_table_put(&want->polname, &num[p], &v);
+			err = ms_table_put(&want->polname, &cp->numbering.policy[p], &v);
 	}
-	want->meta.next_policy = next;
-	hmap_free(&by_name);
-	hmap_free(&by_number);
-	hmap_free(&given);
 	return err;
 }
 
@@ -571,7 +316,7 @@ static int number_policies(const struct np_cluster *c, const struct ms_state *cu
  * with the pods of this node, not of the cluster. The ipcache stays whole:
  * peers are anywhere. Call after desired_endpoints.
  */
-static int desired_policy(const struct compiled *cp, const uint32_t *num, struct ms_state *want)
+static int desired_policy(const struct compiled *cp, struct ms_state *want)
 {
 	struct ms_table *eps = &want->endpoint;
 	struct hmap local;
@@ -585,31 +330,22 @@ static int desired_policy(const struct compiled *cp, const uint32_t *num, struct
 			err = -ENOMEM;
 	}
 	for (size_t i = 0; !err && i < cp->n_entries; i++) {
-		struct npbpf_policy_value v = cp->entries[i].value;
-		uint32_t subject = cp->entries[i].key.subject, dummy;
+		const struct compiled_entry *e = &cp->entries[i];
 
-		if (!hmap_get(&local, &subject, sizeof(subject), &dummy))
-			continue;
-		if (v.policy != NPBPF_POLICY_HOST)
-			v.policy = num[v.policy];
-		err = ms_table_put(&want->gen[MS_G_POLICY][0], &cp->entries[i].key, &v);
+		if (hmap_get(&local, &e->key.subject, sizeof(e->key.subject), NULL))
+			err = ms_table_put(&want->gen[MS_G_POLICY][0], &e->key, &e->value);
 	}
 	for (size_t i = 0; !err && i < cp->n_ranges; i++) {
-		struct npbpf_policy_value v = cp->ranges[i].value;
-		uint32_t subject = cp->ranges[i].key.subject, dummy;
+		const struct compiled_range *r = &cp->ranges[i];
 
-		if (!hmap_get(&local, &subject, sizeof(subject), &dummy))
-			continue;
-		if (v.policy != NPBPF_POLICY_HOST)
-			v.policy = num[v.policy];
-		err = ms_table_put(&want->gen[MS_G_RANGE][0], &cp->ranges[i].key, &v);
+		if (hmap_get(&local, &r->key.subject, sizeof(r->key.subject), NULL))
+			err = ms_table_put(&want->gen[MS_G_RANGE][0], &r->key, &r->value);
 	}
 	for (size_t i = 0; !err && i < cp->n_subjects; i++) {
-		__u32 id = cp->subjects[i].id;
-		uint32_t dummy;
+		const struct compiled_subject *s = &cp->subjects[i];
 
-		if (hmap_get(&local, &id, sizeof(id), &dummy))
-			err = ms_table_put(&want->gen[MS_G_SUBJECT][0], &id, &cp->subjects[i].s);
+		if (hmap_get(&local, &s->id, sizeof(s->id), NULL))
+			err = ms_table_put(&want->gen[MS_G_SUBJECT][0], &s->id, &s->s);
 	}
 	hmap_free(&local);
 	return err;
@@ -617,55 +353,19 @@ static int desired_policy(const struct compiled *cp, const uint32_t *num, struct
 
 static int desired_ipcache(const struct compiled *cp, struct ms_state *want)
 {
+	const struct identities *idt = &cp->idn;
 	int err = 0;
 
-	for (size_t i = 0; !err && i < cp->n_ipcache; i++) {
-		const struct np_addr *p = &cp->ipcache[i].prefix;
-		struct npbpf_ipc_value v = { .identity = cp->ipcache[i].id };
-
-		/* This node's own addresses are on its segment whatever their
-		 * (region's) host identity number. */
-		if (cp->ipcache[i].host)
-			v.flags |= NPBPF_IPC_ON_LINK | NPBPF_IPC_NODE;
-		if (p->plen == (p->family == 4 ? 32 : 128)) {
-			struct npbpf_addr k;
-
-			memset(&k, 0, sizeof(k));
-			k.family = p->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
-			memcpy(k.addr, p->bytes, p->family == 4 ? 4 : 16);
-			err = ms_table_put(&want->ipc_host, &k, &v);
-		} else {
-			struct npbpf_ipc_key k;
-
-			memset(&k, 0, sizeof(k));
-			k.prefixlen = 32u + p->plen;
-			k.a.family = p->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
-			memcpy(k.a.addr, p->bytes, p->family == 4 ? 4 : 16);
-			err = ms_table_put(&want->ipc_cidr, &k, &v);
-		}
-	}
+	for (size_t i = 0; !err && i < idt->n_ipc_host; i++)
+		err = ms_table_put(&want->ipc_host, &idt->ipc_host[i].key, &idt->ipc_host[i].value);
+	for (size_t i = 0; !err && i < idt->n_ipc_cidr; i++)
+		err = ms_table_put(&want->ipc_cidr, &idt->ipc_cidr[i].key, &idt->ipc_cidr[i].value);
 	return err;
 }
 
-static void endpoint_value(const struct compiled_endpoint *ep, struct npbpf_endpoint *v)
-{
-	memset(v, 0, sizeof(*v));
-	v->identity = ep->id;
-	for (size_t a = 0; a < ep->pod->n_addrs; a++) {
-		const struct np_addr *addr = &ep->pod->addrs[a];
-
-		if (addr->family == 4 && !(v->flags & NPBPF_EP_HAS_V4)) {
-			memcpy(v->addr4, addr->bytes, 4);
-			v->flags |= NPBPF_EP_HAS_V4;
-		} else if (addr->family == 6 && !(v->flags & NPBPF_EP_HAS_V6)) {
-			memcpy(v->addr6, addr->bytes, 16);
-			v->flags |= NPBPF_EP_HAS_V6;
-		}
-	}
-}
-
 /* Marks the ipcache entry of an endpoint's address as on this node's
- * segment (NPBPF_IPC_ON_LINK). */
+ * segment (NPBPF_IPC_ON_LINK): which pods are bound here is the bindings'
+ * word, not the compile's. */
 static int mark_on_link(struct ms_state *want, __u8 family, const __u8 *addr)
 {
 	const struct npbpf_ipc_value *cur;
@@ -710,11 +410,10 @@ static int desired_endpoints(const struct compiled *cp, const struct endpoint_bi
 			log_info("endpoint %s/%s (ifindex %u): no such pod with an address to "
 				 "enforce for; skipped",
 				 eps[i].ns, eps[i].name, eps[i].ifindex);
-			if (skipped)
-				(*skipped)++;
+			(*skipped)++;
 			continue;
 		}
-		endpoint_value(&cp->endpoints[idx], &v);
+		v = cp->endpoints[idx].value;
 		if (eps[i].has_mac) {
 			memcpy(v.mac, eps[i].mac, sizeof(v.mac));
 			v.flags |= NPBPF_EP_HAS_MAC;
@@ -731,76 +430,83 @@ static int desired_endpoints(const struct compiled *cp, const struct endpoint_bi
 	return err;
 }
 
-static int desired_idmeta(const struct compiled *cp, struct ms_state *want)
+/* Only over the state it was numbered against does a compile keep its
+ * promises: a number it hands out as new may be one this state holds in
+ * quarantine, and the numbers it retires are this state's. */
+static int check_numbered_against(const struct compiled *cp, const struct ms_state *cur)
 {
-	int err = 0;
+	struct numbering_prior prior;
+	int err;
 
-	for (size_t i = 0; !err && i < cp->n_ids; i++) {
-		const struct identity *idn = &cp->ids[i];
-		const void *key;
-		size_t key_len, label_len;
-		char *label;
-
-		if (idn->kind == IDENTITY_RESERVED)
-			continue;
-		key = compiled_identity_key(cp, idn, &key_len);
-		err = identity_label(idn, &label, &label_len);
-		if (err)
-			break;
-		err = put_idmeta(&want->idmeta, idn->id,
-				 idn->kind == IDENTITY_POD ? NPBPF_IDMETA_POD : NPBPF_IDMETA_CIDR,
-				 key, key_len, label, label_len);
-		free(label);
+	numbering_prior_init(&prior);
+	err = ms_numbering_read(cur, &prior, false);
+	if (!err && numbering_prior_digest(&prior) != cp->numbering.prior_digest) {
+		log_error("sync: the compile was numbered against another state of the maps; "
+			  "compile again with the numbers the maps hold (mapsync_load_numbering)");
+		err = -ESTALE;
 	}
+	numbering_prior_free(&prior);
 	return err;
 }
 
-int mapsync_desired_opts(const struct compiled *cp, const struct endpoint_binding *eps,
-			 size_t n, const struct ms_state *cur, const struct mapsync_opts *opts,
-			 struct ms_state *want, struct sync_stats *st)
+/* Identities the compile left without a number: their pods are judged by
+ * MAPSYNC_ID_ISOLATED. The sync goes on and fails with ENOSPC. */
+static void note_lost(const struct compiled *cp, struct ms_state *want)
 {
-	size_t n_pol = cp->cluster->n_policies;
-	struct mapsync_opts o;
-	uint32_t *num, skipped = 0;
+	const struct numbering *nb = &cp->numbering;
+	const struct ms_table *t = &want->endpoint;
+	uint32_t isolated = 0;
+	char what[80];
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct npbpf_endpoint *v = ms_table_value(t, i);
+
+		isolated += ms_table_live(t, i) && v->identity == MAPSYNC_ID_ISOLATED;
+	}
+	snprintf(what, sizeof(what), "numbering identities: %u left without a number", nb->lost);
+	log_error("sync: %u identities got no number: every pod identity number below %u "
+		  "and CIDR one below %u is in use or in quarantine; %u endpoints isolated "
+		  "until numbers free up",
+		  nb->lost, nb->o.pod_limit, nb->o.cidr_limit, isolated);
+	ms_meta_set_error(&want->meta, -ENOSPC, PIN_N, what);
+	want->meta.error_isolated = isolated;
+}
+
+int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
+		    const struct ms_state *cur, struct ms_state *want, struct sync_stats *st)
+{
+	const struct numbering *nb = &cp->numbering;
+	uint32_t skipped = 0;
 	int err;
 
-	ms_opts_resolve(opts, &o);
-	num = calloc(n_pol ? n_pol : 1, sizeof(*num));
-	if (!num)
-		return -ENOMEM;
+	err = check_numbered_against(cp, cur);
+	if (err)
+		return err;
 	want->config = cur->config;
 	want->meta = cur->meta;
 	want->meta.layout = NPBPF_LAYOUT_VERSION;
+	want->meta.next_pod_id = nb->next_pod_id;
+	want->meta.next_cidr_id = nb->next_cidr_id;
+	want->meta.next_policy = nb->next_policy;
 	ms_meta_clear_error(&want->meta);
-	err = number_policies(cp->cluster, cur, &o, want, num);
+	err = desired_polname(cp, want);
 	if (!err)
 		err = desired_ipcache(cp, want);
 	if (!err)
 		err = desired_endpoints(cp, eps, n, want, &skipped);
 	if (!err)
-		err = desired_policy(cp, num, want);
+		err = desired_policy(cp, want);
 	if (!err)
-		err = desired_idmeta(cp, want);
-	/* Everything above speaks the compile's numbers; from here the pinned
-	 * ones. */
-	if (!err)
-		err = ms_number_identities(cp, cur, &o, want, st);
-	if (st)
+		err = ms_desired_idmeta(cp, cur, want);
+	if (!err && nb->lost)
+		note_lost(cp, want);
+	if (st) {
 		st->endpoints_skipped = skipped;
-	free(num);
-	return err;
-}
-
-int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
-		    const struct ms_state *cur, struct ms_state *want, uint32_t *skipped)
-{
-	struct sync_stats st;
-	int err;
-
-	memset(&st, 0, sizeof(st));
-	err = mapsync_desired_opts(cp, eps, n, cur, NULL, want, &st);
-	if (skipped)
-		*skipped = st.endpoints_skipped;
+		st->ids_new = nb->ids_new;
+		st->ids_reused = nb->ids_reused;
+		st->ids_retired = nb->ids_retired;
+		st->ids_expired = nb->ids_expired;
+	}
 	return err;
 }
 

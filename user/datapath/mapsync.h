@@ -2,13 +2,15 @@
 /*
  * Map sync: brings the pinned maps to what a compile says, with no packet
  * ever seeing a half-applied policy, and when that cannot be done, leaving
- * the pods it could not bring over isolated, never on their old allows. Two
- * halves:
- *  - pure (no kernel): the desired tables from a struct compiled
- *    (mapsync.c, identity numbers in mapsync_ids.c), the diff against the
- *    current map contents, and the ordered execution of that diff through a
- *    backend, a table of callbacks (mapsync_exec.c), so the order and the
- *    failure paths are unit-tested against an in-memory fake;
+ * the pods it could not bring over isolated, never on their old allows. The
+ * compile's tables carry their final numbers (numbering.h): map sync writes
+ * them as they are, and keeps the records of those numbers. Two halves:
+ *  - pure (no kernel): the desired state from a struct compiled (mapsync.c;
+ *    identity records, and the numbering input read back from the maps, in
+ *    mapsync_ids.c), the diff against the current map contents, and the
+ *    ordered execution of that diff through a backend, a table of callbacks
+ *    (mapsync_exec.c), so the order and the failure paths are unit-tested
+ *    against an in-memory fake;
  *  - kernel (mapsync_apply.c): reading the maps into memory, the backend that
  *    writes them with bpf(2), and mapsync_apply() tying it together.
  * The order and why it is safe are at the top of mapsync_exec.c.
@@ -23,50 +25,31 @@
 
 #include "compile.h"
 #include "hmap.h"
+#include "numbering.h"
 #include "pinned.h"
 
 struct loader;
 
 /*
  * Subject numbers of the map sync's own, at the top of the pod identity range
- * (no identity is numbered there, see mapsync_opts.pod_id_limit). The
- * datapath treats them as any subject identity; they never appear in the
- * ipcache, so never as a peer.
+ * (no identity is numbered there: include/npbpf/tables.h). The datapath
+ * treats them as any subject identity; they never appear in the ipcache, so
+ * never as a peer.
  *  - MAPSYNC_ID_ISOLATED: isolated in both directions, no entry. A pod whose
- *    new policy could not be written points at it (fail-closed).
+ *    new policy could not be written points at it (fail-closed), as does one
+ *    whose identity got no number (the compile).
  *  - MAPSYNC_ID_STAGE_*: a pod's records under a temporary number while it
  *    moves from one identity (or one version of its records) to another, so
  *    it is judged by all of its old or all of its new policy at every step.
  */
-#define MAPSYNC_ID_ISOLATED (NPBPF_ID_FIRST_CIDR - 1u)
-#define MAPSYNC_N_STAGE (2u * NPBPF_MAX_ENDPOINT)
-#define MAPSYNC_ID_STAGE_FIRST (MAPSYNC_ID_ISOLATED - MAPSYNC_N_STAGE)
+#define MAPSYNC_ID_ISOLATED NPBPF_ID_ISOLATED
+#define MAPSYNC_N_STAGE NPBPF_ID_N_STAGE
+#define MAPSYNC_ID_STAGE_FIRST NPBPF_ID_FIRST_STAGE
 #define MAPSYNC_ID_IS_STAGE(id)                                                                   \
 	((id) >= MAPSYNC_ID_STAGE_FIRST && (id) < MAPSYNC_ID_STAGE_FIRST + MAPSYNC_N_STAGE)
 /* Subject numbers that are no identity. */
 #define MAPSYNC_ID_IS_OWN(id) ((id) == MAPSYNC_ID_ISOLATED || MAPSYNC_ID_IS_STAGE(id))
-
-/*
- * How long a retired identity number stays out of use. What can still carry
- * a number once no map refers to it: a BPF program that read it before the
- * last reference went (gone within one RCU grace period), conntrack entries
- * (their identity fields are labels for status: a flow is re-checked with
- * identities looked up afresh whenever the revision moved, and the sync that
- * dropped the number bumped it), and readers outside the datapath (drop
- * events in the ring buffer, logs, status output) that turn numbers into
- * labels. The quarantine is for the last: minutes, not a grace period.
- */
-#define MAPSYNC_QUARANTINE_NS (600ull * 1000000000ull)
-
-/* Knobs of the pure part; zero fields take the defaults. Tests make the
- * number spaces small and pass their own clock. */
-struct mapsync_opts {
-	uint32_t pod_id_limit;  /* pod identities below; default MAPSYNC_ID_STAGE_FIRST */
-	uint32_t cidr_id_limit; /* CIDR-range identities below; default NPBPF_GEN_BIT */
-	uint32_t policy_limit;  /* policy numbers below; default NPBPF_POLICY_NONE */
-	uint64_t quarantine_ns; /* default MAPSYNC_QUARANTINE_NS */
-	uint64_t now_ns;        /* CLOCK_BOOTTIME; default: read it */
-};
+_Static_assert(MAPSYNC_N_STAGE >= 2u * NPBPF_MAX_ENDPOINT, "a staging number per move");
 
 /* A pod's veth on this node: the lab or the agent knows the host side. */
 struct endpoint_binding {
@@ -90,8 +73,8 @@ struct sync_stats {
 					 * live one: pods were switched one by one */
 	uint32_t generation, revision;  /* live after the sync */
 	uint32_t endpoints_skipped;     /* bindings naming no enforceable pod */
-	uint32_t ids_new, ids_reused;   /* identity numbers handed out (reused: once
-					 * another key's, after its quarantine) */
+	uint32_t ids_new, ids_reused;   /* identity numbers the compile handed out (reused:
+					 * once another key's, after its quarantine) */
 	uint32_t ids_retired, ids_expired; /* into quarantine, out of it */
 	/* What failed, when the sync did not reach its desired state: the first
 	 * error, the map it was on (PIN_N: none) and what the sync was doing. */
@@ -192,34 +175,30 @@ int ms_idmeta_decode(const struct ms_table *idmeta, uint32_t id, uint8_t **key,
 		     size_t *key_len, char **label);
 
 /*
- * The desired state for cp with endpoints eps[n], given the current state
- * (whose policy names, identity metadata and meta decide stable numbers).
+ * The desired state for cp with endpoints eps[n], given the current state.
+ * cp's tables are written as they are: its numbers are final, assigned
+ * against the numbers cur holds (compile_opts.prior from
+ * mapsync_numbering_from_state(cur), or mapsync_load_numbering). A compile
+ * numbered against another state is refused with -ESTALE (logged): its new
+ * numbers could be ones cur keeps in quarantine.
+ *
  * Policy, range and subject entries are kept for the subjects of the bound
  * endpoints only (the pods of this node: no packet the datapath judges has
  * another subject); the ipcache and identity names cover the whole cluster.
  * Bindings that name no non-hostNetwork pod of cp are skipped (counted in
- * st->endpoints_skipped; logged once at info level).
+ * st->endpoints_skipped; logged once at info level). The identity records
+ * are cp's identities' keys and labels, and for the numbers cp retired
+ * their records as cur has them plus a quarantine marker (mapsync_ids.c).
+ * When the compile left identities without a number (their pods judged by
+ * MAPSYNC_ID_ISOLATED, their addresses no pod's), want->meta carries the
+ * error (logged); the caller still executes want.
  *
- * Identity numbers are the pinned ones (cp's numbers only say which
- * identities are which): a key keeps the number it has in cur, also during
- * its quarantine; a new key gets the lowest number no map refers to and no
- * quarantine holds (mapsync_ids.c). When a space is exhausted the identities
- * left without a number are not written: their pods' endpoints point at
- * MAPSYNC_ID_ISOLATED, their addresses resolve as if they were no pod's (an
- * ipBlock region or world, which no rule allows more than the pod), and
- * want->meta carries the error (logged); the caller still executes want.
- *
- * opts and st may be NULL; st gets endpoints_skipped and the ids_* counts.
- * want must be initialised. 0 or -ENOMEM; -ENOSPC when a name cannot be
- * stored (logged).
+ * st may be NULL; it gets endpoints_skipped and the compile's ids_* counts.
+ * want must be initialised. 0, -ENOMEM, -ESTALE; -ENOSPC when a name cannot
+ * be stored (logged).
  */
-int mapsync_desired_opts(const struct compiled *cp, const struct endpoint_binding *eps,
-			 size_t n, const struct ms_state *cur, const struct mapsync_opts *opts,
-			 struct ms_state *want, struct sync_stats *st);
-/* The same with the default knobs; *skipped (may be NULL) counts the
- * bindings skipped. */
 int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
-		    const struct ms_state *cur, struct ms_state *want, uint32_t *skipped);
+		    const struct ms_state *cur, struct ms_state *want, struct sync_stats *st);
 
 /* The entries of one map that differ: positions into want (add, update) and
  * into have (del). */
@@ -272,13 +251,14 @@ int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
 		    const struct ms_backend *be, struct sync_stats *st);
 
 /*
- * Identity numbers of the state: identity key bytes -> number, from the
- * idmeta image (identities in quarantine included, so a key that comes back
- * keeps its number). Feeding it to the compile keeps explain's numbers equal
- * to the pinned ones; mapsync_desired does not depend on it. prior must be
- * initialised. 0 or -ENOMEM.
+ * The numbering input of a state (numbering.h): every identity key with its
+ * number (those in quarantine included, so a key that comes back keeps its
+ * number), the numbers in quarantine and since when, the numbers any map
+ * the datapath reads refers to, policy numbers by name and those entries
+ * credit, and the high-water marks. Pass it as compile_opts.prior. prior
+ * must be initialised. 0 or -ENOMEM.
  */
-int mapsync_prior_from_state(const struct ms_state *cur, struct hmap *prior);
+int mapsync_numbering_from_state(const struct ms_state *cur, struct numbering_prior *prior);
 
 /* Whether the subject, range and policy records of subject a in generation
  * ga of sa are those of subject b in generation gb of sb, the subject
@@ -299,26 +279,40 @@ int mapsync_read(struct loader *l, struct ms_state *cur);
  * pinned_set_open gives them. */
 int mapsync_read_fds(const int *fds, struct ms_state *cur);
 
-/* Reads the identity numbers the pinned state holds into prior (initialised
- * by the caller): pass it as compile_opts.prior_ids. 0 or -errno. */
-int mapsync_load_prior(struct loader *l, struct hmap *prior);
+/* Reads the numbering input of the pinned state into prior (initialised by
+ * the caller): pass it as compile_opts.prior. 0 or -errno. */
+int mapsync_load_numbering(struct loader *l, struct numbering_prior *prior);
 
 /*
  * Syncs the maps of l to cp with the endpoints eps[n] (pods of this node and
  * their host-side veths; policy entries are written for their identities
- * only, see mapsync_desired). out may be NULL. Re-running with nothing
- * changed writes nothing. Returns 0 or -errno: a failure is logged with the
- * map and the errno, recorded for `npbpf status`, and leaves the pods whose
- * new policy could not be written isolated (mapsync_execute).
+ * only, see mapsync_desired). cp must be compiled against the numbering of
+ * these maps (mapsync_load_numbering; an empty state's when they are new).
+ * out may be NULL. Re-running with nothing changed writes nothing. Returns 0
+ * or -errno: a failure is logged with the map and the errno, recorded for
+ * `npbpf status`, and leaves the pods whose new policy could not be written
+ * isolated (mapsync_execute).
  */
 int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
 		  size_t n, struct sync_stats *out);
-/* The same with knobs (opts may be NULL). */
-int mapsync_apply_opts(struct loader *l, const struct compiled *cp,
-		       const struct endpoint_binding *eps, size_t n,
-		       const struct mapsync_opts *opts, struct sync_stats *out);
 /* The backend mapsync_apply writes through, for tests that swap in maps of
  * their own in l->fds (caps read from the maps). 0 or -errno. */
 int mapsync_backend(struct loader *l, struct ms_backend *be);
+
+/* Maps by fd without a loader (the datapath tests sync a skeleton's maps):
+ * fds by enum pin_map, -1 where a map is absent (reads skip it). */
+struct ms_maps {
+	int fds[PIN_N];
+	/* An RCU grace period (as loader_wait_programs); NULL when no program
+	 * can run while the sync writes. */
+	int (*wait)(void *ctx);
+	void *wait_ctx;
+};
+
+/* The backend over mm (which must outlive it), as mapsync_backend. 0. */
+int mapsync_backend_maps(struct ms_maps *mm, struct ms_backend *be);
+/* mapsync_apply over mm. */
+int mapsync_apply_maps(struct ms_maps *mm, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n, struct sync_stats *out);
 
 #endif /* NPBPF_MAPSYNC_H */

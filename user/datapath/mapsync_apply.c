@@ -160,7 +160,7 @@ int mapsync_read(struct loader *l, struct ms_state *cur)
 	return mapsync_read_fds(l->fds, cur);
 }
 
-int mapsync_load_prior(struct loader *l, struct hmap *prior)
+int mapsync_load_numbering(struct loader *l, struct numbering_prior *prior)
 {
 	struct ms_state cur;
 	int err;
@@ -168,7 +168,7 @@ int mapsync_load_prior(struct loader *l, struct hmap *prior)
 	ms_state_init(&cur);
 	err = mapsync_read(l, &cur);
 	if (!err)
-		err = mapsync_prior_from_state(&cur, prior);
+		err = mapsync_numbering_from_state(&cur, prior);
 	ms_state_free(&cur);
 	return err;
 }
@@ -187,26 +187,26 @@ static uint32_t map_max(int fd)
 
 /* The map, what failed and the errno, in one line: the sync's summary
  * (mapsync_apply) says what it meant for the pods. */
-static void write_error(const struct loader *l, enum pin_map m, const char *what, int err)
+static void write_error(const int *fds, enum pin_map m, const char *what, int err)
 {
 	if (err == -E2BIG || err == -ENOSPC || err == -ENOMEM)
 		log_error("%s map %s: full at %u entries (%s, errno %d)", what, pin_specs[m].name,
-			  map_max(l->fds[m]), strerror(-err), -err);
+			  map_max(fds[m]), strerror(-err), -err);
 	else
 		log_error("%s map %s: %s (errno %d)", what, pin_specs[m].name, strerror(-err),
 			  -err);
 }
 
-static int be_update(void *ctx, enum pin_map m, const void *keys, const void *values, size_t n)
+static int fds_update(const int *fds, enum pin_map m, const void *keys, const void *values,
+		      size_t n)
 {
-	struct loader *l = ctx;
 	const struct pin_spec *sp = &pin_specs[m];
 	const uint8_t *k = keys, *v = values;
 	size_t done = 0;
 
 	/* Every endpoint gets its conntrack map before its record. */
 	for (size_t i = 0; m == PIN_ENDPOINT && i < n; i++) {
-		int err = loader_ct_ensure(l, *(const __u32 *)(k + i * sp->key_size));
+		int err = ct_map_ensure(fds[PIN_CT], *(const __u32 *)(k + i * sp->key_size));
 
 		if (err)
 			return err;
@@ -216,12 +216,12 @@ static int be_update(void *ctx, enum pin_map m, const void *keys, const void *va
 		while (done < n) {
 			__u32 cnt = (__u32)(n - done < BATCH ? n - done : BATCH);
 
-			if (bpf_map_update_batch(l->fds[m], k + done * sp->key_size,
+			if (bpf_map_update_batch(fds[m], k + done * sp->key_size,
 						 v + done * sp->value_size, &cnt, NULL)) {
 				int err = -errno;
 
 				if (err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP) {
-					write_error(l, m, "writing", err);
+					write_error(fds, m, "writing", err);
 					return err;
 				}
 				break; /* finish one by one */
@@ -230,39 +230,60 @@ static int be_update(void *ctx, enum pin_map m, const void *keys, const void *va
 		}
 	}
 	for (; done < n; done++) {
-		if (bpf_map_update_elem(l->fds[m], k + done * sp->key_size,
-					v + done * sp->value_size, BPF_ANY)) {
+		if (bpf_map_update_elem(fds[m], k + done * sp->key_size, v + done * sp->value_size,
+					BPF_ANY)) {
 			int err = -errno;
 
-			write_error(l, m, "writing", err);
+			write_error(fds, m, "writing", err);
 			return err;
 		}
 	}
 	return 0;
 }
 
-static int be_del(void *ctx, enum pin_map m, const void *keys, size_t n)
+static int fds_del(const int *fds, enum pin_map m, const void *keys, size_t n)
 {
-	struct loader *l = ctx;
 	const uint8_t *k = keys;
 
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_delete_elem(l->fds[m], k + i * pin_specs[m].key_size) &&
-		    errno != ENOENT) {
+		if (bpf_map_delete_elem(fds[m], k + i * pin_specs[m].key_size) && errno != ENOENT) {
 			int err = -errno;
 
-			write_error(l, m, "deleting from", err);
+			write_error(fds, m, "deleting from", err);
 			return err;
 		}
 		/* The record is gone: no packet finds the endpoint any more. */
 		if (m == PIN_ENDPOINT) {
-			int err = loader_ct_remove(l, *(const __u32 *)(k + i * pin_specs[m].key_size));
+			int err = ct_map_remove(fds[PIN_CT],
+						*(const __u32 *)(k + i * pin_specs[m].key_size));
 
 			if (err)
 				return err;
 		}
 	}
 	return 0;
+}
+
+/* A backend with ops's callbacks on ctx, whose maps are fds. */
+static int backend_init(struct ms_backend *be, const struct ms_backend *ops, void *ctx,
+			const int *fds)
+{
+	*be = *ops;
+	be->ctx = ctx;
+	for (int m = 0; m < PIN_N; m++)
+		be->cap[m] = map_max(fds[m]);
+	return 0;
+}
+
+/* Through a loader: its maps, its grace periods. */
+static int be_update(void *ctx, enum pin_map m, const void *keys, const void *values, size_t n)
+{
+	return fds_update(((struct loader *)ctx)->fds, m, keys, values, n);
+}
+
+static int be_del(void *ctx, enum pin_map m, const void *keys, size_t n)
+{
+	return fds_del(((struct loader *)ctx)->fds, m, keys, n);
 }
 
 static int be_wait(void *ctx)
@@ -277,15 +298,40 @@ static int be_read(void *ctx, struct ms_state *out)
 
 int mapsync_backend(struct loader *l, struct ms_backend *be)
 {
-	memset(be, 0, sizeof(*be));
-	be->update = be_update;
-	be->del = be_del;
-	be->wait = be_wait;
-	be->read = be_read;
-	be->ctx = l;
-	for (int m = 0; m < PIN_N; m++)
-		be->cap[m] = map_max(l->fds[m]);
-	return 0;
+	static const struct ms_backend ops = { be_update, be_del, be_wait, be_read, NULL, { 0 } };
+
+	return backend_init(be, &ops, l, l->fds);
+}
+
+/* Through bare map fds. */
+static int maps_update(void *ctx, enum pin_map m, const void *keys, const void *values, size_t n)
+{
+	return fds_update(((struct ms_maps *)ctx)->fds, m, keys, values, n);
+}
+
+static int maps_del(void *ctx, enum pin_map m, const void *keys, size_t n)
+{
+	return fds_del(((struct ms_maps *)ctx)->fds, m, keys, n);
+}
+
+static int maps_wait(void *ctx)
+{
+	struct ms_maps *mm = ctx;
+
+	return mm->wait ? mm->wait(mm->wait_ctx) : 0;
+}
+
+static int maps_read(void *ctx, struct ms_state *out)
+{
+	return mapsync_read_fds(((struct ms_maps *)ctx)->fds, out);
+}
+
+int mapsync_backend_maps(struct ms_maps *mm, struct ms_backend *be)
+{
+	static const struct ms_backend ops = { maps_update, maps_del, maps_wait, maps_read, NULL,
+					       { 0 } };
+
+	return backend_init(be, &ops, mm, mm->fds);
 }
 
 /* What a failed sync left, for whoever reads the log. */
@@ -301,12 +347,11 @@ static void report_failure(const struct sync_stats *st)
 		  st->isolated);
 }
 
-int mapsync_apply_opts(struct loader *l, const struct compiled *cp,
-		       const struct endpoint_binding *eps, size_t n,
-		       const struct mapsync_opts *opts, struct sync_stats *out)
+/* Reads what the maps hold, plans cp over it, and writes the difference. */
+static int apply(const struct ms_backend *be, const struct compiled *cp,
+		 const struct endpoint_binding *eps, size_t n, struct sync_stats *out)
 {
 	struct ms_state cur, want;
-	struct ms_backend be;
 	struct sync_stats st;
 	double t0, t1, t2;
 	int err;
@@ -316,20 +361,18 @@ int mapsync_apply_opts(struct loader *l, const struct compiled *cp,
 	ms_state_init(&cur);
 	ms_state_init(&want);
 	t0 = now_ms();
-	err = mapsync_backend(l, &be);
-	if (!err)
-		err = mapsync_read(l, &cur);
+	err = be->read(be->ctx, &cur);
 	if (err)
 		goto out;
 	t1 = now_ms();
-	err = mapsync_desired_opts(cp, eps, n, &cur, opts, &want, &st);
+	err = mapsync_desired(cp, eps, n, &cur, &want, &st);
 	if (err) {
 		if (err == -ENOMEM)
 			log_error("sync: out of memory");
 		goto out;
 	}
 	t2 = now_ms();
-	err = mapsync_execute(&want, &cur, &be, &st);
+	err = mapsync_execute(&want, &cur, be, &st);
 	st.read_ms = t1 - t0;
 	st.plan_ms = t2 - t1;
 	if (err) {
@@ -355,5 +398,17 @@ out:
 int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
 		  size_t n, struct sync_stats *out)
 {
-	return mapsync_apply_opts(l, cp, eps, n, NULL, out);
+	struct ms_backend be;
+
+	mapsync_backend(l, &be);
+	return apply(&be, cp, eps, n, out);
+}
+
+int mapsync_apply_maps(struct ms_maps *mm, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n, struct sync_stats *out)
+{
+	struct ms_backend be;
+
+	mapsync_backend_maps(mm, &be);
+	return apply(&be, cp, eps, n, out);
 }

@@ -1,33 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Internals shared by the pure map sync files: mapsync.c (tables, desired
- * state), mapsync_ids.c (identity numbers) and mapsync_exec.c (the ordered
- * writes). Not for other modules. */
+ * state), mapsync_ids.c (identity records and the numbering input) and
+ * mapsync_exec.c (the ordered writes). Not for other modules. */
 #ifndef NPBPF_MAPSYNC_INT_H
 #define NPBPF_MAPSYNC_INT_H
 
 #include "mapsync.h"
-
-/* An identity left without a number (its space is exhausted). */
-#define MS_NO_ID UINT32_MAX
-
-/* opts with the defaults filled in (in may be NULL); now_ns read when 0. */
-void ms_opts_resolve(const struct mapsync_opts *in, struct mapsync_opts *out);
 
 /* Sets the error fields of a meta record: err (-errno), the map it was on
  * (PIN_N: none) and what the sync was doing. */
 void ms_meta_set_error(struct npbpf_meta *meta, int err, enum pin_map map, const char *what);
 void ms_meta_clear_error(struct npbpf_meta *meta);
 
+/* mapsync_numbering_from_state, warning about torn records or not (the
+ * reader of the state the compile followed has warned already). */
+int ms_numbering_read(const struct ms_state *cur, struct numbering_prior *prior, bool warn);
+
 /*
- * Turns want, built with cp's identity numbers, into one with the pinned
- * numbers: keys known to cur keep theirs, new keys get free ones, numbers
- * nobody uses any more go into quarantine (an idmeta marker) and out of it
- * once it passed. Identities left without a number are handled as
- * mapsync_desired describes. Counts go to st (may be NULL). 0 or -ENOMEM.
+ * The identity records of want (npbpf_idmeta) for cp: each numbered
+ * identity's key and label, and for each number cp retired its records as
+ * cur has them plus a marker saying since when (mapsync_ids.c). 0, -ENOMEM,
+ * -ENOSPC (a key or label too long to store, logged).
  */
-int ms_number_identities(const struct compiled *cp, const struct ms_state *cur,
-			 const struct mapsync_opts *o, struct ms_state *want,
-			 struct sync_stats *st);
+int ms_desired_idmeta(const struct compiled *cp, const struct ms_state *cur, struct ms_state *want);
 
 /* The subject record that isolates in both directions and allows nothing:
  * MAPSYNC_ID_ISOLATED's. */

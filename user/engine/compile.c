@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "identity.h"
 #include "selector.h"
 #include "vec.h"
 
@@ -29,15 +28,26 @@ struct peerset {
 /* Identities grouped by namespace (index into cluster namespaces). */
 struct ns_index {
 	size_t *start; /* n_namespaces + 1 offsets into idx */
-	uint32_t *idx; /* indexes into cp->ids */
+	uint32_t *idx; /* indexes into identities.ids */
+};
+
+/* A subject isolated by a policy in a direction, in the order compile_policy
+ * finds them (policy order). */
+struct isolator {
+	uint32_t subject; /* index in subjects */
+	uint32_t dir;
+	uint32_t policy;  /* its number */
 };
 
 struct compile_ctx {
 	struct compiled *cp;
+	const struct identities *idn;
 	struct ns_index by_ns;
 	struct peerset peers;
-	uint32_t *regioned; /* ids indexes of identities with a region */
+	uint32_t *regioned; /* ids indexes of numbered identities with a region */
 	size_t n_regioned;
+	struct isolator *isolators;
+	size_t n_isolators, cap_isolators;
 };
 
 static size_t ns_pos(const struct np_cluster *c, const struct np_namespace *ns)
@@ -45,34 +55,43 @@ static size_t ns_pos(const struct np_cluster *c, const struct np_namespace *ns)
 	return (size_t)(ns - c->namespaces);
 }
 
+/* Identities without a number are in no table: no entry names them, as
+ * subject or as peer. */
+static bool numbered(const struct identity *idn)
+{
+	return idn->id != NUMBER_NONE;
+}
+
 static int build_ns_index(struct compile_ctx *x)
 {
-	struct compiled *cp = x->cp;
-	size_t n_ns = cp->cluster->n_namespaces;
+	const struct identities *idn = x->idn;
+	size_t n_ns = x->cp->cluster->n_namespaces;
 	size_t *fill;
 
 	x->by_ns.start = calloc(n_ns + 1, sizeof(size_t));
-	x->by_ns.idx = calloc(cp->n_ids ? cp->n_ids : 1, sizeof(uint32_t));
-	x->regioned = calloc(cp->n_ids ? cp->n_ids : 1, sizeof(uint32_t));
+	x->by_ns.idx = calloc(idn->n_ids ? idn->n_ids : 1, sizeof(uint32_t));
+	x->regioned = calloc(idn->n_ids ? idn->n_ids : 1, sizeof(uint32_t));
 	fill = calloc(n_ns + 1, sizeof(size_t));
 	if (!x->by_ns.start || !x->by_ns.idx || !x->regioned || !fill) {
 		free(fill);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < cp->n_ids; i++) {
-		if (cp->ids[i].kind == IDENTITY_POD)
-			x->by_ns.start[ns_pos(cp->cluster, cp->ids[i].ns) + 1]++;
-		if (cp->ids[i].region.family)
+	for (size_t i = 0; i < idn->n_ids; i++) {
+		if (!numbered(&idn->ids[i]))
+			continue;
+		if (idn->ids[i].kind == IDENTITY_POD)
+			x->by_ns.start[ns_pos(idn->cluster, idn->ids[i].ns) + 1]++;
+		if (idn->ids[i].region.family)
 			x->regioned[x->n_regioned++] = (uint32_t)i;
 	}
 	for (size_t j = 0; j < n_ns; j++)
 		x->by_ns.start[j + 1] += x->by_ns.start[j];
-	for (size_t i = 0; i < cp->n_ids; i++) {
+	for (size_t i = 0; i < idn->n_ids; i++) {
 		size_t j;
 
-		if (cp->ids[i].kind != IDENTITY_POD)
+		if (idn->ids[i].kind != IDENTITY_POD || !numbered(&idn->ids[i]))
 			continue;
-		j = ns_pos(cp->cluster, cp->ids[i].ns);
+		j = ns_pos(idn->cluster, idn->ids[i].ns);
 		x->by_ns.idx[x->by_ns.start[j] + fill[j]++] = (uint32_t)i;
 	}
 	free(fill);
@@ -100,7 +119,7 @@ static int peers_in_ns(struct compile_ctx *x, size_t j, const struct np_peer *pe
 		int err;
 
 		if (peer->has_pod_sel &&
-		    !selector_matches(&peer->pod_sel, &x->cp->ids[idx].pod->labels))
+		    !selector_matches(&peer->pod_sel, &x->idn->ids[idx].pod->labels))
 			continue;
 		err = peer_add(&x->peers, idx);
 		if (err)
@@ -119,7 +138,7 @@ static int peers_ipblock(struct compile_ctx *x, const struct np_ipblock *b)
 	for (size_t k = 0; !err && k < x->n_regioned; k++) {
 		uint32_t idx = x->regioned[k];
 
-		if (identity_in_ipblock(x->cp, &x->cp->ids[idx], b))
+		if (identity_in_ipblock(&x->idn->ids[idx], b))
 			err = peer_add(&x->peers, idx);
 	}
 	return err;
@@ -132,7 +151,7 @@ static void drop_pod_peers(struct compile_ctx *x)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < ps->n; i++) {
-		if (x->cp->ids[ps->ids[i]].kind != IDENTITY_POD)
+		if (x->idn->ids[ps->ids[i]].kind != IDENTITY_POD)
 			ps->ids[kept++] = ps->ids[i];
 	}
 	ps->n = kept;
@@ -176,21 +195,29 @@ static int rule_peers(struct compile_ctx *x, const struct np_policy *pol,
 	return err;
 }
 
-static struct npbpf_subject *subject_get(struct compiled *cp, uint32_t id)
+/* The index of id's subject record, added when missing; -ENOMEM. */
+static long subject_slot(struct compiled *cp, uint32_t id)
 {
 	struct compiled_subject *s;
 	uint32_t idx = (uint32_t)cp->n_subjects;
 	int ret = hmap_insert(&cp->subject_index, &id, sizeof(id), idx, &idx);
 
 	if (ret < 0)
-		return NULL;
+		return ret;
 	if (ret == 0)
-		return &cp->subjects[idx].s;
+		return idx;
 	s = VEC_PUSH(cp->subjects, cp->n_subjects, cp->cap_subjects);
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	s->id = id;
-	return &s->s;
+	return idx;
+}
+
+static struct npbpf_subject *subject_get(struct compiled *cp, uint32_t id)
+{
+	long idx = subject_slot(cp, id);
+
+	return idx < 0 ? NULL : &cp->subjects[idx].s;
 }
 
 static unsigned form_shift(uint32_t peer)
@@ -318,14 +345,16 @@ static int emit_port(struct compile_ctx *x, const struct origin *o, const struct
 		 * may map the name to another number. */
 		int err = 0;
 
-		for (size_t i = 0; !err && i < cp->first_cidr_idx; i++) {
-			if (cp->ids[i].kind == IDENTITY_POD)
-				err = emit_named(cp, o, cp->ids[i].id, cp->ids[i].pod, port);
+		for (size_t i = 0; !err && i < x->idn->first_cidr_idx; i++) {
+			const struct identity *idn = &x->idn->ids[i];
+
+			if (idn->kind == IDENTITY_POD && numbered(idn))
+				err = emit_named(cp, o, idn->id, idn->pod, port);
 		}
 		return err;
 	}
 	{
-		const struct identity *idn = compiled_identity(cp, peer);
+		const struct identity *idn = identity_by_number(x->idn, peer);
 
 		if (!idn || idn->kind != IDENTITY_POD)
 			return 0; /* the node and CIDRs have no port names */
@@ -349,7 +378,7 @@ static int emit_rule_for_subject(struct compile_ctx *x, const struct origin *o,
 		else if (i == ps->n)
 			peer = NPBPF_ID_CLUSTER;
 		else
-			peer = x->cp->ids[ps->ids[i]].id;
+			peer = x->idn->ids[ps->ids[i]].id;
 		for (size_t p = 0; !err && p < n_port; p++)
 			err = emit_port(x, o, subj_pod, peer,
 					rule->n_ports ? &rule->ports[p] : NULL);
@@ -357,11 +386,28 @@ static int emit_rule_for_subject(struct compile_ctx *x, const struct origin *o,
 	return err;
 }
 
+/* Subject identity idn is isolated in direction d by policy number pol. */
+static int isolate(struct compile_ctx *x, const struct identity *idn, int d, uint32_t pol)
+{
+	long idx = subject_slot(x->cp, idn->id);
+	struct isolator *iso;
+
+	if (idx < 0)
+		return (int)idx;
+	x->cp->subjects[idx].s.isolated |= (__u8)(1u << d);
+	iso = VEC_PUSH(x->isolators, x->n_isolators, x->cap_isolators);
+	if (!iso)
+		return -ENOMEM;
+	*iso = (struct isolator){ (uint32_t)idx, (uint32_t)d, pol };
+	return 0;
+}
+
 static int compile_policy(struct compile_ctx *x, uint32_t pi)
 {
 	struct compiled *cp = x->cp;
 	const struct np_policy *pol = &cp->cluster->policies[pi];
 	const struct np_namespace *ns = cluster_find_ns(cp->cluster, pol->ns);
+	uint32_t number = cp->numbering.policy[pi];
 	size_t j, first, last;
 	int err = 0;
 
@@ -374,24 +420,19 @@ static int compile_policy(struct compile_ctx *x, uint32_t pi)
 		if (!pol->types[d])
 			continue;
 		/* Isolation first: a policy with no rules still isolates. */
-		for (size_t k = first; k < last; k++) {
-			const struct identity *idn = &cp->ids[x->by_ns.idx[k]];
-			struct npbpf_subject *s;
+		for (size_t k = first; !err && k < last; k++) {
+			const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
 
-			if (!idn->subject || !selector_matches(&pol->pod_sel, &idn->pod->labels))
-				continue;
-			s = subject_get(cp, idn->id);
-			if (!s)
-				return -ENOMEM;
-			s->isolated |= (__u8)(1u << d);
+			if (idn->subject && selector_matches(&pol->pod_sel, &idn->pod->labels))
+				err = isolate(x, idn, d, number);
 		}
 		for (size_t r = 0; !err && r < pol->n_rules[d]; r++) {
 			const struct np_rule *rule = &pol->rules[d][r];
 
 			err = rule_peers(x, pol, rule);
 			for (size_t k = first; !err && k < last; k++) {
-				const struct identity *idn = &cp->ids[x->by_ns.idx[k]];
-				struct origin o = { idn->id, (enum np_dir)d, pi, (uint16_t)r };
+				const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
+				struct origin o = { idn->id, (enum np_dir)d, number, (uint16_t)r };
 
 				if (!idn->subject ||
 				    !selector_matches(&pol->pod_sel, &idn->pod->labels))
@@ -412,6 +453,7 @@ static int compile_policy(struct compile_ctx *x, uint32_t pi)
  * in that node's ipcache as the host, so these entries never admit them. */
 static int allow_host(struct compiled *cp)
 {
+	const struct identities *idn = &cp->idn;
 	int err = 0;
 
 	for (size_t i = 0; !err && i < cp->n_subjects; i++) {
@@ -420,48 +462,181 @@ static int allow_host(struct compiled *cp)
 		if (!(cp->subjects[i].s.isolated & (1u << NP_INGRESS)))
 			continue;
 		err = emit(cp, &o, NPBPF_ID_HOST, 0, 0);
-		for (size_t k = 0; !err && k < cp->first_cidr_idx; k++) {
-			if (cp->ids[k].kind == IDENTITY_HOST)
-				err = emit(cp, &o, cp->ids[k].id, 0, 0);
+		for (size_t k = 0; !err && k < idn->first_cidr_idx; k++) {
+			if (idn->ids[k].kind == IDENTITY_HOST && numbered(&idn->ids[k]))
+				err = emit(cp, &o, idn->ids[k].id, 0, 0);
 		}
 	}
+	return err;
+}
+
+/* The policies that isolate each subject, per direction, in policy order:
+ * a counting sort of the isolators into compiled.isolated_by. */
+static int collect_isolated_by(struct compile_ctx *x)
+{
+	struct compiled *cp = x->cp;
+	size_t off = 0;
+
+	cp->isolated_by = calloc(x->n_isolators ? x->n_isolators : 1, sizeof(*cp->isolated_by));
+	if (!cp->isolated_by)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->n_isolators; i++)
+		cp->subjects[x->isolators[i].subject].n_isolated_by[x->isolators[i].dir]++;
+	for (size_t i = 0; i < cp->n_subjects; i++) {
+		for (int d = 0; d < 2; d++) {
+			cp->subjects[i].isolated_by[d] = (uint32_t)off;
+			off += cp->subjects[i].n_isolated_by[d];
+			cp->subjects[i].n_isolated_by[d] = 0;
+		}
+	}
+	for (size_t i = 0; i < x->n_isolators; i++) {
+		struct compiled_subject *s = &cp->subjects[x->isolators[i].subject];
+		uint32_t d = x->isolators[i].dir;
+
+		cp->isolated_by[s->isolated_by[d] + s->n_isolated_by[d]++] = x->isolators[i].policy;
+	}
+	cp->n_isolated_by = x->n_isolators;
+	return 0;
+}
+
+/* Whether subject id has an entry whose peer an address could turn into
+ * when an ipBlock prefix is missing from the ipcache: a CIDR-range identity
+ * or world. */
+static bool allows_regions(const struct compiled *cp, uint32_t id)
+{
+	for (size_t i = 0; i < cp->n_entries; i++) {
+		const struct npbpf_policy_key *k = &cp->entries[i].key;
+
+		if (k->subject == id && (k->peer == NPBPF_ID_WORLD || NPBPF_ID_IS_CIDR(k->peer)))
+			return true;
+	}
+	for (size_t i = 0; i < cp->n_ranges; i++) {
+		const struct npbpf_range_key *k = &cp->ranges[i].key;
+
+		if (k->subject == id && (k->peer == NPBPF_ID_WORLD || NPBPF_ID_IS_CIDR(k->peer)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The endpoint records. A pod is judged by its subject identity, or by
+ * NPBPF_ID_ISOLATED when that identity got no number. When an identity of
+ * the CIDR range (an ipBlock region, or this node's addresses in one) got
+ * none, its addresses fall to a shorter prefix, which a rule may allow where
+ * the missing one was excepted: the pods with any rule towards a region (or
+ * world) are judged by NPBPF_ID_ISOLATED too. Its record, isolated both ways
+ * with no entry, is there when some pod uses it.
+ */
+static int build_endpoints(struct compiled *cp)
+{
+	const struct np_cluster *c = cp->cluster;
+	bool any_isolated = false;
+
+	cp->endpoints = calloc(c->n_pods ? c->n_pods : 1, sizeof(*cp->endpoints));
+	if (!cp->endpoints)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_pods; i++) {
+		const struct np_pod *pod = &c->pods[i];
+		struct compiled_endpoint *ep;
+		struct npbpf_endpoint *v;
+
+		if (pod->host_network)
+			continue;
+		ep = &cp->endpoints[cp->n_endpoints++];
+		ep->pod = pod;
+		v = &ep->value;
+		v->identity = cp->idn.pod_id[i];
+		if (cp->idn.region_lost && v->identity != NPBPF_ID_ISOLATED &&
+		    allows_regions(cp, v->identity))
+			v->identity = NPBPF_ID_ISOLATED;
+		any_isolated |= v->identity == NPBPF_ID_ISOLATED;
+		for (size_t a = 0; a < pod->n_addrs; a++) {
+			const struct np_addr *addr = &pod->addrs[a];
+
+			if (addr->family == 4 && !(v->flags & NPBPF_EP_HAS_V4)) {
+				memcpy(v->addr4, addr->bytes, 4);
+				v->flags |= NPBPF_EP_HAS_V4;
+			} else if (addr->family == 6 && !(v->flags & NPBPF_EP_HAS_V6)) {
+				memcpy(v->addr6, addr->bytes, 16);
+				v->flags |= NPBPF_EP_HAS_V6;
+			}
+		}
+	}
+	if (any_isolated) {
+		struct npbpf_subject *s = subject_get(cp, NPBPF_ID_ISOLATED);
+
+		if (!s)
+			return -ENOMEM;
+		s->isolated = (1u << NPBPF_DIR_INGRESS) | (1u << NPBPF_DIR_EGRESS);
+	}
+	return 0;
+}
+
+static int index_policies(struct compiled *cp)
+{
+	for (size_t p = 0; p < cp->cluster->n_policies; p++) {
+		uint32_t num = cp->numbering.policy[p];
+
+		if (hmap_insert(&cp->policy_index, &num, sizeof(num), (uint32_t)p, NULL) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int compile_tables(struct compile_ctx *x, const struct compile_opts *opts)
+{
+	struct compiled *cp = x->cp;
+	int err;
+
+	err = build_ns_index(x);
+	if (!err) {
+		x->peers.seen = calloc(x->idn->n_ids ? x->idn->n_ids : 1, sizeof(uint32_t));
+		if (!x->peers.seen)
+			err = -ENOMEM;
+	}
+	for (size_t p = 0; !err && p < cp->cluster->n_policies; p++)
+		err = compile_policy(x, (uint32_t)p);
+	if (!err && !(opts && opts->enforce_host))
+		err = allow_host(cp);
+	if (!err)
+		err = build_endpoints(cp);
+	if (!err)
+		err = collect_isolated_by(x);
 	return err;
 }
 
 int compile_cluster(const struct np_cluster *c, const struct compile_opts *opts,
 		    struct compiled *out)
 {
-	struct compile_ctx x = { .cp = out };
+	struct compile_ctx x = { .cp = out, .idn = &out->idn };
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	out->cluster = c;
-	hmap_init(&out->id_index);
-	hmap_init(&out->id_by_num);
 	hmap_init(&out->entry_index);
 	hmap_init(&out->range_index);
 	hmap_init(&out->subject_index);
-	hmap_init(&out->host_index);
-	hmap_init(&out->prefix_index);
-	hmap_init(&out->node_index);
-	hmap_init(&out->node_addr_index);
-	err = identity_allocate(out, opts);
+	hmap_init(&out->policy_index);
+	/* Numbers first: the tables are written with the final ones. */
+	err = numbering_begin(&out->numbering, opts ? opts->prior : NULL,
+			      opts ? opts->numbering : NULL);
 	if (!err)
-		err = build_ns_index(&x);
-	if (!err) {
-		x.peers.seen = calloc(out->n_ids, sizeof(uint32_t));
-		if (!x.peers.seen)
-			err = -ENOMEM;
-	}
-	for (size_t p = 0; !err && p < c->n_policies; p++)
-		err = compile_policy(&x, (uint32_t)p);
-	if (!err && !(opts && opts->enforce_host))
-		err = allow_host(out);
+		err = identities_build(&out->idn, c, opts, &out->numbering);
+	if (!err)
+		err = numbering_policies(&out->numbering, c);
+	if (!err)
+		err = numbering_finish(&out->numbering);
+	if (!err)
+		err = index_policies(out);
+	if (!err)
+		err = compile_tables(&x, opts);
 	free(x.by_ns.start);
 	free(x.by_ns.idx);
 	free(x.regioned);
 	free(x.peers.ids);
 	free(x.peers.seen);
+	free(x.isolators);
 	if (err)
 		compiled_free(out);
 	return err;
@@ -471,95 +646,55 @@ void compiled_free(struct compiled *cp)
 {
 	if (!cp)
 		return;
-	free(cp->ids);
+	identities_free(&cp->idn);
+	numbering_free(&cp->numbering);
 	free(cp->entries);
 	free(cp->ranges);
 	free(cp->subjects);
-	free(cp->ipcache);
 	free(cp->endpoints);
-	free(cp->prefixes);
-	free(cp->pod_id);
-	free(cp->pod_node);
-	for (size_t i = 0; i < cp->n_nodes; i++)
-		free(cp->nodes[i]);
-	free(cp->nodes);
-	free(cp->node_addrs);
-	hmap_free(&cp->node_index);
-	hmap_free(&cp->node_addr_index);
-	hmap_free(&cp->id_index);
-	hmap_free(&cp->id_by_num);
+	free(cp->isolated_by);
 	hmap_free(&cp->entry_index);
 	hmap_free(&cp->range_index);
 	hmap_free(&cp->subject_index);
-	hmap_free(&cp->host_index);
-	hmap_free(&cp->prefix_index);
+	hmap_free(&cp->policy_index);
 	memset(cp, 0, sizeof(*cp));
 }
 
-const struct identity *compiled_identity(const struct compiled *cp, uint32_t id)
-{
-	uint32_t idx;
-
-	if (!hmap_get(&cp->id_by_num, &id, sizeof(id), &idx))
-		return NULL;
-	return &cp->ids[idx];
-}
-
-const void *compiled_identity_key(const struct compiled *cp, const struct identity *idn,
-				  size_t *len)
-{
-	*len = idn->key_len;
-	return cp->id_index.keys + idn->key_off;
-}
-
-const struct npbpf_subject *compiled_subject(const struct compiled *cp, uint32_t id)
+const struct compiled_subject *compiled_subject_of(const struct compiled *cp, uint32_t id)
 {
 	uint32_t idx;
 
 	if (!hmap_get(&cp->subject_index, &id, sizeof(id), &idx))
 		return NULL;
-	return &cp->subjects[idx].s;
+	return &cp->subjects[idx];
 }
 
-static uint32_t region_identity(const struct compiled *cp, const struct np_addr *addr)
+const struct npbpf_subject *compiled_subject(const struct compiled *cp, uint32_t id)
 {
-	long r = identity_region_of(cp, addr);
+	const struct compiled_subject *s = compiled_subject_of(cp, id);
 
-	return r >= 0 ? cp->ids[cp->first_cidr_idx + (size_t)r].id : NPBPF_ID_WORLD;
+	return s ? &s->s : NULL;
 }
 
-/* The datapath's order (bpf/lib/identity.h): exact address, then region,
- * then WORLD. A node address is exact only on its own node: elsewhere it
- * falls through to its region, as this node's ipcache leaves it out. */
+const struct np_policy *compiled_policy(const struct compiled *cp, uint32_t number)
+{
+	uint32_t idx;
+
+	if (!hmap_get(&cp->policy_index, &number, sizeof(number), &idx))
+		return NULL;
+	return &cp->cluster->policies[idx];
+}
+
 void compiled_addr_lookup(const struct compiled *cp, const struct np_addr *addr, uint32_t node,
 			  struct addr_info *out)
 {
-	struct np_addr key = *addr;
-	uint32_t idx, id;
-
-	key.plen = addr->family == 4 ? 32 : 128;
-	memset(out, 0, sizeof(*out));
-	if (hmap_get(&cp->node_addr_index, &key, sizeof(key), &idx)) {
-		const struct compiled_node_addr *na = &cp->node_addrs[idx];
-
-		out->node = na->node;
-		out->kind = na->node == node ? ADDR_HOST : ADDR_REMOTE_NODE;
-		out->id = na->node == node ? na->host_id : region_identity(cp, &key);
-		return;
-	}
-	if (hmap_get(&cp->host_index, &key, sizeof(key), &id)) {
-		out->kind = ADDR_POD;
-		out->id = id;
-		return;
-	}
-	out->id = region_identity(cp, &key);
-	out->kind = out->id == NPBPF_ID_WORLD ? ADDR_WORLD : ADDR_CIDR;
+	identity_addr_lookup(&cp->idn, addr, node, out);
 }
 
 uint32_t compiled_addr_identity(const struct compiled *cp, const struct np_addr *addr)
 {
 	struct addr_info ai;
 
-	compiled_addr_lookup(cp, addr, 0, &ai);
+	identity_addr_lookup(&cp->idn, addr, 0, &ai);
 	return ai.id;
 }

@@ -24,25 +24,32 @@ static struct np_addr addr_mask(const struct np_addr *a, uint8_t plen)
 	return m;
 }
 
-static int add_prefix(struct compiled *cp, const struct np_addr *p)
+static struct np_addr addr_full(const struct np_addr *a)
+{
+	return addr_mask(a, a->family == 4 ? 32 : 128);
+}
+
+/* ---- ipBlock regions. */
+
+static int add_prefix(struct identities *idt, const struct np_addr *p)
 {
 	struct np_addr key = addr_mask(p, p->plen);
 	struct np_addr *slot;
 	int fi = fam_index(key.family);
 	int ret;
 
-	ret = hmap_insert(&cp->prefix_index, &key, sizeof(key), (uint32_t)cp->n_prefixes, NULL);
+	ret = hmap_insert(&idt->prefix_index, &key, sizeof(key), (uint32_t)idt->n_prefixes, NULL);
 	if (ret <= 0)
 		return ret;
-	slot = VEC_PUSH(cp->prefixes, cp->n_prefixes, cp->cap_prefixes);
+	slot = VEC_PUSH(idt->prefixes, idt->n_prefixes, idt->cap_prefixes);
 	if (!slot)
 		return -ENOMEM;
 	*slot = key;
-	for (size_t i = 0; i < cp->n_plens[fi]; i++) {
-		if (cp->plens[fi][i] == key.plen)
+	for (size_t i = 0; i < idt->n_plens[fi]; i++) {
+		if (idt->plens[fi][i] == key.plen)
 			return 0;
 	}
-	cp->plens[fi][cp->n_plens[fi]++] = key.plen;
+	idt->plens[fi][idt->n_plens[fi]++] = key.plen;
 	return 0;
 }
 
@@ -51,9 +58,9 @@ static int cmp_plen_desc(const void *a, const void *b)
 	return (int)*(const uint8_t *)b - (int)*(const uint8_t *)a;
 }
 
-static int collect_prefixes(struct compiled *cp)
+static int collect_prefixes(struct identities *idt)
 {
-	const struct np_cluster *c = cp->cluster;
+	const struct np_cluster *c = idt->cluster;
 	int err;
 
 	for (size_t p = 0; p < c->n_policies; p++) {
@@ -66,9 +73,9 @@ static int collect_prefixes(struct compiled *cp)
 
 					if (!peer->has_ipblock)
 						continue;
-					err = add_prefix(cp, &peer->ipblock.cidr);
+					err = add_prefix(idt, &peer->ipblock.cidr);
 					for (size_t e = 0; !err && e < peer->ipblock.n_except; e++)
-						err = add_prefix(cp, &peer->ipblock.except[e]);
+						err = add_prefix(idt, &peer->ipblock.except[e]);
 					if (err)
 						return err;
 				}
@@ -76,28 +83,40 @@ static int collect_prefixes(struct compiled *cp)
 		}
 	}
 	for (int fi = 0; fi < 2; fi++)
-		qsort(cp->plens[fi], cp->n_plens[fi], 1, cmp_plen_desc);
+		qsort(idt->plens[fi], idt->n_plens[fi], 1, cmp_plen_desc);
 	return 0;
 }
 
-/* One hash probe per distinct prefix length of the family, longest first:
- * the same answer an LPM trie gives, without building one. */
-long identity_region_of(const struct compiled *cp, const struct np_addr *addr)
+/* The longest region containing addr whose identity satisfies numbered_only
+ * (false: any region), as an index into prefixes, or -1. One hash probe per
+ * distinct prefix length of the family, longest first: the same answer an
+ * LPM trie gives, without building one. */
+static long region_lookup(const struct identities *idt, const struct np_addr *addr,
+			  bool numbered_only)
 {
 	int fi = fam_index(addr->family);
 
-	for (size_t i = 0; i < cp->n_plens[fi]; i++) {
-		uint8_t plen = cp->plens[fi][i];
+	for (size_t i = 0; i < idt->n_plens[fi]; i++) {
+		uint8_t plen = idt->plens[fi][i];
 		struct np_addr key;
 		uint32_t idx;
 
 		if (plen > addr->plen)
 			continue;
 		key = addr_mask(addr, plen);
-		if (hmap_get(&cp->prefix_index, &key, sizeof(key), &idx))
+		if (!hmap_get(&idt->prefix_index, &key, sizeof(key), &idx))
+			continue;
+		/* A region whose identity got no number is in no ipcache: the
+		 * datapath finds the next shorter one. */
+		if (!numbered_only || idt->ids[idt->first_cidr_idx + idx].id != NUMBER_NONE)
 			return idx;
 	}
 	return -1;
+}
+
+long identity_region_of(const struct identities *idt, const struct np_addr *addr)
+{
+	return region_lookup(idt, addr, false);
 }
 
 /*
@@ -106,12 +125,10 @@ long identity_region_of(const struct compiled *cp, const struct np_addr *addr)
  * address of the region exactly when it contains the region's prefix, and
  * likewise for an except: membership is decided per region, not per address.
  */
-bool identity_in_ipblock(const struct compiled *cp, const struct identity *idn,
-			 const struct np_ipblock *b)
+bool identity_in_ipblock(const struct identity *idn, const struct np_ipblock *b)
 {
 	const struct np_addr *r = &idn->region;
 
-	(void)cp;
 	if (!r->family || r->family != b->cidr.family || !addr_contains(&b->cidr, r))
 		return false;
 	for (size_t e = 0; e < b->n_except; e++) {
@@ -121,80 +138,48 @@ bool identity_in_ipblock(const struct compiled *cp, const struct identity *idn,
 	return true;
 }
 
-static struct identity *push_identity(struct compiled *cp, uint32_t id, enum identity_kind kind)
-{
-	uint32_t idx = (uint32_t)cp->n_ids;
-	struct identity *idn = VEC_PUSH(cp->ids, cp->n_ids, cp->cap_ids);
+/* ---- Identities and their numbers. */
 
-	if (!idn || hmap_insert(&cp->id_by_num, &id, sizeof(id), idx, NULL) < 0)
+static struct identity *push_identity(struct identities *idt, uint32_t id, enum identity_kind kind)
+{
+	uint32_t idx = (uint32_t)idt->n_ids;
+	struct identity *idn = VEC_PUSH(idt->ids, idt->n_ids, idt->cap_ids);
+
+	if (!idn)
+		return NULL;
+	if (id != NUMBER_NONE && hmap_insert(&idt->id_by_num, &id, sizeof(id), idx, NULL) < 0)
 		return NULL;
 	idn->id = id;
 	idn->kind = kind;
 	return idn;
 }
 
-/* A number for a new identity key: the one it had before, else the next free
- * one of its range. */
-static int number_for(struct compiled *cp, const struct compile_opts *opts, const void *key,
-		      size_t len, enum identity_kind kind, uint32_t *id)
+/* Interns key; *idx_out is the identity's index in ids. A new identity gets
+ * its number from nb. Returns 1 when the identity is new, 0 when it existed,
+ * or -errno. */
+static int intern(struct identities *idt, struct numbering *nb, const void *key, size_t len,
+		  enum identity_kind kind, size_t *idx_out)
 {
-	bool cidr_range = kind == IDENTITY_CIDR || kind == IDENTITY_HOST;
-	uint32_t *next = cidr_range ? &cp->next_cidr_id : &cp->next_pod_id;
-	uint32_t limit = cidr_range ? NPBPF_GEN_BIT : NPBPF_ID_FIRST_CIDR;
-
-	if (opts && opts->prior_ids && hmap_get(opts->prior_ids, key, len, id))
-		return 0;
-	if (*next >= limit)
-		return -ENOSPC;
-	*id = (*next)++;
-	return 0;
-}
-
-/* Interns key; *idx_out is the identity's index in cp->ids. Returns 1 when
- * the identity is new, 0 when it existed, or -errno. */
-static int intern(struct compiled *cp, const struct compile_opts *opts, const void *key,
-		  size_t len, enum identity_kind kind, size_t *idx_out)
-{
-	uint32_t idx = (uint32_t)cp->n_ids, id;
-	size_t off = cp->id_index.keys_len;
+	uint32_t idx = (uint32_t)idt->n_ids, id;
+	size_t off = idt->id_index.keys_len;
 	struct identity *idn;
 	int ret;
 
-	ret = hmap_insert(&cp->id_index, key, len, idx, &idx);
+	ret = hmap_insert(&idt->id_index, key, len, idx, &idx);
 	if (ret < 0)
 		return ret;
 	*idx_out = idx;
 	if (ret == 0)
 		return 0;
-	ret = number_for(cp, opts, key, len, kind, &id);
+	ret = numbering_identity(nb, key, len, kind == IDENTITY_CIDR || kind == IDENTITY_HOST, &id);
 	if (ret)
 		return ret;
-	idn = push_identity(cp, id, kind);
+	idn = push_identity(idt, id, kind);
 	if (!idn)
 		return -ENOMEM;
 	idn->key_off = (uint32_t)off;
 	idn->key_len = (uint32_t)len;
 	return 1;
-}
-
-/* New numbers start above every number of the prior allocation, so a number
- * is never reused for another key while its old meaning may still be live. */
-static void init_numbering(struct compiled *cp, const struct compile_opts *opts)
-{
-	const struct hmap *prior = opts ? opts->prior_ids : NULL;
-
-	cp->next_pod_id = NPBPF_ID_FIRST_POD;
-	cp->next_cidr_id = NPBPF_ID_FIRST_CIDR;
-	for (size_t i = 0; prior && i < prior->n_slots; i++) {
-		uint32_t v = prior->slots[i].value;
-
-		if (!prior->slots[i].hash)
-			continue;
-		if (NPBPF_ID_IS_CIDR(v) && v >= cp->next_cidr_id)
-			cp->next_cidr_id = v + 1;
-		else if (!NPBPF_ID_IS_CIDR(v) && v >= cp->next_pod_id)
-			cp->next_pod_id = v + 1;
-	}
 }
 
 /* Growable byte buffer for identity keys. */
@@ -281,61 +266,108 @@ static int pod_identity_key(const struct np_pod *pod, const struct np_addr *regi
 	return err;
 }
 
-static int intern_pod(struct compiled *cp, const struct compile_opts *opts,
-		      const struct np_pod *pod, const struct np_addr *addr, struct keybuf *kb,
-		      uint32_t *id_out)
+static int intern_pod(struct identities *idt, struct numbering *nb, const struct np_pod *pod,
+		      const struct np_addr *addr, struct keybuf *kb, size_t *idx_out)
 {
 	struct np_addr region = { 0 };
-	long r = addr ? identity_region_of(cp, addr) : -1;
-	size_t idx;
+	long r = addr ? identity_region_of(idt, addr) : -1;
 	int ret;
 
 	if (r >= 0)
-		region = cp->prefixes[r];
+		region = idt->prefixes[r];
 	ret = pod_identity_key(pod, &region, kb);
 	if (ret)
 		return ret;
-	ret = intern(cp, opts, kb->p, kb->len, IDENTITY_POD, &idx);
+	ret = intern(idt, nb, kb->p, kb->len, IDENTITY_POD, idx_out);
 	if (ret < 0)
 		return ret;
 	if (ret == 1) {
-		cp->ids[idx].ns = cluster_find_ns(cp->cluster, pod->ns);
-		cp->ids[idx].pod = pod;
-		cp->ids[idx].region = region;
+		idt->ids[*idx_out].ns = cluster_find_ns(idt->cluster, pod->ns);
+		idt->ids[*idx_out].pod = pod;
+		idt->ids[*idx_out].region = region;
 	}
-	*id_out = (uint32_t)idx;
 	return 0;
 }
 
-static int add_ipcache(struct compiled *cp, const struct np_addr *prefix, uint32_t id, bool host)
+/* The key of a CIDR (kind 3) or host (kind 4) identity: its region. */
+static int intern_region(struct identities *idt, struct numbering *nb, const struct np_addr *r,
+			 enum identity_kind kind, size_t *idx)
 {
-	struct compiled_ipc *e;
+	char key[1 + sizeof(struct np_addr)] = { kind == IDENTITY_HOST ? 4 : 3 };
+	int ret;
 
-	if (prefix->plen == (prefix->family == 4 ? 32 : 128)) {
-		struct np_addr key = addr_mask(prefix, prefix->plen);
-		int ret = hmap_insert(&cp->host_index, &key, sizeof(key), id, NULL);
+	memcpy(key + 1, r, sizeof(*r));
+	ret = intern(idt, nb, key, sizeof(key), kind, idx);
+	if (ret >= 0)
+		idt->ids[*idx].region = *r;
+	return ret < 0 ? ret : 0;
+}
+
+static int allocate_reserved(struct identities *idt)
+{
+	if (!push_identity(idt, NPBPF_ID_ANY, IDENTITY_RESERVED) ||
+	    !push_identity(idt, NPBPF_ID_HOST, IDENTITY_RESERVED) ||
+	    !push_identity(idt, NPBPF_ID_WORLD, IDENTITY_RESERVED))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- The ipcache, as the datapath's maps hold it. */
+
+static void abi_addr(const struct np_addr *a, struct npbpf_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = a->family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
+	memcpy(out->addr, a->bytes, a->family == 4 ? 4 : 16);
+}
+
+/*
+ * An ipcache entry for prefix. Full-length addresses go into the exact map,
+ * the first owner of an address winning; this node's own (host) are marked
+ * as such, whatever their (region's) host identity number. An identity
+ * without a number gets no entry: its addresses resolve to their region or
+ * world, and when it is one of the CIDR range (region), that shorter prefix
+ * may admit more than the missing one did (compile.c isolates for it).
+ */
+static int add_ipcache(struct identities *idt, const struct np_addr *prefix, uint32_t id, bool host,
+		       bool region)
+{
+	bool exact = prefix->plen == (prefix->family == 4 ? 32 : 128);
+	struct npbpf_ipc_value v = { .identity = id };
+	struct ipc_host_entry *he;
+	struct ipc_cidr_entry *ce;
+
+	if (exact) {
+		struct np_addr key = addr_full(prefix);
+		int ret = hmap_insert(&idt->host_index, &key, sizeof(key), id, NULL);
 
 		if (ret <= 0)
 			return ret; /* first owner of an address wins */
 	}
-	e = VEC_PUSH(cp->ipcache, cp->n_ipcache, cp->cap_ipcache);
-	if (!e)
-		return -ENOMEM;
-	e->prefix = *prefix;
-	e->id = id;
-	e->host = host;
-	return 0;
+	if (id == NUMBER_NONE) {
+		idt->region_lost |= region;
+		return 0;
+	}
+	if (host)
+		v.flags = NPBPF_IPC_NODE | NPBPF_IPC_ON_LINK;
+	if (exact) {
+		he = VEC_PUSH(idt->ipc_host, idt->n_ipc_host, idt->cap_ipc_host);
+		if (he) {
+			abi_addr(prefix, &he->key);
+			he->value = v;
+		}
+		return he ? 0 : -ENOMEM;
+	}
+	ce = VEC_PUSH(idt->ipc_cidr, idt->n_ipc_cidr, idt->cap_ipc_cidr);
+	if (ce) {
+		abi_addr(prefix, &ce->key.a);
+		ce->key.prefixlen = 32u + prefix->plen;
+		ce->value = v;
+	}
+	return ce ? 0 : -ENOMEM;
 }
 
-static int allocate_reserved(struct compiled *cp)
-{
-	/* Pod identity numbers are derived from their index in ids, after these. */
-	if (!push_identity(cp, NPBPF_ID_ANY, IDENTITY_RESERVED) ||
-	    !push_identity(cp, NPBPF_ID_HOST, IDENTITY_RESERVED) ||
-	    !push_identity(cp, NPBPF_ID_WORLD, IDENTITY_RESERVED))
-		return -ENOMEM;
-	return 0;
-}
+/* ---- Nodes. */
 
 /* How node names map to nodes while they are collected. */
 struct node_ctx {
@@ -345,9 +377,10 @@ struct node_ctx {
 
 /* The index of the node called name (NULL or "": the unnamed node), added on
  * first sight. Without per_node every name is this node. */
-static int node_of(struct compiled *cp, const struct node_ctx *nx, const char *name, uint32_t *out)
+static int node_of(struct identities *idt, const struct node_ctx *nx, const char *name,
+		   uint32_t *out)
 {
-	uint32_t idx = (uint32_t)cp->n_nodes;
+	uint32_t idx = (uint32_t)idt->n_nodes;
 	const char *key;
 	int ret;
 
@@ -356,11 +389,11 @@ static int node_of(struct compiled *cp, const struct node_ctx *nx, const char *n
 		return 0;
 	key = name && *name ? name : nx->unnamed;
 	/* With its NUL: the unnamed node's key "" must not be zero bytes long. */
-	ret = hmap_insert(&cp->node_index, key, strlen(key) + 1, idx, &idx);
+	ret = hmap_insert(&idt->node_index, key, strlen(key) + 1, idx, &idx);
 	if (ret < 0)
 		return ret;
 	if (ret == 1) {
-		char **slot = VEC_PUSH(cp->nodes, cp->n_nodes, cp->cap_nodes);
+		char **slot = VEC_PUSH(idt->nodes, idt->n_nodes, idt->cap_nodes);
 
 		if (!slot || (*key && !(*slot = strdup(key))))
 			return -ENOMEM;
@@ -371,17 +404,17 @@ static int node_of(struct compiled *cp, const struct node_ctx *nx, const char *n
 
 /* Files addr under node, unless another node (or an earlier source) owns it
  * already: the operator's --node-ip first, then what the pods report. */
-static int add_node_addr(struct compiled *cp, const struct np_addr *addr, uint32_t node)
+static int add_node_addr(struct identities *idt, const struct np_addr *addr, uint32_t node)
 {
-	struct np_addr key = addr_mask(addr, addr->family == 4 ? 32 : 128);
-	struct compiled_node_addr *na;
+	struct np_addr key = addr_full(addr);
+	struct node_addr *na;
 	int ret;
 
-	ret = hmap_insert(&cp->node_addr_index, &key, sizeof(key), (uint32_t)cp->n_node_addrs,
+	ret = hmap_insert(&idt->node_addr_index, &key, sizeof(key), (uint32_t)idt->n_node_addrs,
 			  NULL);
 	if (ret <= 0)
 		return ret;
-	na = VEC_PUSH(cp->node_addrs, cp->n_node_addrs, cp->cap_node_addrs);
+	na = VEC_PUSH(idt->node_addrs, idt->n_node_addrs, idt->cap_node_addrs);
 	if (!na)
 		return -ENOMEM;
 	na->addr = key;
@@ -415,36 +448,36 @@ static const char *single_node_name(const struct np_cluster *c)
  * hostNetwork pod's own addresses, and (per_node) every pod's
  * status.hostIPs.
  */
-static int collect_nodes(struct compiled *cp, const struct compile_opts *opts)
+static int collect_nodes(struct identities *idt, const struct compile_opts *opts)
 {
-	const struct np_cluster *c = cp->cluster;
-	struct node_ctx nx = { .per_node = opts && opts->per_node, .unnamed = "" };
+	const struct np_cluster *c = idt->cluster;
+	struct node_ctx nx = { .per_node = opts->per_node, .unnamed = "" };
 	uint32_t node;
 	int err;
 
 	if (nx.per_node)
 		nx.unnamed = single_node_name(c);
-	err = node_of(cp, &nx, opts ? opts->node_name : NULL, &node);
+	err = node_of(idt, &nx, opts->node_name, &node);
 	if (!err && !nx.per_node) {
-		char **slot = VEC_PUSH(cp->nodes, cp->n_nodes, cp->cap_nodes);
-		const char *name = opts ? opts->node_name : NULL;
+		char **slot = VEC_PUSH(idt->nodes, idt->n_nodes, idt->cap_nodes);
+		const char *name = opts->node_name;
 
 		if (!slot || (name && *name && !(*slot = strdup(name))))
 			return -ENOMEM;
 	}
-	for (size_t i = 0; !err && opts && i < opts->n_node_addrs; i++)
-		err = add_node_addr(cp, &opts->node_addrs[i], 0);
-	for (size_t i = 0; !err && opts && i < opts->n_node_ips; i++) {
+	for (size_t i = 0; !err && i < opts->n_node_addrs; i++)
+		err = add_node_addr(idt, &opts->node_addrs[i], 0);
+	for (size_t i = 0; !err && i < opts->n_node_ips; i++) {
 		const struct compile_node_ip *ip = &opts->node_ips[i];
 
 		node = 0;
 		if (ip->node)
-			err = node_of(cp, &nx, ip->node, &node);
+			err = node_of(idt, &nx, ip->node, &node);
 		if (!err)
-			err = add_node_addr(cp, &ip->addr, node);
+			err = add_node_addr(idt, &ip->addr, node);
 	}
 	for (size_t i = 0; !err && i < c->n_pods; i++)
-		err = node_of(cp, &nx, c->pods[i].node, &cp->pod_node[i]);
+		err = node_of(idt, &nx, c->pods[i].node, &idt->pod_node[i]);
 	/* Without per_node the pods are moved onto this one node (the lab puts
 	 * the hostNetwork pods' addresses on it): the hostIPs they report are
 	 * their old nodes', no address of this one. */
@@ -452,57 +485,51 @@ static int collect_nodes(struct compiled *cp, const struct compile_opts *opts)
 		const struct np_pod *pod = &c->pods[i];
 
 		for (size_t a = 0; !err && pod->host_network && a < pod->n_addrs; a++)
-			err = add_node_addr(cp, &pod->addrs[a], cp->pod_node[i]);
+			err = add_node_addr(idt, &pod->addrs[a], idt->pod_node[i]);
 		for (size_t a = 0; !err && nx.per_node && a < pod->n_host_addrs; a++)
-			err = add_node_addr(cp, &pod->host_addrs[a], cp->pod_node[i]);
+			err = add_node_addr(idt, &pod->host_addrs[a], idt->pod_node[i]);
 	}
 	return err;
 }
 
+/* ---- Pods, hosts and regions. */
+
 /* A pod's address enters the ipcache unless it is a node's: a node address
  * is the host on its node and any address elsewhere, whoever else claims it. */
-static int add_pod_ipcache(struct compiled *cp, const struct np_addr *addr, uint32_t id)
+static int add_pod_ipcache(struct identities *idt, const struct np_addr *addr, uint32_t id)
 {
-	struct np_addr key = addr_mask(addr, addr->family == 4 ? 32 : 128);
-	uint32_t idx;
+	struct np_addr key = addr_full(addr);
 
-	if (hmap_get(&cp->node_addr_index, &key, sizeof(key), &idx))
+	if (hmap_get(&idt->node_addr_index, &key, sizeof(key), NULL))
 		return 0;
-	return add_ipcache(cp, addr, id, false);
+	return add_ipcache(idt, addr, id, false, false);
 }
 
-static int allocate_pods(struct compiled *cp, const struct compile_opts *opts)
+static int allocate_pods(struct identities *idt, struct numbering *nb)
 {
-	const struct np_cluster *c = cp->cluster;
+	const struct np_cluster *c = idt->cluster;
 	struct keybuf kb = { 0 };
 	int err = 0;
 
 	for (size_t i = 0; !err && i < c->n_pods; i++) {
 		const struct np_pod *pod = &c->pods[i];
-		struct compiled_endpoint *ep;
-		uint32_t id;
+		size_t idx;
 
 		if (pod->host_network) {
-			cp->pod_id[i] = NPBPF_ID_HOST;
+			idt->pod_id[i] = NPBPF_ID_HOST;
 			continue;
 		}
 		/* The first address's identity is the pod's subject identity. */
-		err = intern_pod(cp, opts, pod, pod->n_addrs ? &pod->addrs[0] : NULL, &kb, &id);
+		err = intern_pod(idt, nb, pod, pod->n_addrs ? &pod->addrs[0] : NULL, &kb, &idx);
 		if (err)
 			break;
-		cp->pod_id[i] = cp->ids[id].id;
-		cp->ids[id].subject = true;
+		idt->pod_id[i] =
+			idt->ids[idx].id == NUMBER_NONE ? NPBPF_ID_ISOLATED : idt->ids[idx].id;
+		idt->ids[idx].subject = true;
 		for (size_t a = 0; !err && a < pod->n_addrs; a++) {
-			err = intern_pod(cp, opts, pod, &pod->addrs[a], &kb, &id);
+			err = intern_pod(idt, nb, pod, &pod->addrs[a], &kb, &idx);
 			if (!err)
-				err = add_pod_ipcache(cp, &pod->addrs[a], cp->ids[id].id);
-		}
-		ep = err ? NULL : VEC_PUSH(cp->endpoints, cp->n_endpoints, cp->cap_endpoints);
-		if (!err && !ep)
-			err = -ENOMEM;
-		if (ep) {
-			ep->pod = pod;
-			ep->id = cp->pod_id[i];
+				err = add_pod_ipcache(idt, &pod->addrs[a], idt->ids[idx].id);
 		}
 	}
 	free(kb.p);
@@ -519,73 +546,216 @@ static int allocate_pods(struct compiled *cp, const struct compile_opts *opts)
  * it, so this node's datapath finds their region or WORLD, as for any
  * address.
  */
-static int allocate_hosts(struct compiled *cp, const struct compile_opts *opts)
+static int allocate_hosts(struct identities *idt, struct numbering *nb)
 {
-	for (size_t i = 0; i < cp->n_node_addrs; i++) {
-		struct compiled_node_addr *na = &cp->node_addrs[i];
-		long r = identity_region_of(cp, &na->addr);
+	for (size_t i = 0; i < idt->n_node_addrs; i++) {
+		struct node_addr *na = &idt->node_addrs[i];
+		long r = identity_region_of(idt, &na->addr);
 		int err;
 
 		if (r >= 0) {
-			char key[1 + sizeof(struct np_addr)] = { 4 };
 			size_t idx;
 
-			memcpy(key + 1, &cp->prefixes[r], sizeof(cp->prefixes[r]));
-			err = intern(cp, opts, key, sizeof(key), IDENTITY_HOST, &idx);
-			if (err < 0)
+			err = intern_region(idt, nb, &idt->prefixes[r], IDENTITY_HOST, &idx);
+			if (err)
 				return err;
-			cp->ids[idx].region = cp->prefixes[r];
-			na->host_id = cp->ids[idx].id;
+			na->host_id = idt->ids[idx].id;
 		}
 		if (na->node != 0)
 			continue;
-		err = add_ipcache(cp, &na->addr, na->host_id, true);
+		err = add_ipcache(idt, &na->addr, na->host_id, true, r >= 0);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int allocate_cidrs(struct compiled *cp, const struct compile_opts *opts)
+static int allocate_cidrs(struct identities *idt, struct numbering *nb)
 {
-	cp->first_cidr_idx = cp->n_ids;
-	for (size_t i = 0; i < cp->n_prefixes; i++) {
-		char key[1 + sizeof(struct np_addr)] = { 3 };
+	idt->first_cidr_idx = idt->n_ids;
+	for (size_t i = 0; i < idt->n_prefixes; i++) {
 		size_t idx;
 		int err;
 
-		memcpy(key + 1, &cp->prefixes[i], sizeof(cp->prefixes[i]));
-		err = intern(cp, opts, key, sizeof(key), IDENTITY_CIDR, &idx);
-		if (err < 0)
-			return err;
-		cp->ids[idx].region = cp->prefixes[i];
-		err = add_ipcache(cp, &cp->prefixes[i], cp->ids[idx].id, false);
+		err = intern_region(idt, nb, &idt->prefixes[i], IDENTITY_CIDR, &idx);
+		if (!err)
+			err = add_ipcache(idt, &idt->prefixes[i], idt->ids[idx].id, false, true);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-int identity_allocate(struct compiled *cp, const struct compile_opts *opts)
+int identities_build(struct identities *idt, const struct np_cluster *c,
+		     const struct compile_opts *opts, struct numbering *nb)
 {
-	size_t n_pods = cp->cluster->n_pods ? cp->cluster->n_pods : 1;
+	static const struct compile_opts none;
+	size_t n_pods = c->n_pods ? c->n_pods : 1;
 	int err;
 
-	cp->pod_id = calloc(n_pods, sizeof(*cp->pod_id));
-	cp->pod_node = calloc(n_pods, sizeof(*cp->pod_node));
-	if (!cp->pod_id || !cp->pod_node)
+	memset(idt, 0, sizeof(*idt));
+	idt->cluster = c;
+	hmap_init(&idt->id_index);
+	hmap_init(&idt->id_by_num);
+	hmap_init(&idt->prefix_index);
+	hmap_init(&idt->node_index);
+	hmap_init(&idt->node_addr_index);
+	hmap_init(&idt->host_index);
+	idt->pod_id = calloc(n_pods, sizeof(*idt->pod_id));
+	idt->pod_node = calloc(n_pods, sizeof(*idt->pod_node));
+	if (!idt->pod_id || !idt->pod_node)
 		return -ENOMEM;
-	init_numbering(cp, opts);
-	err = collect_prefixes(cp);
+	err = collect_prefixes(idt);
 	if (!err)
-		err = allocate_reserved(cp);
+		err = allocate_reserved(idt);
 	if (!err)
-		err = collect_nodes(cp, opts);
+		err = collect_nodes(idt, opts ? opts : &none);
 	if (!err)
-		err = allocate_pods(cp, opts);
+		err = allocate_pods(idt, nb);
 	if (!err)
-		err = allocate_hosts(cp, opts);
+		err = allocate_hosts(idt, nb);
 	if (!err)
-		err = allocate_cidrs(cp, opts);
+		err = allocate_cidrs(idt, nb);
 	return err;
+}
+
+void identities_free(struct identities *idt)
+{
+	if (!idt)
+		return;
+	free(idt->ids);
+	free(idt->pod_id);
+	free(idt->prefixes);
+	for (size_t i = 0; i < idt->n_nodes; i++)
+		free(idt->nodes[i]);
+	free(idt->nodes);
+	free(idt->pod_node);
+	free(idt->node_addrs);
+	free(idt->ipc_host);
+	free(idt->ipc_cidr);
+	hmap_free(&idt->id_index);
+	hmap_free(&idt->id_by_num);
+	hmap_free(&idt->prefix_index);
+	hmap_free(&idt->node_index);
+	hmap_free(&idt->node_addr_index);
+	hmap_free(&idt->host_index);
+	memset(idt, 0, sizeof(*idt));
+}
+
+/* ---- Lookups. */
+
+const struct identity *identity_by_number(const struct identities *idt, uint32_t id)
+{
+	uint32_t idx;
+
+	if (!hmap_get(&idt->id_by_num, &id, sizeof(id), &idx))
+		return NULL;
+	return &idt->ids[idx];
+}
+
+const void *identity_key(const struct identities *idt, const struct identity *idn, size_t *len)
+{
+	*len = idn->key_len;
+	return idt->id_index.keys + idn->key_off;
+}
+
+static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 128;
+		char *p;
+
+		while (c < *len + n + 1)
+			c *= 2;
+		p = realloc(*buf, c);
+		if (!p)
+			return -ENOMEM;
+		*buf = p;
+		*cap = c;
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+int identity_label(const struct identity *idn, char **out, size_t *out_len)
+{
+	char *buf = NULL, addr[64];
+	size_t len = 0, cap = 0;
+	int err = 0;
+
+	if (idn->kind == IDENTITY_CIDR || idn->kind == IDENTITY_HOST) {
+		const char *what = idn->kind == IDENTITY_HOST ? "host in cidr " : "cidr ";
+
+		addr_format(&idn->region, addr, sizeof(addr));
+		err = strbuf_add(&buf, &len, &cap, what, strlen(what));
+		if (!err)
+			err = strbuf_add(&buf, &len, &cap, addr, strlen(addr));
+	} else {
+		const struct np_labels *l = &idn->pod->labels;
+
+		err = strbuf_add(&buf, &len, &cap, idn->pod->ns, strlen(idn->pod->ns));
+		if (!err)
+			err = strbuf_add(&buf, &len, &cap, "/", 1);
+		for (size_t i = 0; !err && i < l->n; i++) {
+			if (i)
+				err = strbuf_add(&buf, &len, &cap, ",", 1);
+			if (!err)
+				err = strbuf_add(&buf, &len, &cap, l->v[i].key,
+						 strlen(l->v[i].key));
+			if (!err)
+				err = strbuf_add(&buf, &len, &cap, "=", 1);
+			if (!err)
+				err = strbuf_add(&buf, &len, &cap, l->v[i].value,
+						 strlen(l->v[i].value));
+		}
+		if (!err && !l->n)
+			err = strbuf_add(&buf, &len, &cap, "<no labels>", 11);
+	}
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* What this node's ipcache resolves addr to when no exact entry holds it:
+ * the longest region with a number, else WORLD. */
+static uint32_t region_identity(const struct identities *idt, const struct np_addr *addr)
+{
+	long r = region_lookup(idt, addr, true);
+
+	return r >= 0 ? idt->ids[idt->first_cidr_idx + (size_t)r].id : NPBPF_ID_WORLD;
+}
+
+/* The datapath's order (bpf/lib/identity.h): exact address, then region,
+ * then WORLD. A node address is exact only on its own node: elsewhere it
+ * falls through to its region, as this node's ipcache leaves it out. */
+void identity_addr_lookup(const struct identities *idt, const struct np_addr *addr, uint32_t node,
+			  struct addr_info *out)
+{
+	struct np_addr key = addr_full(addr);
+	uint32_t idx, id;
+
+	memset(out, 0, sizeof(*out));
+	if (hmap_get(&idt->node_addr_index, &key, sizeof(key), &idx)) {
+		const struct node_addr *na = &idt->node_addrs[idx];
+
+		out->node = na->node;
+		out->kind = na->node == node ? ADDR_HOST : ADDR_REMOTE_NODE;
+		out->id = na->node == node && na->host_id != NUMBER_NONE
+				  ? na->host_id
+				  : region_identity(idt, &key);
+		return;
+	}
+	if (hmap_get(&idt->host_index, &key, sizeof(key), &id) && id != NUMBER_NONE) {
+		out->kind = ADDR_POD;
+		out->id = id;
+		return;
+	}
+	out->id = region_identity(idt, &key);
+	out->kind = out->id == NPBPF_ID_WORLD ? ADDR_WORLD : ADDR_CIDR;
 }

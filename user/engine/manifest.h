@@ -26,6 +26,8 @@
 
 #include "model.h"
 
+struct yt_node;
+
 /* Loads each path (a file, "-" for stdin, or a directory whose *.yaml, *.yml
  * and *.json entries are read in name order, not recursively) into c, then
  * calls cluster_finalize(c). Returns 0; -EINVAL when any input error was
@@ -37,5 +39,36 @@ int manifest_load(struct np_cluster *c, char *const *paths, size_t n_paths);
 /* As manifest_load for len bytes of buf, called name in messages and in
  * np_loc.file. Mostly for tests. */
 int manifest_load_buffer(struct np_cluster *c, const char *name, const char *buf, size_t len);
+
+enum manifest_kind {
+	MANIFEST_NONE,
+	MANIFEST_NAMESPACE,
+	MANIFEST_POD,
+	MANIFEST_POLICY,
+};
+
+/* One object, decoded and validated. */
+struct manifest_object {
+	enum manifest_kind kind;
+	union {
+		struct np_namespace ns;
+		struct np_pod pod;
+		struct np_policy policy;
+	} u;
+};
+
+/*
+ * Decodes one object's tree (a yaml_tree node, as yt_parse_buffer gives it
+ * for a JSON or YAML document, such as one object the API server sends)
+ * with the decoders and validation manifest_load uses for every object of a
+ * file. source names it in messages and np_loc.file, and must outlive out.
+ * Returns 1 and *out for a valid Namespace, Pod or NetworkPolicy; 0 for a
+ * kind npbpf does not read (and a NetworkPolicy of another apiVersion,
+ * logged); -EINVAL after reporting its errors (out is then empty); -ENOMEM.
+ * The caller puts the object into its model; cluster_finalize() as for
+ * files.
+ */
+int manifest_decode(const struct yt_node *obj, const char *source, struct manifest_object *out);
+void manifest_object_free(struct manifest_object *o);
 
 #endif /* NPBPF_MANIFEST_H */

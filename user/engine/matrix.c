@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "json_out.h"
-#include "log.h"
 #include "vec.h"
 #include "verdict.h"
 
@@ -54,25 +53,6 @@ int matrix_parse_ports(const char *spec, struct matrix_port **ports, size_t *n)
 		err = -EINVAL;
 	free(copy);
 	return err;
-}
-
-int matrix_ports_option(const char *cmd, const char *arg, struct matrix_port **ports, size_t *n)
-{
-	if (matrix_parse_ports(arg, ports, n)) {
-		log_error("%s: bad --ports '%s' (want e.g. 80/TCP,53/UDP)", cmd, arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int matrix_family_option(const char *cmd, const char *arg, int *families)
-{
-	*families = matrix_parse_family(arg);
-	if (!*families) {
-		log_error("%s: --family takes 4, 6 or both, not '%s'", cmd, arg);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 static int cmp_mport(const void *a, const void *b)
@@ -250,31 +230,79 @@ static bool node_in_table(const struct matrix *m, int fam, size_t i)
 	return m->nodes[i].has[fam];
 }
 
-void matrix_print_text(FILE *f, const struct matrix *m)
+static int digits(size_t n)
+{
+	int d = 1;
+
+	for (; n >= 10; n /= 10)
+		d++;
+	return d;
+}
+
+/*
+ * One table. Its nodes (those with an address of the family) are numbered
+ * from 1 in order; rows carry number and name, columns only the number of
+ * the row they stand for, so a column is as narrow as its number however
+ * long the names are. Columns that do not fit in MATRIX_TEXT_WIDTH go to a
+ * further block of the same rows, of at least MATRIX_MIN_BLOCK columns.
+ */
+static void print_table(FILE *f, const struct matrix *m, int fam, size_t port)
 {
 	static const char mark[] = { '-', 'X', '.' };
-	bool first = true;
+	int nw, lw = 0, room, corner = (int)strlen(MATRIX_TEXT_CORNER);
+	size_t n = 0, per;
 
+	for (size_t i = 0; i < m->n_nodes; i++) {
+		int len = (int)strlen(m->nodes[i].label);
+
+		if (!node_in_table(m, fam, i))
+			continue;
+		n++;
+		lw = len > lw ? len : lw;
+	}
+	nw = digits(n);
+	if (nw + 1 + lw < corner)
+		lw = corner - nw - 1;
+	/* A row: number, space, name, space; then per cell a space and the mark. */
+	room = MATRIX_TEXT_WIDTH - (nw + 1 + lw + 1);
+	per = room > 0 ? (size_t)room / (size_t)(nw + 1) : 0;
+	if (per < MATRIX_MIN_BLOCK)
+		per = MATRIX_MIN_BLOCK;
+	for (size_t c0 = 0; c0 == 0 || c0 < n; c0 += per) {
+		size_t c1 = c0 + per < n ? c0 + per : n, row = 0;
+
+		if (c0)
+			fputc('\n', f);
+		fprintf(f, "%-*s", c1 > c0 ? nw + 1 + lw + 1 : 0, MATRIX_TEXT_CORNER);
+		for (size_t c = c0; c < c1; c++)
+			fprintf(f, " %*zu", nw, c + 1);
+		fputc('\n', f);
+		for (size_t a = 0; a < m->n_nodes; a++) {
+			size_t col = 0;
+
+			if (!node_in_table(m, fam, a))
+				continue;
+			fprintf(f, "%*zu %-*s ", nw, ++row, lw, m->nodes[a].label);
+			for (size_t b = 0; b < m->n_nodes; b++) {
+				if (!node_in_table(m, fam, b) || col++ < c0 || col > c1)
+					continue;
+				fprintf(f, " %*c", nw, mark[*matrix_cell(m, fam, port, a, b)]);
+			}
+			fputc('\n', f);
+		}
+	}
+}
+
+void matrix_print_text(FILE *f, const struct matrix *m)
+{
+	fprintf(f, "%s\n", MATRIX_TEXT_LEGEND);
 	for (int fam = 0; fam < 2; fam++) {
 		if (!(m->families & (1 << fam)))
 			continue;
 		for (size_t p = 0; p < m->n_ports; p++) {
-			fprintf(f, "%s%u/%s IPv%d:\n-", first ? "" : "\n", m->ports[p].port,
+			fprintf(f, "\n%u/%s IPv%d:\n", m->ports[p].port,
 				proto_name(m->ports[p].proto), fam ? 6 : 4);
-			first = false;
-			for (size_t b = 0; b < m->n_nodes; b++)
-				if (node_in_table(m, fam, b))
-					fprintf(f, "\t%s", m->nodes[b].label);
-			fputc('\n', f);
-			for (size_t a = 0; a < m->n_nodes; a++) {
-				if (!node_in_table(m, fam, a))
-					continue;
-				fputs(m->nodes[a].label, f);
-				for (size_t b = 0; b < m->n_nodes; b++)
-					if (node_in_table(m, fam, b))
-						fprintf(f, "\t%c", mark[*matrix_cell(m, fam, p, a, b)]);
-				fputc('\n', f);
-			}
+			print_table(f, m, fam, p);
 		}
 	}
 }

@@ -49,10 +49,6 @@ int matrix_parse_ports(const char *spec, struct matrix_port **ports, size_t *n);
 int matrix_parse_ports_one(const char *item, struct matrix_port *out);
 /* "4", "6", "both" -> MATRIX_V4/V6 bits; 0 when invalid. */
 int matrix_parse_family(const char *text);
-/* The --ports and --family options of every matrix command: parse, and log
- * "CMD: ..." on a bad value. 0 or -EINVAL. */
-int matrix_ports_option(const char *cmd, const char *arg, struct matrix_port **ports, size_t *n);
-int matrix_family_option(const char *cmd, const char *arg, int *families);
 
 /* Builds the node and port lists; ports NULL: the union of declared
  * containerPorts, each probed only towards pods that declare it. Cells start
@@ -65,6 +61,28 @@ uint8_t *matrix_cell(const struct matrix *m, int fam, size_t port, size_t from, 
 /* Sets every applicable cell from the compiled tables. */
 void matrix_fill_verdicts(struct matrix *m, const struct compiled *cp);
 
+/*
+ * The text form, for people: the legend line, then per port and family a
+ * heading ("8080/TCP IPv4:") and a table whose rows are numbered sources
+ * and whose columns are destinations by row number:
+ *
+ *   # rows: from, columns: to (numbered as the rows); . allowed, X denied, ...
+ *
+ *   8080/TCP IPv4:
+ *   from \ to              1  2
+ *    1 production/frontend  .  .
+ *    2 production/backend   X  .
+ *
+ * Lines stay within MATRIX_TEXT_WIDTH columns when the names allow: wider
+ * tables go on in further blocks (a blank line, the corner line with the
+ * next column numbers, the rows again). `lab --expect` reads it back, as
+ * well as the tab-separated layout hand-written files use (README.md).
+ */
+#define MATRIX_TEXT_LEGEND                                                                     \
+	"# rows: from, columns: to (numbered as the rows); . allowed, X denied, - not probed"
+#define MATRIX_TEXT_CORNER "from \\ to"
+#define MATRIX_TEXT_WIDTH 80
+#define MATRIX_MIN_BLOCK 10
 void matrix_print_text(FILE *f, const struct matrix *m);
 void matrix_print_json(FILE *f, const struct matrix *m);
 

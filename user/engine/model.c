@@ -73,7 +73,7 @@ static void rule_free(struct np_rule *r)
 	free(r->ports);
 }
 
-static void policy_free(struct np_policy *p)
+void policy_free(struct np_policy *p)
 {
 	size_t d, i;
 
@@ -87,7 +87,7 @@ static void policy_free(struct np_policy *p)
 	}
 }
 
-static void pod_free(struct np_pod *p)
+void pod_free(struct np_pod *p)
 {
 	size_t i;
 
@@ -102,7 +102,7 @@ static void pod_free(struct np_pod *p)
 	free(p->ports);
 }
 
-static void ns_free(struct np_namespace *ns)
+void namespace_free(struct np_namespace *ns)
 {
 	free(ns->name);
 	labels_free(&ns->labels);
@@ -121,7 +121,7 @@ void cluster_free(struct np_cluster *c)
 		free(c->files[i]);
 	free(c->files);
 	for (i = 0; i < c->n_namespaces; i++)
-		ns_free(&c->namespaces[i]);
+		namespace_free(&c->namespaces[i]);
 	free(c->namespaces);
 	for (i = 0; i < c->n_pods; i++)
 		pod_free(&c->pods[i]);
@@ -206,7 +206,7 @@ static int ns_add_implicit(struct np_cluster *c, const struct np_pod *pod)
 	ns->loc = pod->loc;
 	ns->name = strdup(pod->ns);
 	if (!ns->name || labels_set(&ns->labels, MODEL_NS_LABEL, pod->ns)) {
-		ns_free(ns);
+		namespace_free(ns);
 		c->n_namespaces--;
 		return -ENOMEM;
 	}

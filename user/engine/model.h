@@ -169,6 +169,11 @@ void labels_free(struct np_labels *l);
 
 void selector_free(struct np_selector *s);
 
+/* What one object owns (cluster_free frees every object this way). */
+void namespace_free(struct np_namespace *ns);
+void pod_free(struct np_pod *p);
+void policy_free(struct np_policy *p);
+
 /* Address helpers. addr_parse accepts "A.B.C.D", "A.B.C.D/N", IPv6 and IPv6/N;
  * with allow_prefix false a /N is an error. Returns 0 or -EINVAL. */
 int addr_parse(const char *text, bool allow_prefix, struct np_addr *out);

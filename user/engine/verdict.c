@@ -54,7 +54,8 @@ static bool has_ports(uint8_t proto)
 void verdict_dir(const struct compiled *cp, uint32_t subject, enum np_dir dir, uint32_t peer,
 		 uint8_t proto, uint16_t port, struct dir_verdict *out)
 {
-	const struct npbpf_subject *s = compiled_subject(cp, subject);
+	const struct compiled_subject *cs = compiled_subject_of(cp, subject);
+	const struct npbpf_subject *s = cs ? &cs->s : NULL;
 	bool ported = has_ports(proto);
 
 	memset(out, 0, sizeof(*out));
@@ -66,6 +67,8 @@ void verdict_dir(const struct compiled *cp, uint32_t subject, enum np_dir dir, u
 		return;
 	}
 	out->reason = VERDICT_NO_RULE;
+	out->isolated_by = cp->isolated_by + cs->isolated_by[dir];
+	out->n_isolated_by = cs->n_isolated_by[dir];
 	/* The datapath's order: the peer itself, CLUSTER (pods only), ANY; within
 	 * each, port, protocol, everything, range. */
 	for (int group = 0; group < 3; group++) {
@@ -104,7 +107,7 @@ static void check_side(const struct compiled *cp, const struct flow_end *subj,
 		       struct dir_verdict *out)
 {
 	size_t pi = subj->pod ? (size_t)(subj->pod - cp->cluster->pods) : 0;
-	uint32_t node = subj->pod ? cp->pod_node[pi] : 0;
+	uint32_t node = subj->pod ? cp->idn.pod_node[pi] : 0;
 	struct addr_info ai;
 
 	compiled_addr_lookup(cp, &peer->addr, node, &ai);
@@ -114,7 +117,7 @@ static void check_side(const struct compiled *cp, const struct flow_end *subj,
 		out->reason = VERDICT_NOT_CHECKED;
 		out->subject = subj->pod ? NPBPF_ID_HOST : NPBPF_ID_WORLD;
 	} else {
-		verdict_dir(cp, cp->pod_id[pi], dir, ai.id, proto, port, out);
+		verdict_dir(cp, cp->idn.pod_id[pi], dir, ai.id, proto, port, out);
 	}
 	out->peer = ai.id;
 	out->node = node;

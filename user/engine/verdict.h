@@ -23,6 +23,11 @@ struct dir_verdict {
 	uint32_t peer;    /* identity of the far end */
 	struct npbpf_policy_value by; /* VERDICT_RULE: which policy and rule */
 	uint16_t form;    /* VERDICT_RULE: NPBPF_FORM_* << group shift of the entry that hit */
+	/* VERDICT_RULE, VERDICT_NO_RULE: the policies that isolate the subject
+	 * in this direction, as policy numbers (like by.policy; see
+	 * compiled_policy), in policy order. Points into the compile. */
+	const uint32_t *isolated_by;
+	uint32_t n_isolated_by;
 	/* verdict_flow only: what the far end is on the node that judges (the
 	 * subject pod's node; this node for ends that are no pod). */
 	uint32_t node;            /* index into compiled.nodes */
@@ -42,7 +47,7 @@ struct flow_end {
 	struct np_addr addr;
 };
 
-/* Each side is judged on the node its pod runs on (compiled.pod_node), with
+/* Each side is judged on the node its pod runs on (identities.pod_node), with
  * that node's view of the far end's address (compiled_addr_lookup): the
  * datapath of that node checks it. */
 struct flow_verdict {

@@ -69,9 +69,19 @@ static void expect_cell(struct expect *x, const char *from, const char *to, uint
 	x->e->cells[matrix_cell(x->m, fam, (size_t)p, a, b) - x->m->cells] = verdict;
 }
 
-/* ---- The text layout. */
+/* ---- The text layouts.
+ *
+ * Both have a heading per table ("80/TCP IPv4:"), then a column line and a
+ * row per source; '#' lines are comments.
+ *   explain's (matrix.h): column line "from \ to" and the rows' numbers,
+ *     rows "N NS/POD MARK..."; a wide table goes on in further blocks
+ *     (a blank line, a column line with the next numbers, the rows again).
+ *   hand-written (README.md): column line "-" and the destinations' names,
+ *     rows "NS/POD MARK..."; tabs or spaces between fields; a blank line
+ *     ends the table.
+ */
 
-/* Splits s in place at runs of blanks (tabs as explain prints, or
+/* Splits s in place at runs of blanks (tabs as explain printed them, or
  * spaces). Returns the number of fields, at most max. */
 static size_t split(char *s, char **fields, size_t max)
 {
@@ -99,9 +109,8 @@ static int parse_heading(char **fld, size_t n, uint16_t *port, uint8_t *proto, i
 
 	if (n != 2 || !(slash = strchr(fld[0], '/')))
 		return -EINVAL;
-	*slash = '\0';
 	v = strtoul(fld[0], &end, 10);
-	if (end == fld[0] || *end || v == 0 || v > 65535 || !(*proto = proto_parse(slash + 1)))
+	if (end != slash || v == 0 || v > 65535 || !(*proto = proto_parse(slash + 1)))
 		return -EINVAL;
 	*port = (uint16_t)v;
 	if (!strcmp(fld[1], "IPv4:"))
@@ -113,70 +122,222 @@ static int parse_heading(char **fld, size_t n, uint16_t *port, uint8_t *proto, i
 	return 0;
 }
 
-static int mark_cell(char c, uint8_t *cell)
+static int mark_cell(const char *s, uint8_t *cell)
 {
-	if (c == '.')
+	if (!strcmp(s, "."))
 		*cell = CELL_ALLOW;
-	else if (c == 'X')
+	else if (!strcmp(s, "X"))
 		*cell = CELL_DENY;
-	else if (c == '-')
+	else if (!strcmp(s, "-"))
 		*cell = CELL_NA;
 	else
 		return -EINVAL;
 	return 0;
 }
 
+/* A row or column number of explain's layout: 1, 2, ... */
+static int parse_number(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (*end || v > 100000)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+enum table_layout { LAYOUT_NONE, LAYOUT_NAMES, LAYOUT_NUMBERS };
+
+/* A cell of explain's layout, kept until the table's rows have named every
+ * number. */
+struct numbered_cell {
+	size_t row, col;
+	uint8_t mark;
+};
+
 struct text_table {
 	uint16_t port;
 	uint8_t proto;
 	int family;
-	char **cols; /* column labels (copies) */
-	size_t n_cols, cap_cols;
+	enum table_layout layout;
 	bool in_table, have_cols;
+	int heading_line;
+	/* LAYOUT_NAMES: the destinations' names (copies). LAYOUT_NUMBERS: the
+	 * current block's column numbers. */
+	char **cols;
+	size_t n_cols, cap_cols;
+	size_t *col_nums;
+	size_t n_col_nums, cap_col_nums;
+	/* LAYOUT_NUMBERS: row number -> name (copies, NULL until seen). */
+	char **names;
+	size_t n_names, cap_names;
+	struct numbered_cell *cells;
+	size_t n_cells, cap_cells;
 };
 
 static void table_reset(struct text_table *t)
 {
 	for (size_t i = 0; i < t->n_cols; i++)
 		free(t->cols[i]);
+	for (size_t i = 0; i < t->n_names; i++)
+		free(t->names[i]);
 	free(t->cols);
+	free(t->col_nums);
+	free(t->names);
+	free(t->cells);
 	memset(t, 0, sizeof(*t));
 }
 
-static int text_line(struct expect *x, struct text_table *t, char *line, const char **why)
+/* The end of a table of explain's layout: every cell by name. */
+static int table_finish(struct expect *x, struct text_table *t, int *lineno, const char **why)
+{
+	for (size_t i = 0; t->layout == LAYOUT_NUMBERS && i < t->n_cells; i++) {
+		const struct numbered_cell *c = &t->cells[i];
+
+		if (c->col > t->n_names || !t->names[c->col - 1]) {
+			*lineno = t->heading_line;
+			*why = "a column number of this table has no row";
+			return -EINVAL;
+		}
+		expect_cell(x, t->names[c->row - 1], t->names[c->col - 1], t->port, t->proto,
+			    t->family, c->mark);
+	}
+	table_reset(t);
+	return 0;
+}
+
+static int push_copy(char ***v, size_t *n, size_t *cap, const char *s)
+{
+	char **slot = VEC_PUSH(*v, *n, *cap);
+
+	return slot && (*slot = strdup(s)) ? 0 : -ENOMEM;
+}
+
+/* The column line, right after the heading (or, for explain's layout, a
+ * blank line in the table). */
+static int column_line(struct text_table *t, char **fld, size_t n, const char **why)
+{
+	int err = 0;
+
+	*why = "expected the column line ('from \\ to' and numbers, or '-' and the "
+	       "destinations)";
+	if (n >= 3 && !strcmp(fld[0], "from") && !strcmp(fld[1], "\\") && !strcmp(fld[2], "to")) {
+		if (t->layout == LAYOUT_NAMES)
+			return -EINVAL;
+		t->layout = LAYOUT_NUMBERS;
+		t->n_col_nums = 0;
+		*why = "the column line numbers the rows: 1, 2, ...";
+		for (size_t i = 3; !err && i < n; i++) {
+			size_t *slot = VEC_PUSH(t->col_nums, t->n_col_nums, t->cap_col_nums);
+
+			err = !slot ? -ENOMEM : parse_number(fld[i], slot);
+		}
+	} else if (n >= 1 && !strcmp(fld[0], "-") && t->layout == LAYOUT_NONE) {
+		t->layout = LAYOUT_NAMES;
+		for (size_t i = 1; !err && i < n; i++)
+			err = push_copy(&t->cols, &t->n_cols, &t->cap_cols, fld[i]);
+	} else {
+		err = -EINVAL;
+	}
+	t->have_cols = !err;
+	return err;
+}
+
+/* "N NAME MARK..." */
+static int numbered_row(struct text_table *t, char **fld, size_t n, const char **why)
+{
+	size_t row;
+	int err;
+
+	*why = "a row is its number, its name and one mark ('.', 'X' or '-') per column";
+	if (n != t->n_col_nums + 2 || parse_number(fld[0], &row))
+		return -EINVAL;
+	while (t->n_names < row) {
+		char **slot = VEC_PUSH(t->names, t->n_names, t->cap_names);
+
+		if (!slot)
+			return -ENOMEM;
+	}
+	if (t->names[row - 1] && strcmp(t->names[row - 1], fld[1])) {
+		*why = "the row number is another row's";
+		return -EINVAL;
+	}
+	if (!t->names[row - 1] && !(t->names[row - 1] = strdup(fld[1])))
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_col_nums; i++) {
+		struct numbered_cell *c = VEC_PUSH(t->cells, t->n_cells, t->cap_cells);
+
+		if (!c)
+			return -ENOMEM;
+		c->row = row;
+		c->col = t->col_nums[i];
+		err = mark_cell(fld[i + 2], &c->mark);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* "NAME MARK..." */
+static int named_row(struct expect *x, struct text_table *t, char **fld, size_t n,
+		     const char **why)
+{
+	uint8_t cell;
+
+	*why = "a row needs one mark ('.', 'X' or '-') per column";
+	if (n != t->n_cols + 1)
+		return -EINVAL;
+	for (size_t i = 1; i < n; i++) {
+		if (mark_cell(fld[i], &cell))
+			return -EINVAL;
+		expect_cell(x, fld[0], t->cols[i - 1], t->port, t->proto, t->family, cell);
+	}
+	return 0;
+}
+
+static int text_line(struct expect *x, struct text_table *t, char *line, int *lineno,
+		     const char **why)
 {
 	size_t max = x->m->n_nodes + 64, n;
 	char **fld = calloc(max + 1, sizeof(*fld));
-	uint8_t cell;
-	int err = 0;
+	uint16_t port;
+	uint8_t proto;
+	int family, err = 0;
 
 	if (!fld)
 		return -ENOMEM;
 	n = split(line, fld, max);
-	if (n == 0) {
-		table_reset(t);
+	if (n > max) {
+		*why = "more columns than the lab has pods";
+		err = -EINVAL;
+	} else if (n == 0) {
+		/* A blank line ends a block of rows: hand-written tables end
+		 * there, explain's may go on with further columns. */
+		t->have_cols = false;
+		if (t->layout == LAYOUT_NAMES)
+			err = table_finish(x, t, lineno, why);
+	} else if (fld[0][0] == '#') {
+		/* a comment, or the legend explain prints first */
+	} else if (!parse_heading(fld, n, &port, &proto, &family)) {
+		err = table_finish(x, t, lineno, why);
+		t->port = port;
+		t->proto = proto;
+		t->family = family;
+		t->in_table = true;
+		t->heading_line = *lineno;
 	} else if (!t->in_table) {
-		err = parse_heading(fld, n, &t->port, &t->proto, &t->family);
 		*why = "expected a heading such as '80/TCP IPv4:'";
-		t->in_table = !err;
+		err = -EINVAL;
 	} else if (!t->have_cols) {
-		*why = "expected the column line ('-' and the destinations)";
-		err = n > max || strcmp(fld[0], "-") ? -EINVAL : 0;
-		for (size_t i = 1; !err && i < n; i++) {
-			char **slot = VEC_PUSH(t->cols, t->n_cols, t->cap_cols);
-
-			err = slot && (*slot = strdup(fld[i])) ? 0 : -ENOMEM;
-		}
-		t->have_cols = !err;
+		err = column_line(t, fld, n, why);
+	} else if (t->layout == LAYOUT_NUMBERS) {
+		err = numbered_row(t, fld, n, why);
 	} else {
-		*why = "a row needs one mark ('.', 'X' or '-') per column";
-		err = n != t->n_cols + 1 ? -EINVAL : 0;
-		for (size_t i = 1; !err && i < n; i++) {
-			err = strlen(fld[i]) == 1 ? mark_cell(fld[i][0], &cell) : -EINVAL;
-			if (!err)
-				expect_cell(x, fld[0], t->cols[i - 1], t->port, t->proto, t->family,
-					    cell);
-		}
+		err = named_row(x, t, fld, n, why);
 	}
 	free(fld);
 	return err;
@@ -192,8 +353,10 @@ static int load_text(struct expect *x, FILE *in)
 
 	while (!err && getline(&line, &cap, in) >= 0) {
 		lineno++;
-		err = text_line(x, &t, line, &why);
+		err = text_line(x, &t, line, &lineno, &why);
 	}
+	if (!err)
+		err = table_finish(x, &t, &lineno, &why);
 	if (err == -EINVAL)
 		log_error("%s:%d: %s", x->path, lineno, why);
 	table_reset(&t);

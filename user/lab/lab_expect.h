@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Checking a probed matrix: against an expected one kept in a file (the
- * text `explain --matrix` prints, or its JSON: whichever the file starts
- * with), and against the engine's own verdicts for the same cells. Each
- * difference is one line:
+ * text `explain --matrix` prints, the tab-separated layout of hand-written
+ * files, or the JSON: whichever the file holds; README.md), and against the
+ * engine's own verdicts for the same cells. Each difference is one line:
  *   FROM -> TO PORT/PROTO: expected allow, got deny
  * ("PORT/PROTO IPv6" for IPv6 cells; "not probed" for a '-' cell).
  */

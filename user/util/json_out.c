@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "json_out.h"
 
-#include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
-
-#include "log.h"
 
 void out_init(struct out *o, FILE *f, bool json)
 {
@@ -153,12 +151,107 @@ void out_finish(struct out *o)
 	fflush(o->f);
 }
 
-int out_parse_format(const char *cmd, const char *arg, bool *json)
+/* ---- Both forms, text through the caller's format. */
+
+static bool json_field(struct out *o, const char *key)
 {
-	if (strcmp(arg, "json") && strcmp(arg, "text")) {
-		log_error("%s: -o takes text or json, not '%s'", cmd, arg);
-		return -EINVAL;
-	}
-	*json = !strcmp(arg, "json");
-	return 0;
+	if (!o->json)
+		return false;
+	field_start(o, key);
+	return true;
+}
+
+/* The one place a format comes from a variable: the out_print_* macros of
+ * json_out.h check each call's literal format against its value. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+
+void(out_print_str)(struct out *o, const char *key, const char *fmt, const char *value)
+{
+	if (json_field(o, key))
+		out_json_string(o->f, value ? value : "");
+	else
+		fprintf(o->f, fmt, value ? value : "");
+}
+
+void(out_print_uint)(struct out *o, const char *key, const char *fmt, uint64_t value)
+{
+	if (json_field(o, key))
+		fprintf(o->f, "%" PRIu64, value);
+	else
+		fprintf(o->f, fmt, (unsigned long long)value);
+}
+
+void(out_print_int)(struct out *o, const char *key, const char *fmt, int64_t value)
+{
+	if (json_field(o, key))
+		fprintf(o->f, "%" PRId64, value);
+	else
+		fprintf(o->f, fmt, (long long)value);
+}
+
+void(out_print_double)(struct out *o, const char *key, const char *fmt, int decimals,
+		       double value)
+{
+	if (json_field(o, key))
+		fprintf(o->f, "%.*f", decimals, value);
+	else
+		fprintf(o->f, fmt, value);
+}
+
+#pragma GCC diagnostic pop
+
+/* ---- One form only. */
+
+void out_json_obj_begin(struct out *o, const char *key)
+{
+	if (o->json)
+		out_obj_begin(o, key);
+}
+
+void out_json_obj_end(struct out *o)
+{
+	if (o->json)
+		out_obj_end(o);
+}
+
+void out_json_arr_begin(struct out *o, const char *key)
+{
+	if (o->json)
+		out_arr_begin(o, key);
+}
+
+void out_json_arr_end(struct out *o)
+{
+	if (o->json)
+		out_arr_end(o);
+}
+
+void out_json_str(struct out *o, const char *key, const char *value)
+{
+	if (o->json)
+		out_str(o, key, value);
+}
+
+void out_json_uint(struct out *o, const char *key, uint64_t value)
+{
+	if (o->json)
+		out_uint(o, key, value);
+}
+
+void out_json_bool(struct out *o, const char *key, bool value)
+{
+	if (o->json)
+		out_bool(o, key, value);
+}
+
+void out_text(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->json)
+		return;
+	va_start(ap, fmt);
+	vfprintf(o->f, fmt, ap);
+	va_end(ap);
 }
