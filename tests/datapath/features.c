@@ -111,16 +111,6 @@ static int dp_load(struct dp *d, const char *http_port)
 	return 0;
 }
 
-static struct np_addr A(const char *text)
-{
-	struct np_addr a;
-
-	memset(&a, 0, sizeof(a));
-	if (addr_parse(text, false, &a))
-		diag("bad test address %s", text);
-	return a;
-}
-
 /* The engine's verdict for a flow between two ends (pod or NULL). */
 static struct flow_verdict dp_engine(struct dp *d, const struct np_pod *pa, const struct flow *f,
 				     const struct np_pod *pb)
@@ -258,8 +248,8 @@ static void dp_basic(struct dp *d)
 
 	/* ipBlock with except, both families, and world. */
 	{
-		struct np_addr in = A("198.19.1.1"), ex = A("198.19.200.1"), wo = A("198.18.99.1");
-		struct np_addr in6 = A("2001:db8:99::1"), ex6 = A("2001:db8:99:8000::1");
+		struct np_addr in = test_addr("198.19.1.1"), ex = test_addr("198.19.200.1"), wo = test_addr("198.18.99.1");
+		struct np_addr in6 = test_addr("2001:db8:99::1"), ex6 = test_addr("2001:db8:99:8000::1");
 
 		dp_open(d, NULL, &in, d->server, &s4, IPPROTO_TCP, 1234, "from ipBlock");
 		dp_open(d, NULL, &ex, d->server, &s4, IPPROTO_TCP, 1234, "from ipBlock except");
@@ -274,7 +264,7 @@ static void dp_basic(struct dp *d)
 
 	/* Wildcards: any peer on a port (web), any port (pinger egress). */
 	{
-		struct np_addr x = A("198.18.77.7"), x6 = A("2001:db8:77::7");
+		struct np_addr x = test_addr("198.18.77.7"), x6 = test_addr("2001:db8:77::7");
 
 		dp_open(d, NULL, &x, d->web, &w4, IPPROTO_TCP, 80, "any peer, port 80");
 		dp_open(d, NULL, &x, d->web, &w4, IPPROTO_TCP, 81, "any peer, port 81");
@@ -388,7 +378,7 @@ static void dp_icmp_errors(struct dp *d)
 {
 	struct np_addr c4 = *pod_addr(d->client, 4), s4 = *pod_addr(d->server, 4);
 	struct np_addr c6 = *pod_addr(d->client, 6), s6 = *pod_addr(d->server, 6);
-	struct np_addr o4 = *pod_addr(d->open, 4), rtr = A("198.18.250.1");
+	struct np_addr o4 = *pod_addr(d->open, 4), rtr = test_addr("198.18.250.1");
 	uint8_t q[512], pkt[PKT_CAP];
 	struct flow f, g;
 	size_t qlen, len;
@@ -418,7 +408,7 @@ static void dp_icmp_errors(struct dp *d)
 	f = dp_open(d, d->client, &c6, d->server, &s6, IPPROTO_TCP, 8080, "IPv6 flow for errors");
 	qlen = quote(&f, false, 0x10, q);
 	{
-		struct np_addr r6 = A("2001:db8:250::1");
+		struct np_addr r6 = test_addr("2001:db8:250::1");
 
 		len = icmp_error(&r6, &c6, 2, 0, q, qlen, pkt);
 		expect(d->h, H_TO, d->if_client, pkt, len, 1, NPBPF_ALLOW_RELATED,
@@ -520,7 +510,7 @@ static void dp_spoof_vlan_parse(struct dp *d)
 	struct np_addr c4 = *pod_addr(d->client, 4), s4 = *pod_addr(d->server, 4);
 	struct np_addr c6 = *pod_addr(d->client, 6), s6 = *pod_addr(d->server, 6);
 	struct np_addr o4 = *pod_addr(d->open, 4), w4 = *pod_addr(d->web, 4);
-	struct np_addr fake = A("198.18.20.99"), fake6 = A("2001:db8:20::99");
+	struct np_addr fake = test_addr("198.18.20.99"), fake6 = test_addr("2001:db8:20::99");
 	uint8_t pkt[PKT_CAP];
 	struct pkt_spec s;
 	struct flow f;
@@ -644,7 +634,7 @@ static void dp_spoof_vlan_parse(struct dp *d)
 	/* Control traffic passes: neighbour discovery of link scope (ARP and
 	 * the checks on what a pod may say: hardening.c). */
 	{
-		struct np_addr ll = A("fe80::1"), sn = A("ff02::1:ff00:2");
+		struct np_addr ll = test_addr("fe80::1"), sn = test_addr("ff02::1:ff00:2");
 
 		memset(&s, 0, sizeof(s));
 		pkt_addrs(&s, &ll, &sn);
@@ -673,7 +663,7 @@ static void dp_spoof_vlan_parse(struct dp *d)
 static void dp_xdp(struct dp *d)
 {
 	struct np_addr c4 = *pod_addr(d->client, 4), s4 = *pod_addr(d->server, 4);
-	struct np_addr fake = A("198.18.20.99"), wo = A("198.18.99.1");
+	struct np_addr fake = test_addr("198.18.20.99"), wo = test_addr("198.18.99.1");
 	uint8_t pkt[PKT_CAP];
 	struct flow_verdict v;
 	struct pkt_spec s;
@@ -714,7 +704,7 @@ static void dp_xdp(struct dp *d)
 static void dp_counters_events(struct dp *d)
 {
 	struct np_addr c4 = *pod_addr(d->client, 4), s4 = *pod_addr(d->server, 4);
-	struct np_addr wo = A("198.18.99.1");
+	struct np_addr wo = test_addr("198.18.99.1");
 	uint8_t pkt[PKT_CAP];
 	struct flow_verdict v;
 	uint64_t before, bytes_ok = 0;
@@ -911,7 +901,7 @@ static bool wait_counter(struct harness *h, uint32_t policy, uint16_t rule, uint
 static void dp_veth(struct dp *d)
 {
 	struct np_addr c4 = *pod_addr(d->client, 4), s4 = *pod_addr(d->server, 4);
-	struct np_addr wo = A("198.18.99.1");
+	struct np_addr wo = test_addr("198.18.99.1");
 	static uint8_t pkt[PKT_CAP];
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)d->if_client,
 		    .attach_point = BPF_TC_INGRESS);

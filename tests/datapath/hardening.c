@@ -57,16 +57,6 @@ struct hd {
 	struct np_addr a4, n4, v4, a6, n6, v6;
 };
 
-static struct np_addr addr_of(const char *text)
-{
-	struct np_addr a;
-
-	memset(&a, 0, sizeof(a));
-	if (addr_parse(text, false, &a))
-		diag("bad test address %s", text);
-	return a;
-}
-
 /* Gives the endpoint at ifindex a MAC (NULL: none) in its record. */
 static bool set_mac(struct hd *d, uint32_t ifindex, const uint8_t *mac)
 {
@@ -222,11 +212,11 @@ static void hd_link(struct hd *d)
 {
 	static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x09 };
 	/* The EUI-64 link-local address of pkt_src_mac. */
-	struct np_addr own_ll = addr_of("fe80::ff:fe00:1"), gw_ll = addr_of("fe80::1");
-	struct np_addr gw4 = addr_of("198.18.30.254"), zero4 = addr_of("0.0.0.0");
-	struct np_addr unspec = addr_of("::"), sn = addr_of("ff02::1:ff00:99");
-	struct np_addr all = addr_of("ff02::1"), mld = addr_of("ff02::16");
-	struct np_addr far6 = addr_of("2001:db8:99::1"), far_ll = addr_of("fe80::5");
+	struct np_addr own_ll = test_addr("fe80::ff:fe00:1"), gw_ll = test_addr("fe80::1");
+	struct np_addr gw4 = test_addr("198.18.30.254"), zero4 = test_addr("0.0.0.0");
+	struct np_addr unspec = test_addr("::"), sn = test_addr("ff02::1:ff00:99");
+	struct np_addr all = test_addr("ff02::1"), mld = test_addr("ff02::16");
+	struct np_addr far6 = test_addr("2001:db8:99::1"), far_ll = test_addr("fe80::5");
 	uint8_t pkt[PKT_CAP];
 	struct flow f;
 	size_t len;
@@ -533,12 +523,12 @@ void hardening_run(struct harness *h)
 	d.if_a = scen_ifindex(&d.s, cluster_find_pod(&d.s.c, "hd", "attacker"));
 	d.if_n = scen_ifindex(&d.s, cluster_find_pod(&d.s.c, "hd", "neighbour"));
 	d.if_v = scen_ifindex(&d.s, cluster_find_pod(&d.s.c, "hd", "victim"));
-	d.a4 = addr_of("198.18.30.1");
-	d.n4 = addr_of("198.18.30.2");
-	d.v4 = addr_of("198.18.30.3");
-	d.a6 = addr_of("2001:db8:30::1");
-	d.n6 = addr_of("2001:db8:30::2");
-	d.v6 = addr_of("2001:db8:30::3");
+	d.a4 = test_addr("198.18.30.1");
+	d.n4 = test_addr("198.18.30.2");
+	d.v4 = test_addr("198.18.30.3");
+	d.a6 = test_addr("2001:db8:30::1");
+	d.n6 = test_addr("2001:db8:30::2");
+	d.v6 = test_addr("2001:db8:30::3");
 	hd_state(&d);
 	hd_link(&d);
 	hd_source(&d);

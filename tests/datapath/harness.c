@@ -475,3 +475,13 @@ void harness_close(struct harness *h)
 	h->rb = NULL;
 	h->skel = NULL;
 }
+
+struct np_addr test_addr(const char *text)
+{
+	struct np_addr a;
+
+	memset(&a, 0, sizeof(a));
+	if (addr_parse(text, false, &a))
+		diag("bad test address %s", text);
+	return a;
+}

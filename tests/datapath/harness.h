@@ -119,6 +119,10 @@ int scen_fill(struct scen *s, struct harness *h, uint32_t rev);
 uint32_t scen_ifindex(const struct scen *s, const struct np_pod *p);
 const struct np_addr *pod_addr(const struct np_pod *p, int family);
 
+/* An address from its text; a bad one is reported as a diagnostic and
+ * gives the all-zero address. */
+struct np_addr test_addr(const char *text);
+
 /* ---- Flows and their packets */
 
 /* A flow as its opener sends it. proto IPPROTO_ICMP stands for echo in
