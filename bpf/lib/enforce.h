@@ -14,7 +14,8 @@
  *     ND/MLD must come from the pod's own addresses, a neighbour
  *     advertisement may only announce them, router advertisements and
  *     redirects drop; anything that is not IP drops; the IP source must be
- *     the pod's -> else NPBPF_DROP_SPOOFED / _CONTROL / _NOT_IP. Validated
+ *     the pod's -> else NPBPF_DROP_SPOOFED / _CONTROL / _NOT_IP; no
+ *     encapsulation to the node (NPBPF_DROP_TUNNEL). Validated
  *     as soon as the IP header is read, so a packet the parser cannot fully
  *     read never passes with a forged source. ND/MLD is link plumbing only
  *     when it stays on the segment (nd_stays_from_pod); towards anything
@@ -392,6 +393,31 @@ static __always_inline int nd_stays_to_pod(const struct npbpf_ctx *c,
 	       addr_locality(p->t.saddr, NPBPF_FAMILY_V6) != LOC_ELSEWHERE;
 }
 
+/* Ports of the overlays a node decapsulates: VXLAN (IANA, and the Linux and
+ * flannel default), Geneve. */
+#define NPBPF_PORT_VXLAN 4789
+#define NPBPF_PORT_VXLAN_LINUX 8472
+#define NPBPF_PORT_GENEVE 6081
+#define NPBPF_PROTO_IPIP 4
+#define NPBPF_PROTO_IPV6_ENCAP 41
+#define NPBPF_PROTO_GRE 47
+
+/* Encapsulation a pod addresses to this node. The node would decapsulate it
+ * (tunl0, sit0, a flannel or Geneve device) and route the inner packet,
+ * whose source no hook ever checked, as if it came from another node: a
+ * way to wear another pod's address. */
+static __always_inline int tunnel_to_node(const struct npbpf_pkt *p)
+{
+	__u16 dport = bpf_ntohs(p->t.dport);
+	int tunnel = p->t.proto == NPBPF_PROTO_IPIP || p->t.proto == NPBPF_PROTO_IPV6_ENCAP ||
+		     p->t.proto == NPBPF_PROTO_GRE ||
+		     (p->t.proto == NPBPF_PROTO_UDP &&
+		      (dport == NPBPF_PORT_VXLAN || dport == NPBPF_PORT_VXLAN_LINUX ||
+		       dport == NPBPF_PORT_GENEVE));
+
+	return tunnel && addr_locality(p->t.daddr, p->t.family) == LOC_NODE;
+}
+
 /* Step 4 (see the top of this file). Returns 1 when the packet is link
  * plumbing that passes now, 0 to go on, or a negative drop reason. */
 static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_state *st,
@@ -420,6 +446,8 @@ static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_st
 	}
 	if (!ep_owns(ep, p->t.family, p->t.saddr))
 		return -NPBPF_DROP_SPOOFED;
+	if (tunnel_to_node(p))
+		return -NPBPF_DROP_TUNNEL;
 	st->own = 1;
 	return 0;
 }

@@ -145,6 +145,8 @@ enum npbpf_drop_reason {
 				     * a router advertisement or redirect from a pod */
 	NPBPF_DROP_NOT_IP = 9,      /* from a pod: neither IPv4, IPv6 nor ARP, or an IP
 				     * header too short to read its source */
+	NPBPF_DROP_TUNNEL = 10,     /* from a pod: encapsulation (IPIP, SIT, GRE, VXLAN,
+				     * Geneve) addressed to this node */
 };
 
 /* Allowed packets that no policy entry is charged for: counter key policy =
@@ -181,6 +183,8 @@ static inline const char *npbpf_drop_reason_name(unsigned int reason)
 		return "ARP/ND for another's address, or a router advertisement or redirect";
 	case NPBPF_DROP_NOT_IP:
 		return "not IP from a pod";
+	case NPBPF_DROP_TUNNEL:
+		return "encapsulated packet from a pod to the node";
 	}
 	return "other";
 }
@@ -232,7 +236,7 @@ struct npbpf_counter {
 #define NPBPF_FIXCNT_SLOTS (2 * 2 * NPBPF_FIXCNT_REASONS) /* dir x verdict x reason */
 #define NPBPF_FIXCNT_INDEX(dir, verdict, reason)                                      \
 	((((__u32)(dir) * 2u + (__u32)(verdict)) * NPBPF_FIXCNT_REASONS) + (__u32)(reason))
-_Static_assert(NPBPF_DROP_NOT_IP < NPBPF_FIXCNT_REASONS &&
+_Static_assert(NPBPF_DROP_TUNNEL < NPBPF_FIXCNT_REASONS &&
 		       NPBPF_ALLOW_CONTROL < NPBPF_FIXCNT_REASONS,
 	       "every fixed reason has a slot in npbpf_fixcnt");
 

@@ -12,6 +12,7 @@
  *    redirects, ND/MLD of global scope judged by policy;
  *  - the source validated before an unreadable packet can pass;
  *  - a later fragment judged again when the policy revision moved;
+ *  - no encapsulation to the node (it would decapsulate an unchecked source);
  *  - one pod's flood of new flows evicts no other pod's conntrack entries.
  */
 #include "harness.h"
@@ -41,6 +42,11 @@ static const char hd_yaml[] =
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: victim, namespace: hd, labels: {app: v}}\n"
 	"spec: {containers: [{name: c, image: x}]}\n"
 	"status: {podIP: 198.18.30.3, podIPs: [{ip: 198.18.30.3}, {ip: '2001:db8:30::3'}]}\n---\n"
+	/* A hostNetwork pod: its addresses are the node's. */
+	"apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: hd}\n"
+	"spec: {hostNetwork: true, containers: [{name: c, image: x}]}\n"
+	"status: {podIP: 198.18.30.254, podIPs: [{ip: 198.18.30.254}, {ip: '2001:db8:30::fe'}]}\n"
+	"---\n"
 	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
 	"metadata: {name: victim, namespace: hd}\n"
 	"spec:\n  podSelector: {matchLabels: {app: v}}\n  policyTypes: [Ingress, Egress]\n"
@@ -402,6 +408,47 @@ static void hd_source(struct hd *d)
 	       "IPv4 options with a neighbour's source");
 }
 
+/* Encapsulation a pod sends to its node would come out of the node's tunnel
+ * device with a source nobody checked. */
+static void hd_tunnel(struct hd *d)
+{
+	struct np_addr node4 = test_addr("198.18.30.254"), node6 = test_addr("2001:db8:30::fe");
+	static const struct {
+		uint8_t proto;
+		uint16_t port;
+		const char *what;
+	} tun[] = {
+		{ 4, 0, "IPIP" },
+		{ 47, 0, "GRE" },
+		{ IPPROTO_UDP, 8472, "VXLAN (flannel's port)" },
+		{ IPPROTO_UDP, 4789, "VXLAN" },
+		{ IPPROTO_UDP, 6081, "Geneve" },
+	};
+	uint8_t pkt[PKT_CAP];
+	char what[128];
+	struct flow f;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(tun) / sizeof(tun[0]); i++) {
+		f = mkflow(d->h, &d->a4, &node4, tun[i].proto, tun[i].port);
+		len = pkt_open(&f, pkt);
+		snprintf(what, sizeof(what), "%s to the node", tun[i].what);
+		expect(d->h, H_FROM, d->if_a, pkt, len, 0, NPBPF_DROP_TUNNEL, what);
+		expect(d->h, H_XDP, d->if_a, pkt, len, 0, NPBPF_DROP_TUNNEL, what);
+		f = mkflow(d->h, &d->a4, &d->n4, tun[i].proto, tun[i].port);
+		len = pkt_open(&f, pkt);
+		snprintf(what, sizeof(what), "%s to a pod (the policy decides)", tun[i].what);
+		expect(d->h, H_FROM, d->if_a, pkt, len, 1, NPBPF_ALLOW_UNISOLATED, what);
+	}
+	f = mkflow(d->h, &d->a6, &node6, 41, 0);
+	len = pkt_open(&f, pkt);
+	expect(d->h, H_FROM, d->if_a, pkt, len, 0, NPBPF_DROP_TUNNEL, "IPv6-in-IPv6 to the node");
+	f = mkflow(d->h, &d->a4, &node4, IPPROTO_UDP, 53);
+	len = pkt_open(&f, pkt);
+	expect(d->h, H_FROM, d->if_a, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
+	       "plain UDP to the node passes");
+}
+
 /* Generation 1: the victim isolated both ways with nothing allowed. */
 static int victim_denies_all(struct hd *d, uint32_t rev)
 {
@@ -533,6 +580,7 @@ void hardening_run(struct harness *h)
 	hd_link(&d);
 	hd_source(&d);
 	hd_frag_revision(&d);
+	hd_tunnel(&d);
 	hd_flood(&d);
 	scen_free(&d.s);
 }
