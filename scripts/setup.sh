@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config meson ninja-build
-  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+  clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   libyaml-dev libcurl4-openssl-dev libcriterion-dev
   iproute2 iputils-ping python3-scapy
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, builds, and runs every test: the unit tests, the
 # example checks and (as root) the datapath tests; then the unit tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer; then the manifest
+# fuzzer for FUZZ_SECONDS (60).
 # Usage: bash scripts/test.sh   (as root; installs packages with apt-get)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,28 @@ meson compile -C "$asan"
 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C "$asan" --suite unit --print-errorlogs || status=1
 
-# One closing line for CI, counted from both runs' JSON logs.
+# The manifest path under libFuzzer (fuzz/README.md): a clang build of its
+# own, a bounded run from the examples and fixtures as seeds; a crash, a
+# leak, undefined behaviour or an input slower than 10 s fails the run and
+# leaves the input in $fuzz/.
+fuzz=${FUZZ_BUILD_DIR:-build-fuzz}
+step "manifest fuzzer, ${FUZZ_SECONDS:-60} s ($fuzz)"
+fuzz_ok=0
+[ -d "$fuzz" ] || CC=clang meson setup "$fuzz" -Dfuzz=true -Dtests=disabled \
+	-Db_sanitize=address,undefined -Db_lundef=false
+if meson compile -C "$fuzz" manifest_fuzz; then
+	corpus=$(mktemp -d)
+	# -close_fd_mask=2: the target's error messages are muted; libFuzzer's
+	# and the sanitizers' reports still reach stderr.
+	LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		"$fuzz/fuzz/manifest_fuzz" -max_total_time="${FUZZ_SECONDS:-60}" -max_len=65536 \
+		-timeout=10 -close_fd_mask=2 -print_final_stats=1 -artifact_prefix="$fuzz/" \
+		"$corpus" examples tests/fixtures && fuzz_ok=1
+	rm -rf "$corpus"
+fi
+[ "$fuzz_ok" -eq 1 ] || { echo "test: the manifest fuzzer failed (input in $fuzz/)" >&2; status=1; }
+
+# One closing line for CI, counted from both runs' JSON logs and the fuzzer.
 passed=0
 failed=0
 skipped=0
@@ -41,6 +63,7 @@ for log in "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json"; do
 	failed=$((failed + $(grep -cE '"result": "(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"' "$log" || true)))
 	skipped=$((skipped + $(grep -c '"result": "SKIP"' "$log" || true)))
 done
+if [ "$fuzz_ok" -eq 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if [ "${CI:-}" = "true" ] && [ "$skipped" -gt 0 ]; then
 	echo "test: $skipped test programs skipped under CI (they must run as root there)" >&2
 	status=1

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "manifest.h"
 
 static struct np_cluster c;
@@ -566,6 +568,11 @@ Test(manifest, duplicates_across_calls)
 	cr_assert_eq(c.n_files, 2);
 }
 
+#define NP_ITEM(name)                                                                              \
+	"{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: " name           \
+	", namespace: t, managedFields: [{manager: kubectl, fieldsV1: {f:spec: {}}}]}, "           \
+	"spec: {podSelector: {}}, status: {}}"
+
 Test(manifest, unknown_kinds_and_fields_skipped)
 {
 	cr_redirect_stderr(); /* the v1beta1 policy warns */
@@ -581,8 +588,10 @@ Test(manifest, unknown_kinds_and_fields_skipped)
 	     "spec: {nodeName: n1, volumes: [{name: v, emptyDir: {}}], futureField: {x: 1}}\n"
 	     "status: {conditions: [{type: Ready}], futureField: 1}\n"
 	     "futureTopLevel: true\n");
-	load(NP_HEAD("new") "spec:\n  podSelector: {}\n  futureSpecField: 1\n"
-			    "  ingress:\n  - futureRuleField: 2\n");
+	/* Policies are strict (test_validate.c); their List wrappers are not. */
+	load("apiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"\", futureList: 1}\n"
+	     "futureTopLevel: x\nitems:\n"
+	     "- " NP_ITEM("new") "\n");
 	cr_assert_eq(c.n_pods, 1);
 	cr_assert_eq(c.n_policies, 1);
 	policy("t", "new");
@@ -926,7 +935,8 @@ Test(manifest, one_object_decoded_as_files_decode_it)
 		  "policyTypes defaulted as the API server does");
 	manifest_object_free(&d.obj);
 
-	d = decode("{\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"shop\"}}");
+	d = decode(
+		"{\"kind\":\"Namespace\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"shop\"}}");
 	cr_assert_eq(d.ret, 1);
 	cr_assert_str_eq(labels_get(&d.obj.u.ns.labels, "kubernetes.io/metadata.name"), "shop");
 	manifest_object_free(&d.obj);
@@ -946,4 +956,252 @@ Test(manifest, one_object_invalid_or_skipped, .init = cr_redirect_stderr)
 	cr_assert_eq(d.ret, 0, "another API's policy is skipped, with a warning");
 	d = decode("[1, 2]");
 	cr_assert_eq(d.ret, -EINVAL, "an object must be a map");
+}
+
+/* ---- pods that no longer run, and addresses two pods claim ---- */
+
+Test(manifest, finished_pods_are_left_out, .init = cr_redirect_stderr)
+{
+	load("kind: Pod\napiVersion: v1\nmetadata: {name: job, namespace: b}\n"
+	     "status: {phase: Succeeded, podIP: 198.18.0.1}\n"
+	     "---\nkind: Pod\napiVersion: v1\nmetadata: {name: crashed, namespace: b}\n"
+	     "status: {phase: Failed, podIP: 198.18.0.2}\n"
+	     "---\nkind: Pod\napiVersion: v1\nmetadata: {name: web}\n"
+	     "status: {phase: Running, podIP: 198.18.0.1}\n"
+	     "---\nkind: Pod\napiVersion: v1\nmetadata: {name: starting}\n"
+	     "status: {phase: Pending}\n"
+	     /* A finished pod replacing a live one of its name removes it. */
+	     "---\nkind: Pod\napiVersion: v1\nmetadata: {name: again}\n"
+	     "status: {phase: Running, podIP: 198.18.0.5}\n"
+	     "---\nkind: Pod\napiVersion: v1\nmetadata: {name: again}\n"
+	     "status: {phase: Succeeded, podIP: 198.18.0.5}\n");
+	cr_assert_eq(c.n_pods, 2);
+	cr_assert_null(cluster_find_pod(&c, "b", "job"));
+	cr_assert_null(cluster_find_pod(&c, "b", "crashed"));
+	cr_assert_null(cluster_find_pod(&c, "default", "again"));
+	cr_assert_eq(pod("default", "web")->n_addrs, 1, "no longer shared: no warning needed");
+	pod("default", "starting");
+	/* Only pods made a namespace: none of the finished ones does. */
+	cr_assert_null(cluster_find_ns(&c, "b"));
+}
+
+/* Runs fn(a, b) with stderr going to a temporary file; returns what was
+ * written (free it). */
+static char *captured(void (*fn)(const char *, const char *), const char *a, const char *b)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	char *out;
+	long len;
+
+	cr_assert_not_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), STDERR_FILENO);
+	fn(a, b);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	len = ftell(tmp);
+	out = calloc(1, (size_t)len + 1);
+	rewind(tmp);
+	cr_assert_eq(fread(out, 1, (size_t)len, tmp), (size_t)len);
+	fclose(tmp);
+	return out;
+}
+
+static void load_shared(const char *first, const char *second)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s---\n%s", first, second);
+	cluster_free(&c);
+	cluster_init(&c);
+	load(buf);
+}
+
+/* The later created keeps the address, whatever the input order; on a tie
+ * the first by namespace/name. The loser keeps its other addresses. */
+Test(manifest, shared_address_one_owner)
+{
+	const char *old = "kind: Pod\napiVersion: v1\n"
+			  "metadata: {name: zz-old, creationTimestamp: \"2026-01-01T00:00:00Z\"}\n"
+			  "status: {podIPs: [{ip: 198.18.0.7}, {ip: \"2001:db8::7\"}]}\n";
+	const char *young =
+		"kind: Pod\napiVersion: v1\n"
+		"metadata: {name: aa-new, creationTimestamp: \"2026-03-01T00:00:00Z\"}\n"
+		"status: {podIP: 198.18.0.7}\n";
+	const char *plain_a = "kind: Pod\napiVersion: v1\nmetadata: {name: a, namespace: y}\n"
+			      "status: {podIP: 198.18.0.9}\n";
+	const char *plain_b = "kind: Pod\napiVersion: v1\nmetadata: {name: b, namespace: x}\n"
+			      "status: {podIP: 198.18.0.9}\n";
+	const char *hn = "kind: Pod\napiVersion: v1\nmetadata: {name: hn1}\n"
+			 "spec: {hostNetwork: true}\nstatus: {podIP: 192.0.2.1}\n"
+			 "---\nkind: Pod\napiVersion: v1\nmetadata: {name: hn2}\n"
+			 "spec: {hostNetwork: true}\nstatus: {podIP: 192.0.2.1}\n";
+	char *out;
+
+	for (int order = 0; order < 2; order++) {
+		out = captured(load_shared, order ? young : old, order ? old : young);
+		cr_assert_eq(pod("default", "aa-new")->n_addrs, 1);
+		cr_assert_eq(pod("default", "zz-old")->n_addrs, 1);
+		cr_assert_str_eq(fmt(&pod("default", "zz-old")->addrs[0]), "2001:db8::7");
+		cr_assert_not_null(strstr(out, "198.18.0.7 is claimed by two live pods: "
+					       "default/aa-new (test.yaml:"),
+				   "%s", out);
+		cr_assert_not_null(strstr(out, "default/zz-old (test.yaml:"), "%s", out);
+		cr_assert_not_null(strstr(out, "default/aa-new keeps it (created later)"), "%s",
+				   out);
+		free(out);
+	}
+	cr_redirect_stderr();
+	load_shared(plain_a, plain_b);
+	cr_assert_eq(pod("x", "b")->n_addrs, 1, "tie: the first by namespace/name");
+	cr_assert_eq(pod("y", "a")->n_addrs, 0);
+	load_shared(plain_b, plain_a);
+	cr_assert_eq(pod("x", "b")->n_addrs, 1);
+	cr_assert_eq(pod("y", "a")->n_addrs, 0);
+	load_shared(hn, "");
+	cr_assert_eq(pod("default", "hn1")->n_addrs, 1, "hostNetwork pods share their node's");
+	cr_assert_eq(pod("default", "hn2")->n_addrs, 1);
+}
+
+/* ---- what is not enforced, and what replaced what ---- */
+
+/* A fresh cluster, then a, then b into the same one. */
+static void load_two(const char *a, const char *b)
+{
+	cluster_free(&c);
+	cluster_init(&c);
+	load(a);
+	if (b)
+		load(b);
+}
+
+Test(manifest, other_policy_kinds_warn)
+{
+	static const char *const kinds[][2] = {
+		{"cilium.io/v2", "CiliumNetworkPolicy"},
+		{"cilium.io/v2", "CiliumClusterwideNetworkPolicy"},
+		{"policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"},
+		{"policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy"},
+		{"projectcalico.org/v3", "NetworkPolicy"},
+		{"projectcalico.org/v3", "GlobalNetworkPolicy"},
+		{"extensions/v1beta1", "NetworkPolicy"},
+	};
+	char doc[512], want[512], *out;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		snprintf(doc, sizeof(doc),
+			 "kind: Pod\napiVersion: v1\nmetadata: {name: a}\n---\n"
+			 "apiVersion: %s\nkind: %s\nmetadata: {name: p, namespace: shop}\n"
+			 "spec: {podSelector: {}, anything: [1]}\n",
+			 kinds[i][0], kinds[i][1]);
+		out = captured(load_two, doc, NULL);
+		snprintf(want, sizeof(want),
+			 "warning: test.yaml:5:1: %s shop/p (apiVersion %s) is not enforced: "
+			 "npbpf enforces networking.k8s.io/v1 NetworkPolicy only\n",
+			 kinds[i][1], kinds[i][0]);
+		cr_assert_not_null(strstr(out, want), "wanted %s in:\n%s", want, out);
+		cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+		cr_assert_eq(c.n_policies, 0);
+		free(out);
+	}
+}
+
+Test(manifest, other_kinds_counted_at_verbose)
+{
+	const char *docs = "kind: Deployment\napiVersion: apps/v1\nmetadata: {name: d}\n---\n"
+			   "kind: Service\napiVersion: v1\nmetadata: {name: s}\n---\n"
+			   "apiVersion: v1\nkind: List\nitems:\n"
+			   "- {kind: Service, apiVersion: v1, metadata: {name: t}}\n"
+			   "- {kind: Pod, apiVersion: v1, metadata: {name: p}}\n";
+	enum log_level saved = log_get_level();
+	char *out;
+
+	out = captured(load_two, docs, NULL);
+	cr_assert_str_eq(out, "", "quiet by default");
+	free(out);
+	log_set_level(LOG_INFO);
+	out = captured(load_two, docs, NULL);
+	log_set_level(saved);
+	cr_assert_not_null(strstr(out, "skipped 3 objects of kinds npbpf does not read: "
+				       "1 Deployment, 2 Service\n"),
+			   "%s", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+	free(out);
+}
+
+Test(manifest, duplicate_warns_naming_both)
+{
+	char *out = captured(
+		load_two, "kind: Pod\napiVersion: v1\nmetadata: {name: web, labels: {v: one}}\n",
+		"\n\nkind: Pod\napiVersion: v1\nmetadata: {name: web, labels: {v: two}}\n");
+
+	cr_assert_str_eq(labels_get(&pod("default", "web")->labels, "v"), "two");
+	cr_assert_not_null(strstr(out, "warning: test.yaml:3:1: Pod default/web replaces the one "
+				       "at test.yaml:1:1 (the later wins, as with kubectl apply)"),
+			   "%s", out);
+	free(out);
+	out = captured(load_two,
+		       "kind: Namespace\napiVersion: v1\nmetadata: {name: n}\n---\n"
+		       "kind: Namespace\napiVersion: v1\nmetadata: {name: n}\n",
+		       NULL);
+	cr_assert_not_null(strstr(out, "test.yaml:5:1: Namespace n replaces the one at "
+				       "test.yaml:1:1"),
+			   "%s", out);
+	free(out);
+}
+
+/* ---- -n and -R ---- */
+
+Test(manifest, recursive_reads_subdirectories)
+{
+	char *path = FIXTURES "/dir";
+	struct manifest_opts opts = {.recursive = true};
+	enum log_level saved = log_get_level();
+
+	log_set_level(LOG_WARN);
+	cr_redirect_stderr();
+	/* The fixture's nested file is broken on purpose: reading it fails. */
+	cr_assert_eq(manifest_load_opts(&c, &path, 1, &opts), -EINVAL);
+	log_set_level(saved);
+	cr_assert_eq(c.n_files, 5, "the nested.yaml directory is read with -R");
+	cr_assert_str_eq(c.files[4], FIXTURES "/dir/nested.yaml/ignored.yaml");
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(manifest, namespace_option, .init = cr_redirect_stderr)
+{
+	char dir[] = "/tmp/npbpf-ns-XXXXXX", file[64], *path = file;
+	struct manifest_opts opts = {.ns = "team"};
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/a.yaml", dir);
+	write_file(file, "kind: Pod\napiVersion: v1\nmetadata: {name: a}\n---\n"
+			 "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\n"
+			 "metadata: {name: p, namespace: team}\nspec: {podSelector: {}}\n---\n"
+			 "kind: Namespace\napiVersion: v1\nmetadata: {name: other}\n");
+	cr_assert_eq(manifest_load_opts(&c, &path, 1, &opts), 0);
+	pod("team", "a");
+	policy("team", "p");
+	ns("other");
+	cluster_free(&c);
+	cluster_init(&c);
+	write_file(file, "kind: Pod\napiVersion: v1\nmetadata: {name: a, namespace: prod}\n");
+	cr_assert_eq(manifest_load_opts(&c, &path, 1, &opts), -EINVAL,
+		     "kubectl apply -n refuses another namespace");
+	cluster_free(&c);
+	cluster_init(&c);
+	opts.ns = "Not_A_Label";
+	cr_assert_eq(manifest_load_opts(&c, &path, 1, &opts), -EINVAL);
+	unlink(file);
+	rmdir(dir);
 }

@@ -141,9 +141,12 @@ for name in "${names[@]}"; do
 	fi
 
 	out=$(${runner[@]+"${runner[@]}"} "$bin" explain -f "$dir/base" -f "$scen" --matrix \
-		--ports "$ports" --family "$fams" 2>&1 </dev/null)
+		--ports "$ports" --family "$fams" 2>"$tmp/stderr" </dev/null)
 	rc=$?
+	# Scenarios replace base objects on purpose, which explain warns about:
+	# stderr is shown only when explain fails.
 	if [ "$rc" -ne 0 ]; then
+		out=$(cat "$tmp/stderr")$'\n'$out
 		case $rc in
 		124 | 137) fail "$name" "error: explain timed out after ${timeout_s}s" "$out" ;;
 		*) fail "$name" "error: explain exited with status $rc" "$out" ;;

@@ -332,34 +332,34 @@ int cmd_bench_compile(const struct command *self, int argc, char **argv)
 	uint64_t v = 0;
 	int c, err, ret = EXIT_USAGE;
 
-	cli_parser_init(&p, "bench compile", bench_compile_opts);
+	cli_parser_init(&p, bench_compile_opts);
 	while ((c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case BENCH_OPT_PODS:
-			if (opt_number(p.cmd, "pods", optarg, 1, CLUSTER_GEN_MAX_PODS, &v))
+			if (opt_number("pods", optarg, 1, CLUSTER_GEN_MAX_PODS, &v))
 				goto out;
 			gp.pods = (uint32_t)v;
 			break;
 		case BENCH_OPT_NAMESPACES:
-			if (opt_number(p.cmd, "namespaces", optarg, 1, CLUSTER_GEN_MAX_NAMESPACES,
+			if (opt_number("namespaces", optarg, 1, CLUSTER_GEN_MAX_NAMESPACES,
 				       &v))
 				goto out;
 			gp.namespaces = (uint32_t)v;
 			break;
 		case BENCH_OPT_POLICIES:
-			if (opt_number(p.cmd, "policies", optarg, 0, CLUSTER_GEN_MAX_POLICIES, &v))
+			if (opt_number("policies", optarg, 0, CLUSTER_GEN_MAX_POLICIES, &v))
 				goto out;
 			gp.policies = (uint32_t)v;
 			break;
 		case BENCH_OPT_SEED:
-			if (opt_number(p.cmd, "seed", optarg, 0, UINT64_MAX, &gp.seed))
+			if (opt_number("seed", optarg, 0, UINT64_MAX, &gp.seed))
 				goto out;
 			break;
 		case BENCH_OPT_KEEP_YAML:
 			keep = optarg;
 			break;
 		case 'o':
-			if (opt_output(p.cmd, optarg, &json))
+			if (opt_output(optarg, &json))
 				goto out;
 			break;
 		default:
@@ -435,19 +435,19 @@ int cmd_bench_verdict(const struct command *self, int argc, char **argv)
 	uint64_t v = 0;
 	int c, err = 0;
 
-	cli_parser_init(&p, "bench verdict", bench_verdict_opts);
+	cli_parser_init(&p, bench_verdict_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case BENCH_OPT_REPEAT:
-			err = opt_number(p.cmd, "repeat", optarg, 1, BENCH_VERDICT_MAX_REPEAT, &v);
+			err = opt_number("repeat", optarg, 1, BENCH_VERDICT_MAX_REPEAT, &v);
 			a.repeat = (uint32_t)v;
 			break;
 		case BENCH_OPT_RUNS:
-			err = opt_number(p.cmd, "runs", optarg, 1, BENCH_VERDICT_MAX_RUNS, &v);
+			err = opt_number("runs", optarg, 1, BENCH_VERDICT_MAX_RUNS, &v);
 			a.runs = (uint32_t)v;
 			break;
 		case 'o':
-			err = opt_output(p.cmd, optarg, &a.json);
+			err = opt_output(optarg, &a.json);
 			break;
 		default:
 			err = -EINVAL;

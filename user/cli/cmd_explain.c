@@ -46,6 +46,8 @@ enum {
 
 const struct cli_opt explain_opts[] = {
 	{ "file", 'f', "PATH", "manifest file or directory (repeatable; '-' = stdin)" },
+	{ "namespace", 'n', "NS", "namespace of objects that name none (as kubectl apply -n)" },
+	{ "recursive", 'R', NULL, "read the subdirectories of -f directories too" },
 	{ "from", OPT_FROM, "X", "NS/POD, or an address (a pod's address means that pod)" },
 	{ "to", OPT_TO, "Y", "NS/POD, or an address, as --from" },
 	{ "port", OPT_PORT, "PORT[/PROTO]", "destination port; protocol TCP (default), UDP, SCTP" },
@@ -73,17 +75,17 @@ static int push_node_ip(struct explain_args *a, char *text)
 	struct compile_node_ip *ip;
 
 	if (!eq)
-		return opt_addr("explain", "node-ip", text, &a->node_addrs, &a->n_node_addrs,
+		return opt_addr("node-ip", text, &a->node_addrs, &a->n_node_addrs,
 				&a->cap_node_addrs);
 	ip = VEC_PUSH(a->node_ips, a->n_node_ips, a->cap_node_ips);
 	if (!ip)
 		return -ENOMEM;
 	if (eq == text) {
-		log_error("explain: --node-ip '%s': empty node name (want [NODE=]ADDR)", text);
+		log_usage("--node-ip '%s': empty node name (want [NODE=]ADDR)", text);
 		return -EINVAL;
 	}
 	if (addr_parse(eq + 1, false, &ip->addr)) {
-		log_error("explain: --node-ip '%s': '%s' is not an IP address", text, eq + 1);
+		log_usage("--node-ip '%s': '%s' is not an IP address", text, eq + 1);
 		return -EINVAL;
 	}
 	*eq = '\0'; /* optarg points into argv, which lives as long as the command */
@@ -116,7 +118,7 @@ static int check_unnamed_node_ips(const struct np_cluster *c, const struct expla
 	}
 	if (!second)
 		return 0;
-	log_error("explain: --node-ip %s: the pods run on several nodes (%s, %s, ...); say whose "
+	log_error("--node-ip %s: the pods run on several nodes (%s, %s, ...); say whose "
 		  "address it is: --node-ip NODE=%s",
 		  addr_format(&a->node_addrs[0], buf, sizeof(buf)), first, second, buf);
 	return -EINVAL;
@@ -128,11 +130,17 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 	int c, err = 0;
 
 	a->families = MATRIX_V4;
-	cli_parser_init(&p, "explain", explain_opts);
+	cli_parser_init(&p, explain_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case 'f':
 			err = opt_file(&a->files, optarg);
+			break;
+		case 'n':
+			a->files.ns = optarg;
+			break;
+		case 'R':
+			a->files.recursive = true;
 			break;
 		case OPT_FROM:
 			a->from = optarg;
@@ -147,23 +155,23 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			a->matrix = true;
 			break;
 		case OPT_PORTS:
-			err = opt_ports("explain", optarg, &a->ports, &a->n_ports);
+			err = opt_ports(optarg, &a->ports, &a->n_ports);
 			break;
 		case OPT_EXTERNAL:
-			err = opt_addr("explain", "external", optarg, &a->externals,
+			err = opt_addr("external", optarg, &a->externals,
 				       &a->n_externals, &a->cap_externals);
 			break;
 		case OPT_NODE_IP:
 			err = push_node_ip(a, optarg);
 			break;
 		case OPT_FAMILY:
-			err = opt_family("explain", optarg, &a->families);
+			err = opt_family(optarg, &a->families);
 			break;
 		case OPT_ENFORCE_HOST:
 			a->enforce_host = true;
 			break;
 		case 'o':
-			err = opt_output("explain", optarg, &a->json);
+			err = opt_output(optarg, &a->json);
 			break;
 		default:
 			err = -EINVAL;
@@ -172,11 +180,11 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 	if (!err)
 		err = cli_no_operands(&p, argc, argv);
 	if (!err)
-		err = opt_files_given("explain", &a->files);
+		err = opt_files_given(&a->files);
 	if (err)
 		return err;
 	if (!a->matrix && (!a->from || !a->to || !a->port)) {
-		log_error("explain: need --from, --to and --port, or --matrix (see --help)");
+		log_usage("need --from, --to and --port, or --matrix");
 		return -EINVAL;
 	}
 	return 0;
@@ -198,20 +206,20 @@ static int resolve_end(const struct compiled *cp, const char *text, struct flow_
 		size_t len = (size_t)(slash - text);
 
 		if (len >= sizeof(ns)) {
-			log_error("explain: no pod '%s'", text);
+			log_error("no pod '%s'", text);
 			return -ENOENT;
 		}
 		memcpy(ns, text, len);
 		ns[len] = '\0';
 		end->pod = cluster_find_pod(c, ns, slash + 1);
 		if (!end->pod) {
-			log_error("explain: no pod '%s' in the manifests", text);
+			log_error("no pod '%s' in the manifests", text);
 			return -ENOENT;
 		}
 		return 0;
 	}
 	if (addr_parse(text, false, &end->addr)) {
-		log_error("explain: '%s' is neither NS/POD nor an IP address", text);
+		log_usage("'%s' is neither NS/POD nor an IP address", text);
 		return -EINVAL;
 	}
 	*is_addr = true;
@@ -248,15 +256,15 @@ static int pick_family(struct flow_end *from, bool from_addr, struct flow_end *t
 	else if (to_addr)
 		family = to->addr.family;
 	if (from_addr && to_addr && from->addr.family != to->addr.family) {
-		log_error("explain: %s and %s are of different address families", fs, ts);
+		log_error("%s and %s are of different address families", fs, ts);
 		return -EINVAL;
 	}
 	if (!from_addr && !pod_addr(from->pod, family, &from->addr)) {
-		log_error("explain: pod %s has no IPv%d address (status.podIPs)", fs, family);
+		log_error("pod %s has no IPv%d address (status.podIPs)", fs, family);
 		return -EINVAL;
 	}
 	if (!to_addr && !pod_addr(to->pod, family, &to->addr)) {
-		log_error("explain: pod %s has no IPv%d address (status.podIPs)", ts, family);
+		log_error("pod %s has no IPv%d address (status.podIPs)", ts, family);
 		return -EINVAL;
 	}
 	return 0;
@@ -431,7 +439,7 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 	struct out o;
 	int err;
 
-	if (opt_port("explain", a->port, &mp))
+	if (opt_port(a->port, &mp))
 		return -EINVAL;
 	err = resolve_end(cp, a->from, &from, &from_addr);
 	if (!err)
@@ -468,18 +476,54 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 	return v.allowed ? EXIT_OK : EXIT_FAIL;
 }
 
+/* A matrix with no rows or no ports says why instead of printing nothing:
+ * the usual causes are inputs without pods and pods without containerPorts. */
+static void matrix_why_empty(const struct matrix *m, const struct np_cluster *c,
+			     const struct explain_args *a)
+{
+	size_t i, host_network = 0;
+
+	for (i = 0; i < c->n_pods; i++)
+		host_network += c->pods[i].host_network;
+	if (!c->n_pods) {
+		log_warn("the matrix is empty: the input has no pods (pods that no longer run are "
+			 "left out)");
+		return;
+	}
+	if (host_network == c->n_pods) {
+		log_warn("the matrix is empty: every pod is hostNetwork, an address of its node "
+			 "rather than a pod");
+		return;
+	}
+	if (!m->n_ports)
+		log_warn("the matrix is empty: no pod declares a containerPort (give the ports with "
+			 "--ports)");
+	for (int fam = 0; fam < 2; fam++) {
+		if (!(a->families & (fam ? MATRIX_V6 : MATRIX_V4)))
+			continue;
+		for (i = 0; i < m->n_nodes && !m->nodes[i].has[fam]; i++)
+			;
+		if (i == m->n_nodes)
+			log_warn("the IPv%d matrix is empty: no pod has an IPv%d address (see "
+				 "--family)",
+				 fam ? 6 : 4, fam ? 6 : 4);
+	}
+}
+
 static int explain_matrix(const struct compiled *cp, const struct explain_args *a)
 {
 	struct matrix m;
 	int err;
 
-	err = matrix_init(&m, cp->cluster, a->n_ports ? a->ports : NULL, a->n_ports,
-			  a->externals, a->n_externals, a->families);
+	/* Streamed: each cell is judged as it is printed, so a big cluster
+	 * costs time, not pods x pods x ports bytes. */
+	err = matrix_init_streamed(&m, cp, a->n_ports ? a->ports : NULL, a->n_ports,
+				   a->externals, a->n_externals, a->families);
 	if (err) {
-		log_error("explain: building the matrix: %s", strerror(-err));
+		log_error("building the matrix: %s", strerror(-err));
 		return err;
 	}
-	matrix_fill_verdicts(&m, cp);
+	matrix_why_empty(&m, cp->cluster, a);
 	if (a->json)
 		matrix_print_json(stdout, &m);
 	else
@@ -497,12 +541,19 @@ int cmd_explain(const struct command *self, int argc, char **argv)
 	int ret = EXIT_USAGE, err;
 
 	cluster_init(&c);
-	if (parse_args(argc, argv, &a))
+	err = parse_args(argc, argv, &a);
+	if (err) {
+		if (err == -ENOMEM)
+			log_error("reading the arguments: %s", strerror(-err));
+		ret = exit_status_input(err);
 		goto out;
-	err = manifest_load(&c, a.files.paths, a.files.n);
+	}
+	err = manifest_load_opts(&c, a.files.paths, a.files.n,
+				 &(struct manifest_opts){ a.files.ns, a.files.recursive });
 	if (err) {
 		if (err != -EINVAL)
-			log_error("explain: reading manifests: %s", strerror(-err));
+			log_error("reading manifests: %s", strerror(-err));
+		ret = exit_status_input(err);
 		goto out;
 	}
 	if (check_unnamed_node_ips(&c, &a))
@@ -517,7 +568,7 @@ int cmd_explain(const struct command *self, int argc, char **argv)
 	copts.n_node_ips = a.n_node_ips;
 	err = compile_cluster(&c, &copts, &cp);
 	if (err) {
-		log_error("explain: compiling policies: %s", strerror(-err));
+		log_error("compiling policies: %s", strerror(-err));
 		ret = EXIT_FAIL;
 		goto out;
 	}

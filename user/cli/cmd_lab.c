@@ -71,6 +71,8 @@ enum {
 
 const struct cli_opt lab_opts[] = {
 	{ "file", 'f', "PATH", "manifest file or directory (repeatable; '-' = stdin)" },
+	{ "namespace", 'n', "NS", "namespace of objects that name none (as kubectl apply -n)" },
+	{ "recursive", 'R', NULL, "read the subdirectories of -f directories too" },
 	{ "ports", OPT_PORTS, "LIST",
 	  "probe these ports on every pod (default: each pod's\n"
 	  "declared containerPorts, probed where declared)" },
@@ -102,10 +104,10 @@ const struct cli_opt lab_down_opts[] = {
 
 static int check_args(const struct lab_args *a)
 {
-	int err = opt_files_given("lab", &a->files);
+	int err = opt_files_given(&a->files);
 
 	if (!err && a->status && a->json) {
-		log_error("lab: --status prints text; with -o json use --keep, then "
+		log_usage("--status prints text; with -o json use --keep, then "
 			  "'npbpf status -o json' in the node namespace");
 		err = -EINVAL;
 	}
@@ -121,28 +123,34 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 	a->families = MATRIX_V4;
 	a->mode = LAB_MODE_BRIDGE;
 	a->timeout_ms = DEFAULT_TIMEOUT_MS;
-	cli_parser_init(&p, "lab", lab_opts);
+	cli_parser_init(&p, lab_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case 'f':
 			err = opt_file(&a->files, optarg);
 			break;
+		case 'n':
+			a->files.ns = optarg;
+			break;
+		case 'R':
+			a->files.recursive = true;
+			break;
 		case OPT_PORTS:
-			err = opt_ports("lab", optarg, &a->ports, &a->n_ports);
+			err = opt_ports(optarg, &a->ports, &a->n_ports);
 			break;
 		case OPT_EXPECT:
 			a->expect = optarg;
 			break;
 		case OPT_EXTERNAL:
-			err = opt_addr("lab", "external", optarg, &a->externals, &a->n_externals,
+			err = opt_addr("external", optarg, &a->externals, &a->n_externals,
 				       &a->cap_externals);
 			break;
 		case OPT_FAMILY:
-			err = opt_family("lab", optarg, &a->families);
+			err = opt_family(optarg, &a->families);
 			break;
 		case OPT_MODE:
 			if (lab_mode_parse(optarg, &a->mode)) {
-				log_error("lab: --mode takes bridge or routed, not '%s'", optarg);
+				log_usage("--mode takes bridge or routed, not '%s'", optarg);
 				err = -EINVAL;
 			}
 			break;
@@ -150,7 +158,7 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			a->keep = true;
 			break;
 		case OPT_TIMEOUT:
-			err = opt_number("lab", "timeout-ms", optarg, MIN_TIMEOUT_MS,
+			err = opt_number("timeout-ms", optarg, MIN_TIMEOUT_MS,
 					 MAX_TIMEOUT_MS, &v);
 			a->timeout_ms = (int)v;
 			break;
@@ -164,7 +172,7 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			a->xdp = true;
 			break;
 		case 'o':
-			err = opt_output("lab", optarg, &a->json);
+			err = opt_output(optarg, &a->json);
 			break;
 		default: /* --down never comes here: command.c makes it 'lab down' */
 			err = -EINVAL;
@@ -192,9 +200,9 @@ int cmd_lab_down(const struct command *self, int argc, char **argv)
 	size_t n = 0;
 	int c, err = 0, ret;
 
-	cli_parser_init(&p, "lab", lab_down_opts);
+	cli_parser_init(&p, lab_down_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1)
-		err = c == 'o' ? opt_output("lab", optarg, &json) : -EINVAL;
+		err = c == 'o' ? opt_output(optarg, &json) : -EINVAL;
 	if (err)
 		return EXIT_USAGE;
 	lab_log_level();
@@ -204,7 +212,7 @@ int cmd_lab_down(const struct command *self, int argc, char **argv)
 	ret = lab_report_down(stdout, json, r, n);
 	free(r);
 	if (err && ret == EXIT_OK) {
-		log_error("lab: reading %s: %s", LAB_STATE_DIR, strerror(-err));
+		log_error("reading %s: %s", LAB_STATE_DIR, strerror(-err));
 		ret = EXIT_FAIL;
 	}
 	return ret;
@@ -249,7 +257,7 @@ static int check_sctp(const struct matrix *m)
 		close(fd);
 		return 0;
 	}
-	log_error("lab: SCTP ports need the kernel's sctp module (%s); leave them out with --ports",
+	log_error("SCTP ports need the kernel's sctp module (%s); leave them out with --ports",
 		  strerror(errno));
 	return -EPROTONOSUPPORT;
 }
@@ -263,10 +271,11 @@ static int prepare(struct lab_run *r)
 	const struct matrix_port *ports = a->n_ports ? a->ports : NULL;
 	int err;
 
-	err = manifest_load(&r->c, a->files.paths, a->files.n);
+	err = manifest_load_opts(&r->c, a->files.paths, a->files.n,
+				 &(struct manifest_opts){ a->files.ns, a->files.recursive });
 	if (err) {
 		if (err != -EINVAL)
-			log_error("lab: reading manifests: %s", strerror(-err));
+			log_error("reading manifests: %s", strerror(-err));
 		return err == -ENOMEM ? err : -EINVAL;
 	}
 	err = lab_addr_check(&r->c, a->externals, a->n_externals);
@@ -282,7 +291,7 @@ static int prepare(struct lab_run *r)
 	copts.n_node_addrs = r->net.n_node_addrs;
 	err = compile_cluster(&r->c, &copts, &r->cp);
 	if (err) {
-		log_error("lab: compiling policies: %s", strerror(-err));
+		log_error("compiling policies: %s", strerror(-err));
 		return err;
 	}
 	err = matrix_init(&r->m, &r->c, ports, a->n_ports, a->externals, a->n_externals,
@@ -294,13 +303,13 @@ static int prepare(struct lab_run *r)
 			matrix_free(&r->m);
 	}
 	if (err) {
-		log_error("lab: building the matrix: %s", strerror(-err));
+		log_error("building the matrix: %s", strerror(-err));
 		return err;
 	}
 	r->have_matrix = true;
 	matrix_fill_verdicts(&r->engine, &r->cp);
 	if (!r->m.n_ports)
-		log_warn("lab: no ports to probe: the pods declare no containerPorts (use --ports)");
+		log_warn("no ports to probe: the pods declare no containerPorts (use --ports)");
 	if (a->expect) {
 		err = lab_expect_load(&r->expect, a->expect, &r->m);
 		if (err)
@@ -372,7 +381,7 @@ static int build_and_probe(struct lab_run *r)
 		 lab_workers_n_probes(&r->ws), (double)(r->t_done - r->t_probe) / 1000.0,
 		 (double)(r->t_done - r->t_start) / 1000.0);
 	if (r->refused)
-		log_warn("lab: %u probes found no listener (counted as allowed)", r->refused);
+		log_warn("%u probes found no listener (counted as allowed)", r->refused);
 	return 0;
 }
 
@@ -412,14 +421,14 @@ static int judge(const struct lab_run *r)
 	int ret = EXIT_OK, diffs;
 
 	if (disagree) {
-		log_error("lab: the datapath and explain disagree on %zu cells (above)", disagree);
+		log_error("the datapath and explain disagree on %zu cells (above)", disagree);
 		ret = EXIT_FAIL;
 	}
 	if (!r->a.expect)
 		return ret;
 	diffs = lab_expect_diff(&r->expect, &r->m, stderr);
 	if (diffs) {
-		log_error("lab: %d cells differ from %s (above)", diffs, r->a.expect);
+		log_error("%d cells differ from %s (above)", diffs, r->a.expect);
 		ret = EXIT_FAIL;
 	}
 	return ret;
@@ -430,7 +439,7 @@ static int lab_run(struct lab_run *r)
 	int err, ret;
 
 	if (geteuid()) {
-		log_error("lab: needs root (network namespaces, BPF programs)");
+		log_error("needs root (network namespaces, BPF programs)");
 		return EXIT_FAIL;
 	}
 	lab_state_clean_stale();
@@ -440,7 +449,7 @@ static int lab_run(struct lab_run *r)
 	err = build_and_probe(r);
 	if (err) {
 		if (err == -EINTR)
-			log_error("lab: interrupted by signal %d, removing the lab",
+			log_error("interrupted by signal %d, removing the lab",
 				  lab_stop_signal());
 		return EXIT_FAIL;
 	}
@@ -463,14 +472,19 @@ int cmd_lab(const struct command *self, int argc, char **argv)
 {
 	struct lab_run r;
 	int64_t t;
-	int ret = EXIT_USAGE;
+	int ret = EXIT_USAGE, err;
 
 	memset(&r, 0, sizeof(r));
 	r.t_start = lab_now_ms();
 	r.st.fd = -1;
 	cluster_init(&r.c);
-	if (parse_args(argc, argv, &r.a))
+	err = parse_args(argc, argv, &r.a);
+	if (err) {
+		if (err == -ENOMEM)
+			log_error("reading the arguments: %s", strerror(-err));
+		ret = exit_status_input(err);
 		goto out;
+	}
 	lab_log_level();
 	lab_signal_install();
 	ret = lab_run(&r);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * npbpf status: what the pinned maps hold, in human terms. Reads only, takes
- * no lock, so it works while an agent or a lab runs and after it exited.
+ * no lock, so it works while a lab runs and after it exited.
  * Every record goes through one emitter per view, one output call per field
  * (json_out.h): the JSON member with -o json, its place in the record's line
  * of text otherwise.
@@ -60,14 +60,14 @@ static int parse_args(int argc, char **argv, struct status_args *a)
 	int c, err = 0;
 
 	a->pin_dir = PINNED_DEFAULT_DIR;
-	cli_parser_init(&p, "status", status_opts);
+	cli_parser_init(&p, status_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_PIN_DIR:
 			a->pin_dir = optarg;
 			break;
 		case 'o':
-			err = opt_output("status", optarg, &a->json);
+			err = opt_output(optarg, &a->json);
 			break;
 		default:
 			err = -EINVAL;
@@ -297,7 +297,8 @@ static int view_policy(struct status_ctx *x)
 			(uint16_t)lo, (uint16_t)(lo + size - 1),
 			true,	      *(const struct npbpf_policy_value *)ms_table_value(rt, i)};
 	}
-	qsort(rows, n, sizeof(*rows), row_cmp);
+	if (n) /* qsort's array must not be NULL, even when empty */
+		qsort(rows, n, sizeof(*rows), row_cmp);
 	/* Adjacent range blocks of one rule print as the range they came from. */
 	for (size_t i = 0; i < n; i++) {
 		if (m && rows[i].range && rows[m - 1].range && same_rule(&rows[m - 1], &rows[i]) &&
@@ -782,17 +783,17 @@ static int status_run(const struct status_args *a)
 	loader_route_libbpf_log();
 	err = pinned_set_open(x.a.pin_dir, &x.ps);
 	if ((err == -ENOENT && geteuid()) || err == -EPERM || err == -EACCES) {
-		log_error("status: reading %s needs root (CAP_BPF and CAP_SYS_ADMIN)", x.a.pin_dir);
+		log_error("reading %s needs root (CAP_BPF and CAP_SYS_ADMIN)", x.a.pin_dir);
 		goto out;
 	}
 	if (err == -ENOENT) {
-		log_error("no npbpf state pinned under %s: is the agent or a lab running?",
+		log_error("no npbpf state pinned under %s: is a lab running (or kept with --keep)?",
 			  x.a.pin_dir);
 		goto out;
 	}
 	if (err) {
 		if (err != -EINVAL)
-			log_error("status: opening %s: %s", x.a.pin_dir, strerror(-err));
+			log_error("opening %s: %s", x.a.pin_dir, strerror(-err));
 		goto out;
 	}
 	err = mapsync_read_fds(x.ps.fds, &x.st);
@@ -800,14 +801,14 @@ static int status_run(const struct status_args *a)
 		err = load_labels(&x);
 	if (err) {
 		if (err == -ENOMEM)
-			log_error("status: out of memory");
+			log_error("out of memory");
 		goto out;
 	}
 	out_init(&x.o, stdout, x.a.json);
 	err = views[x.a.view](&x);
 	out_finish(&x.o);
 	if (err) {
-		log_error("status: %s: %s", x.a.view_name, strerror(-err));
+		log_error("%s: %s", x.a.view_name, strerror(-err));
 		goto out;
 	}
 	ret = EXIT_OK;

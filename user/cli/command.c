@@ -248,6 +248,9 @@ static int run_command(const struct command *cmd, const char *path, int argc, ch
 	char sub_path[PATH_LEN];
 	struct scan s;
 
+	/* Every message from here on, whichever layer logs it, names the
+	 * command: "npbpf lab down: error: ...". */
+	log_set_context(path);
 	scan_args(cmd, argc, argv, &s);
 	if (s.alias) {
 		sub = s.alias_of;
@@ -255,8 +258,7 @@ static int run_command(const struct command *cmd, const char *path, int argc, ch
 	} else if (cmd->subs && s.operand < argc) {
 		sub = find_sub(cmd, argv[s.operand]);
 		if (!sub) {
-			log_error("%s: unknown %s '%s' (see '%s --help')", strchr(path, ' ') + 1,
-				  noun(cmd), argv[s.operand], path);
+			log_usage("unknown %s '%s'", noun(cmd), argv[s.operand]);
 			return EXIT_USAGE;
 		}
 		shift_to(sub, &argc, argv, s.operand);
@@ -280,7 +282,7 @@ int command_main(const struct command *root, int argc, char **argv)
 {
 	const struct command *cmd;
 	char path[PATH_LEN];
-	int i = 1;
+	int i = 1, rc;
 
 	/* Global options come before the command: after it, options are the
 	 * command's. */
@@ -294,7 +296,7 @@ int command_main(const struct command *root, int argc, char **argv)
 			printf("npbpf 0.1.0\n");
 			return EXIT_OK;
 		} else {
-			log_error("unknown option '%s' (see '%s --help')", argv[i], root->name);
+			log_usage("unknown option '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
@@ -304,9 +306,11 @@ int command_main(const struct command *root, int argc, char **argv)
 	}
 	cmd = find_sub(root, argv[i]);
 	if (!cmd) {
-		log_error("unknown command '%s' (see '%s --help')", argv[i], root->name);
+		log_usage("unknown command '%s'", argv[i]);
 		return EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "%s %s", root->name, cmd->name);
-	return run_command(cmd, path, argc - i, argv + i);
+	rc = run_command(cmd, path, argc - i, argv + i);
+	log_set_context(NULL); /* path is about to go */
+	return rc;
 }

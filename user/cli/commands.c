@@ -59,8 +59,8 @@ static const struct command lab_subs[] = {
 /* ---- status */
 
 #define STATUS_ABOUT                                                                           \
-	"Shows what the pinned npbpf maps hold: works while an agent or a lab runs and\n"      \
-	"after it exited. Needs root (reading BPF maps). Without a view: the summary\n"        \
+	"Shows what the pinned npbpf maps hold: works while a lab runs and after it\n"        \
+	"exited. Needs root (reading BPF maps). Without a view: the summary\n"        \
 	"(programs and where they are attached, how the last sync ended: what failed,\n"       \
 	"pods left isolated; map fill levels, allowed and dropped totals)."
 

@@ -8,12 +8,11 @@
 #include "log.h"
 #include "vec.h"
 
-void cli_parser_init(struct cli_parser *p, const char *cmd, const struct cli_opt *opts)
+void cli_parser_init(struct cli_parser *p, const struct cli_opt *opts)
 {
 	size_t n = 0, s = 0;
 
 	memset(p, 0, sizeof(*p));
-	p->cmd = cmd;
 	/* ':' first: a missing argument comes back as ':', not as '?'. */
 	p->shortopts[s++] = ':';
 	for (const struct cli_opt *o = opts; o && o->name && n < CLI_MAX_OPTS; o++, n++) {
@@ -43,12 +42,11 @@ int cli_next(struct cli_parser *p, int argc, char **argv)
 	opterr = 0;
 	c = getopt_long(argc, argv, p->shortopts, p->longopts, NULL);
 	if (c == ':') {
-		log_error("%s: option '%s' needs an argument", p->cmd, argv[optind - 1]);
+		log_usage("option '%s' needs an argument", argv[optind - 1]);
 		return '?';
 	}
 	if (c == '?') {
-		log_error("%s: unknown option '%s' (see 'npbpf %s --help')", p->cmd,
-			  argv[optind - 1], p->cmd);
+		log_usage("unknown option '%s'", argv[optind - 1]);
 		return '?';
 	}
 	return c;
@@ -57,7 +55,7 @@ int cli_next(struct cli_parser *p, int argc, char **argv)
 int cli_no_operands(const struct cli_parser *p, int argc, char **argv)
 {
 	if (optind < argc) {
-		log_error("%s: unexpected argument '%s'", p->cmd, argv[optind]);
+		log_usage("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
@@ -73,10 +71,10 @@ int opt_file(struct opt_files *files, char *arg)
 	return 0;
 }
 
-int opt_files_given(const char *cmd, const struct opt_files *files)
+int opt_files_given(const struct opt_files *files)
 {
 	if (!files->n) {
-		log_error("%s: no manifests given (-f PATH)", cmd);
+		log_usage("no manifests given (-f PATH)");
 		return -EINVAL;
 	}
 	return 0;
@@ -88,48 +86,47 @@ void opt_files_free(struct opt_files *files)
 	memset(files, 0, sizeof(*files));
 }
 
-int opt_output(const char *cmd, const char *arg, bool *json)
+int opt_output(const char *arg, bool *json)
 {
 	if (strcmp(arg, "json") && strcmp(arg, "text")) {
-		log_error("%s: -o takes text or json, not '%s'", cmd, arg);
+		log_usage("-o takes text or json, not '%s'", arg);
 		return -EINVAL;
 	}
 	*json = !strcmp(arg, "json");
 	return 0;
 }
 
-int opt_ports(const char *cmd, const char *arg, struct matrix_port **ports, size_t *n)
+int opt_ports(const char *arg, struct matrix_port **ports, size_t *n)
 {
 	int err = matrix_parse_ports(arg, ports, n);
 
 	if (err == -EINVAL)
-		log_error("%s: bad --ports '%s' (want e.g. 80/TCP,53/UDP)", cmd, arg);
+		log_usage("bad --ports '%s' (want e.g. 80/TCP,53/UDP)", arg);
 	return err;
 }
 
-int opt_port(const char *cmd, const char *arg, struct matrix_port *port)
+int opt_port(const char *arg, struct matrix_port *port)
 {
 	if (matrix_parse_ports_one(arg, port)) {
-		log_error("%s: bad --port '%s' (want e.g. 80, 53/UDP)", cmd, arg);
+		log_usage("bad --port '%s' (want e.g. 80, 53/UDP)", arg);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int opt_family(const char *cmd, const char *arg, int *families)
+int opt_family(const char *arg, int *families)
 {
 	int f = matrix_parse_family(arg);
 
 	if (!f) {
-		log_error("%s: --family takes 4, 6 or both, not '%s'", cmd, arg);
+		log_usage("--family takes 4, 6 or both, not '%s'", arg);
 		return -EINVAL;
 	}
 	*families = f;
 	return 0;
 }
 
-int opt_addr(const char *cmd, const char *opt, const char *arg, struct np_addr **v, size_t *n,
-	     size_t *cap)
+int opt_addr(const char *opt, const char *arg, struct np_addr **v, size_t *n, size_t *cap)
 {
 	struct np_addr *slot = VEC_PUSH(*v, *n, *cap);
 
@@ -137,14 +134,13 @@ int opt_addr(const char *cmd, const char *opt, const char *arg, struct np_addr *
 		return -ENOMEM;
 	if (addr_parse(arg, false, slot)) {
 		(*n)--;
-		log_error("%s: --%s '%s' is not an IP address", cmd, opt, arg);
+		log_usage("--%s '%s' is not an IP address", opt, arg);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int opt_number(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
-	       uint64_t *out)
+int opt_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v = 0;
 	char *end = NULL;
@@ -153,7 +149,7 @@ int opt_number(const char *cmd, const char *opt, const char *arg, uint64_t min, 
 	if (arg[0] >= '0' && arg[0] <= '9')
 		v = strtoull(arg, &end, 10);
 	if (!end || errno || *end || v < min || v > max) {
-		log_error("%s: --%s takes a number from %llu to %llu, not '%s'", cmd, opt,
+		log_usage("--%s takes a number from %llu to %llu, not '%s'", opt,
 			  (unsigned long long)min, (unsigned long long)max, arg);
 		return -EINVAL;
 	}

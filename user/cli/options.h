@@ -30,15 +30,15 @@ struct cli_opt {
 #define CLI_OPT_LONG 256
 #define CLI_MAX_OPTS 24
 
-/* getopt_long over a table, errors logged as "CMD: ...". */
+/* getopt_long over a table; errors are usage errors (log_usage): the log
+ * context names the command and its --help. */
 struct cli_parser {
-	const char *cmd;
 	struct option longopts[CLI_MAX_OPTS + 2];
 	char shortopts[2 * CLI_MAX_OPTS + 4];
 	bool started;
 };
 
-void cli_parser_init(struct cli_parser *p, const char *cmd, const struct cli_opt *opts);
+void cli_parser_init(struct cli_parser *p, const struct cli_opt *opts);
 /* The next option's val (its argument in optarg), -1 when the options end
  * (operands are then argv[optind..argc)), or '?' after logging an unknown
  * option or a missing argument. */
@@ -46,30 +46,31 @@ int cli_next(struct cli_parser *p, int argc, char **argv);
 /* 0 when no operand is left after the options, else logs the first. */
 int cli_no_operands(const struct cli_parser *p, int argc, char **argv);
 
-/* -f PATH, repeatable: the arguments, in order (they point into argv). */
+/* -f PATH, repeatable: the arguments, in order (they point into argv);
+ * -n NS and -R, how they are read (manifest_opts). */
 struct opt_files {
 	char **paths;
 	size_t n, cap;
+	const char *ns;
+	bool recursive;
 };
 int opt_file(struct opt_files *files, char *arg);
 /* 0 when at least one -f was given, else logs "no manifests given". */
-int opt_files_given(const char *cmd, const struct opt_files *files);
+int opt_files_given(const struct opt_files *files);
 void opt_files_free(struct opt_files *files);
 
 /* -o text|json. */
-int opt_output(const char *cmd, const char *arg, bool *json);
+int opt_output(const char *arg, bool *json);
 /* --ports 80/TCP,81/UDP: appended to *ports. */
-int opt_ports(const char *cmd, const char *arg, struct matrix_port **ports, size_t *n);
+int opt_ports(const char *arg, struct matrix_port **ports, size_t *n);
 /* --port PORT[/PROTO]. */
-int opt_port(const char *cmd, const char *arg, struct matrix_port *port);
+int opt_port(const char *arg, struct matrix_port *port);
 /* --family 4|6|both: MATRIX_V4 / MATRIX_V6 bits. */
-int opt_family(const char *cmd, const char *arg, int *families);
+int opt_family(const char *arg, int *families);
 /* An address option (--external ADDR, repeatable): appended to *v. */
-int opt_addr(const char *cmd, const char *opt, const char *arg, struct np_addr **v, size_t *n,
-	     size_t *cap);
+int opt_addr(const char *opt, const char *arg, struct np_addr **v, size_t *n, size_t *cap);
 /* A decimal number in [min, max] for option --opt: digits only (no sign,
  * no blanks), so "-1" or " 5" are refused rather than wrapped or trimmed. */
-int opt_number(const char *cmd, const char *opt, const char *arg, uint64_t min, uint64_t max,
-	       uint64_t *out);
+int opt_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
 
 #endif

@@ -234,11 +234,18 @@ static int cmp_port(const void *a, const void *b)
 static int pod_identity_key(const struct np_pod *pod, const struct np_addr *region,
 			    struct keybuf *kb)
 {
-	const struct np_container_port *named[64];
+	/* Every named port, however many: one left out would give two pods
+	 * with different numbers behind it the same identity. */
+	const struct np_container_port **named = NULL;
 	size_t n_named = 0;
 	int err;
 
 	kb->len = 0;
+	if (pod->n_ports) {
+		named = calloc(pod->n_ports, sizeof(*named));
+		if (!named)
+			return -ENOMEM;
+	}
 	err = kb_str(kb, pod->ns);
 	for (size_t i = 0; !err && i < pod->labels.n; i++) {
 		err = kb_str(kb, pod->labels.v[i].key);
@@ -248,10 +255,11 @@ static int pod_identity_key(const struct np_pod *pod, const struct np_addr *regi
 	if (!err)
 		err = kb_put(kb, "\x01", 1);
 	for (size_t i = 0; !err && i < pod->n_ports; i++) {
-		if (pod->ports[i].name && n_named < sizeof(named) / sizeof(named[0]))
+		if (pod->ports[i].name)
 			named[n_named++] = &pod->ports[i];
 	}
-	qsort(named, n_named, sizeof(named[0]), cmp_port);
+	if (n_named) /* qsort's array must not be NULL, even when empty */
+		qsort(named, n_named, sizeof(named[0]), cmp_port);
 	for (size_t i = 0; !err && i < n_named; i++) {
 		err = kb_str(kb, named[i]->name);
 		if (!err)
@@ -263,6 +271,7 @@ static int pod_identity_key(const struct np_pod *pod, const struct np_addr *regi
 		err = kb_put(kb, "\x02", 1);
 	if (!err)
 		err = kb_put(kb, region, sizeof(*region));
+	free(named);
 	return err;
 }
 

@@ -23,8 +23,14 @@
 #include "hmap.h"
 #include "log.h"
 #include "manifest_decode.h"
+#include "manifest_rules.h"
 #include "vec.h"
 #include "yaml_tree.h"
+
+struct mf_skipped {
+	char *kind;
+	unsigned long n;
+};
 
 struct mf_ctx {
 	struct mf_reader r;
@@ -33,6 +39,10 @@ struct mf_ctx {
 	/* (kind, namespace, name) -> index in its cluster array, to let a later
 	 * object replace an earlier one */
 	struct hmap index;
+	bool recursive; /* manifest_opts.recursive */
+	/* objects of kinds npbpf does not read, per kind, for one line at -v */
+	struct mf_skipped *skipped;
+	size_t n_skipped, cap_skipped;
 };
 
 /* ---- duplicates: the index and moving objects out of the scratch cluster ---- */
@@ -99,6 +109,35 @@ static struct mf_array mf_array_of(struct np_cluster *c, enum mf_kind kind)
 	}
 }
 
+static const struct np_loc *mf_loc_of(struct np_cluster *c, enum mf_kind kind, size_t i)
+{
+	switch (kind) {
+	case MF_NAMESPACE:
+		return &c->namespaces[i].loc;
+	case MF_POD:
+		return &c->pods[i].loc;
+	default:
+		return &c->policies[i].loc;
+	}
+}
+
+/* Says which object replaced which: two objects of one name in an input
+ * are often two versions of a file, and only one of them is enforced. */
+static void mf_warn_replaced(struct mf_ctx *m, enum mf_kind kind, size_t idx)
+{
+	static const char *const names[] = {"Namespace", "Pod", "NetworkPolicy"};
+	/* The replaced object now sits last in the scratch cluster. */
+	const struct np_loc *now = mf_loc_of(m->c, kind, idx),
+			    *was = mf_loc_of(&m->trash, kind, *mf_array_of(&m->trash, kind).n - 1);
+	const char *ns, *name;
+
+	mf_key(m->c, kind, idx, &ns, &name);
+	log_warn("%s:%d:%d: %s %s%s%s replaces the one at %s:%d:%d (the later wins, as with "
+		 "kubectl apply)",
+		 now->file, now->line, now->col, names[kind], ns, *ns ? "/" : "", name, was->file,
+		 was->line, was->col);
+}
+
 /* Moves the object just built (the last of its kind in the scratch cluster)
  * into the cluster, unless an error was reported while reading it. A
  * duplicate swaps places with the object it replaces, which the scratch
@@ -123,6 +162,7 @@ static int mf_commit(struct mf_ctx *m, enum mf_kind kind, unsigned long errors_b
 		memcpy(&tmp, slot, dst.elem);
 		memcpy(slot, obj, dst.elem);
 		memcpy(obj, &tmp, dst.elem);
+		mf_warn_replaced(m, kind, idx);
 		return 0;
 	}
 	slot = vec_push(dst.base, dst.elem, dst.n, dst.cap);
@@ -202,6 +242,31 @@ static int mf_read(struct mf_ctx *m, const struct yt_node *obj, enum mf_kind kin
 	return err ? err : mf_commit(m, kind, errors);
 }
 
+/* Counts an object of a kind npbpf does not read (Deployments, Services,
+ * ...): normal in a dump, so only a count per kind, shown at -v. */
+static int mf_skip(struct mf_ctx *m, const char *kind)
+{
+	struct mf_skipped *s;
+	size_t i;
+
+	for (i = 0; i < m->n_skipped; i++) {
+		if (!strcmp(m->skipped[i].kind, kind)) {
+			m->skipped[i].n++;
+			return 0;
+		}
+	}
+	s = VEC_PUSH(m->skipped, m->n_skipped, m->cap_skipped);
+	if (!s)
+		return -ENOMEM;
+	s->n = 1;
+	s->kind = strdup(kind);
+	if (!s->kind) {
+		m->n_skipped--;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int mf_object(struct mf_ctx *m, const struct yt_node *obj, const char *def_kind,
 		     const char *def_api)
 {
@@ -212,9 +277,14 @@ static int mf_object(struct mf_ctx *m, const struct yt_node *obj, const char *de
 		return 0;
 	if (mf_list_kind(kind, &list, &item_kind))
 		return mf_list(m, obj, list, item_kind, api);
-	if (mf_kind_of(&m->r, obj, kind, api, &k) <= 0)
+	switch (mf_kind_of(&m->r, obj, kind, api, &k)) {
+	case MF_KIND_READ:
+		return mf_read(m, obj, k);
+	case MF_KIND_OTHER:
+		return mf_skip(m, kind);
+	default:
 		return 0;
-	return mf_read(m, obj, k);
+	}
 }
 
 static bool mf_is_plain_str(const struct yt_node *n)
@@ -297,18 +367,24 @@ static int mf_load_file(struct mf_ctx *m, const char *path)
 	return err ? err : mf_parsed(m, yt_parse_file(path, mf_on_doc, mf_on_item, m));
 }
 
-static int mf_dir_filter(const struct dirent *d)
+static bool mf_is_manifest_name(const char *name)
 {
 	static const char *const exts[] = {".yaml", ".yml", ".json"};
-	size_t i, len = strlen(d->d_name);
+	size_t i, len = strlen(name);
 
 	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
 		size_t el = strlen(exts[i]);
 
-		if (len > el && !strcmp(d->d_name + len - el, exts[i]))
-			return 1;
+		if (len > el && !strcmp(name + len - el, exts[i]))
+			return true;
 	}
-	return 0;
+	return false;
+}
+
+/* Every entry but . and ..: subdirectories are read with -R, or mentioned. */
+static int mf_dir_filter(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
 }
 
 /* Byte order, not the locale's collation: the same directory loads in the
@@ -318,16 +394,31 @@ static int mf_dir_cmp(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+static int mf_load_dir(struct mf_ctx *m, const char *dir);
+
+/* One entry of a directory. A subdirectory is read only with -R, and a
+ * symbolic link to a directory never (as kubectl's walk): a link loop
+ * cannot recurse forever. */
 static int mf_load_dir_entry(struct mf_ctx *m, const char *dir, const char *name)
 {
 	size_t dl = strlen(dir);
-	struct stat st;
+	struct stat st, lst;
 	char *path;
 	int err = 0;
 
 	if (asprintf(&path, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name) < 0)
 		return -ENOMEM;
-	if (stat(path, &st) || !S_ISREG(st.st_mode))
+	if (stat(path, &st) || lstat(path, &lst))
+		log_debug("%s: skipping, %s", path, strerror(errno));
+	else if (S_ISDIR(st.st_mode) && S_ISLNK(lst.st_mode))
+		log_info("%s: skipping, a symbolic link to a directory", path);
+	else if (S_ISDIR(st.st_mode) && !m->recursive)
+		log_info("%s: skipping subdirectory (-R reads subdirectories)", path);
+	else if (S_ISDIR(st.st_mode))
+		err = mf_load_dir(m, path);
+	else if (!mf_is_manifest_name(name))
+		log_debug("%s: skipping, not .yaml, .yml or .json", path);
+	else if (!S_ISREG(st.st_mode))
 		log_debug("%s: skipping, not a regular file", path);
 	else
 		err = mf_load_file(m, path);
@@ -385,10 +476,36 @@ static int mf_begin(struct mf_ctx *m, struct np_cluster *c)
 	return err;
 }
 
+/* One line for every kind skipped: "skipped 12 objects npbpf does not
+ * read: 3 Deployment, 9 Service". */
+static void mf_log_skipped(struct mf_ctx *m)
+{
+	char line[512], kind[MF_QUOTE_MAX];
+	unsigned long total = 0;
+	size_t i, len = 0;
+
+	for (i = 0; i < m->n_skipped; i++) {
+		int n = snprintf(line + len, sizeof(line) - len, "%s%lu %s", i ? ", " : "",
+				 m->skipped[i].n,
+				 yt_printable(m->skipped[i].kind, strlen(m->skipped[i].kind), kind,
+					      sizeof(kind)));
+
+		total += m->skipped[i].n;
+		if (n > 0 && (size_t)n < sizeof(line) - len)
+			len += (size_t)n;
+		free(m->skipped[i].kind);
+	}
+	if (total)
+		log_info("skipped %lu object%s of kinds npbpf does not read: %s", total,
+			 total == 1 ? "" : "s", line);
+	free(m->skipped);
+}
+
 static int mf_end(struct mf_ctx *m, int err)
 {
 	int ferr;
 
+	mf_log_skipped(m);
 	cluster_free(&m->trash);
 	hmap_free(&m->index);
 	ferr = cluster_finalize(m->c);
@@ -401,16 +518,36 @@ static int mf_end(struct mf_ctx *m, int err)
 	return err;
 }
 
-int manifest_load(struct np_cluster *c, char *const *paths, size_t n_paths)
+int manifest_load_opts(struct np_cluster *c, char *const *paths, size_t n_paths,
+		       const struct manifest_opts *opts)
 {
+	const char *why;
 	struct mf_ctx m;
 	size_t i;
 	int err;
 
 	err = mf_begin(&m, c);
+	if (!err && opts && opts->ns) {
+		why = mf_check_dns_label(opts->ns, strlen(opts->ns));
+		if (why) {
+			char buf[MF_QUOTE_MAX];
+
+			log_error("-n \"%s\": invalid namespace: %s",
+				  yt_printable(opts->ns, strlen(opts->ns), buf, sizeof(buf)), why);
+			m.r.n_errors++;
+			return mf_end(&m, 0);
+		}
+		m.r.default_ns = opts->ns;
+	}
+	m.recursive = opts && opts->recursive;
 	for (i = 0; !err && i < n_paths; i++)
 		err = mf_load_path(&m, paths[i]);
 	return mf_end(&m, err);
+}
+
+int manifest_load(struct np_cluster *c, char *const *paths, size_t n_paths)
+{
+	return manifest_load_opts(c, paths, n_paths, NULL);
 }
 
 int manifest_load_buffer(struct np_cluster *c, const char *name, const char *buf, size_t len)

@@ -10,9 +10,13 @@
  * being enforced in a shape the cluster would never hold. Defaults are the
  * API server's: namespace "default", protocol TCP, policyTypes [Ingress] plus
  * Egress when the policy has at least one egress rule, and every Namespace
- * labelled kubernetes.io/metadata.name=<name>. Other kinds are skipped;
- * unknown fields are ignored. An object given twice (same kind, namespace and
- * name) replaces the earlier one, as kubectl apply does.
+ * labelled kubernetes.io/metadata.name=<name>. An unknown field in a
+ * NetworkPolicy is an error (kubectl's strict field validation); Pods and
+ * Namespaces may carry any. Policy of other kinds or APIs is warned about
+ * (not enforced); other kinds are skipped and counted (logged at -v). An
+ * object given twice (same kind, namespace and name) replaces the earlier
+ * one, as kubectl apply does, with a warning. Finished pods and addresses
+ * two pods claim: see cluster_finalize().
  *
  * Every input error is logged once, as
  *   FILE:LINE:COL: KIND NAMESPACE/NAME: FIELD: what is wrong
@@ -22,6 +26,7 @@
 #ifndef NPBPF_MANIFEST_H
 #define NPBPF_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model.h"
@@ -29,12 +34,28 @@
 struct yt_node;
 
 /* Loads each path (a file, "-" for stdin, or a directory whose *.yaml, *.yml
- * and *.json entries are read in name order, not recursively) into c, then
+ * and *.json entries are read in name order, not recursively; see
+ * manifest_load_opts) into c, then
  * calls cluster_finalize(c). Returns 0; -EINVAL when any input error was
  * reported (c must then not be compiled, only freed); another -errno for I/O
  * (logged) or memory, which stops loading at once. c is left finalized in
  * every case but memory exhaustion, and is always safe to cluster_free(). */
 int manifest_load(struct np_cluster *c, char *const *paths, size_t n_paths);
+
+/* How paths are read, as kubectl apply's -n and -R. */
+struct manifest_opts {
+	/* namespace of namespaced objects that name none (NULL: "default"); an
+	 * object naming another namespace is an error, as kubectl refuses it */
+	const char *ns;
+	/* read directories' subdirectories too; without it they are skipped
+	 * (logged at -v). Symbolic links to directories are not followed. */
+	bool recursive;
+};
+
+/* manifest_load with opts (NULL: the defaults). An invalid opts->ns is an
+ * input error (-EINVAL, logged). */
+int manifest_load_opts(struct np_cluster *c, char *const *paths, size_t n_paths,
+		       const struct manifest_opts *opts);
 
 /* As manifest_load for len bytes of buf, called name in messages and in
  * np_loc.file. Mostly for tests. */

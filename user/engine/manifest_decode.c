@@ -210,7 +210,7 @@ static const struct yt_node *mf_meta(struct mf_reader *m, const struct yt_node *
 	if (ok && namespaced)
 		mf_str_field(m, meta, "namespace", &ns);
 	m->name = name ? name->str : NULL;
-	m->ns = !namespaced ? NULL : ns ? ns->str : "default";
+	m->ns = !namespaced ? NULL : ns ? ns->str : m->default_ns ? m->default_ns : "default";
 	if (ok && !name) {
 		size_t o = mf_enter(m, "name");
 
@@ -225,8 +225,14 @@ static const struct yt_node *mf_meta(struct mf_reader *m, const struct yt_node *
 	}
 	if (ns) {
 		size_t o = mf_enter(m, "namespace");
+		char buf[MF_QUOTE_MAX];
 
-		mf_valid(m, ns, "namespace", mf_check_dns_label);
+		/* kubectl apply -n NS refuses an object of another namespace
+		 * rather than move it. */
+		if (mf_valid(m, ns, "namespace", mf_check_dns_label) && m->default_ns &&
+		    strcmp(ns->str, m->default_ns))
+			mf_error(m, ns, "\"%s\" does not match the namespace \"%s\" given with -n",
+				 mf_quote(ns, buf), m->default_ns);
 		mf_leave(m, o);
 	}
 	mf_leave(m, old);
@@ -456,17 +462,38 @@ static int mf_status_addrs(struct mf_reader *m, const struct yt_node *status, co
 
 static int mf_pod_status(struct mf_reader *m, const struct yt_node *status, struct np_pod *pod)
 {
-	const struct mf_addrs pod_ips = { &pod->addrs, &pod->n_addrs, &pod->cap_addrs };
-	const struct mf_addrs host_ips = { &pod->host_addrs, &pod->n_host_addrs,
-					   &pod->cap_host_addrs };
+	const struct mf_addrs pod_ips = {&pod->addrs, &pod->n_addrs, &pod->cap_addrs};
+	const struct mf_addrs host_ips = {&pod->host_addrs, &pod->n_host_addrs,
+					  &pod->cap_host_addrs};
+	const struct yt_node *phase;
 	int err;
 
 	if (!status || !mf_is(m, status, YT_MAP))
 		return 0;
+	/* A pod that ran to completion keeps its podIP in the API, but the
+	 * address is free and may already be another pod's. */
+	if (mf_str_field(m, status, "phase", &phase) && phase)
+		pod->finished = !strcmp(phase->str, "Succeeded") || !strcmp(phase->str, "Failed");
 	err = mf_status_addrs(m, status, "podIP", "podIPs", &pod_ips);
 	if (!err)
 		err = mf_status_addrs(m, status, "hostIP", "hostIPs", &host_ips);
 	return err;
+}
+
+/* metadata.creationTimestamp, kept as text: the API writes RFC 3339 in UTC
+ * with whole seconds, which compare in time order as strings. */
+static int mf_pod_created(struct mf_reader *m, const struct yt_node *obj, struct np_pod *pod)
+{
+	const struct yt_node *meta = mf_get(obj, "metadata"), *ts;
+	size_t old;
+	bool ok;
+
+	if (!meta || meta->kind != YT_MAP)
+		return 0;
+	old = mf_enter(m, "metadata");
+	ok = mf_str_field(m, meta, "creationTimestamp", &ts);
+	mf_leave(m, old);
+	return ok && ts ? mf_strdup(&pod->created, ts) : 0;
 }
 
 static int mf_pod(struct mf_reader *m, const struct yt_node *obj, struct np_pod *pod)
@@ -482,6 +509,8 @@ static int mf_pod(struct mf_reader *m, const struct yt_node *obj, struct np_pod 
 	if (!pod->ns || !pod->name)
 		return -ENOMEM;
 	err = mf_meta_labels(m, labels, &pod->labels);
+	if (!err)
+		err = mf_pod_created(m, obj, pod);
 	if (!err) {
 		old = mf_enter(m, "spec");
 		err = mf_pod_spec(m, mf_get(obj, "spec"), pod);
@@ -493,6 +522,158 @@ static int mf_pod(struct mf_reader *m, const struct yt_node *obj, struct np_pod 
 		mf_leave(m, old);
 	}
 	return err;
+}
+
+/* ---- NetworkPolicy: known fields ---- */
+
+/*
+ * The fields of a networking.k8s.io/v1 NetworkPolicy, to reject unknown ones
+ * as `kubectl apply` (strict field validation) does: a misspelt `ingres:` or
+ * `ports` indented under a `from` item would otherwise be dropped without a
+ * word and enforce a policy nobody wrote. Pods and Namespaces are not checked:
+ * npbpf reads a few of their fields and a real dump carries hundreds more.
+ */
+enum mf_shape {
+	MF_ANY,	 /* a value npbpf does not look inside here */
+	MF_OBJ,	 /* a map of the fields in sub */
+	MF_LIST, /* a list of such maps */
+};
+
+struct mf_field {
+	const char *key;
+	enum mf_shape shape;
+	const struct mf_field *sub; /* NULL-key terminated */
+};
+
+static const struct mf_field mf_f_expr[] = {
+	{"key", MF_ANY, NULL},
+	{"operator", MF_ANY, NULL},
+	{"values", MF_ANY, NULL},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_selector[] = {
+	{"matchLabels", MF_ANY, NULL},
+	{"matchExpressions", MF_LIST, mf_f_expr},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_ipblock[] = {
+	{"cidr", MF_ANY, NULL},
+	{"except", MF_ANY, NULL},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_peer[] = {
+	{"podSelector", MF_OBJ, mf_f_selector},
+	{"namespaceSelector", MF_OBJ, mf_f_selector},
+	{"ipBlock", MF_OBJ, mf_f_ipblock},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_port[] = {
+	{"protocol", MF_ANY, NULL},
+	{"port", MF_ANY, NULL},
+	{"endPort", MF_ANY, NULL},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_ingress[] = {
+	{"from", MF_LIST, mf_f_peer},
+	{"ports", MF_LIST, mf_f_port},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_egress[] = {
+	{"to", MF_LIST, mf_f_peer},
+	{"ports", MF_LIST, mf_f_port},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_spec[] = {
+	{"podSelector", MF_OBJ, mf_f_selector},
+	{"ingress", MF_LIST, mf_f_ingress},
+	{"egress", MF_LIST, mf_f_egress},
+	{"policyTypes", MF_ANY, NULL},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_owner[] = {
+	{"apiVersion", MF_ANY, NULL},
+	{"kind", MF_ANY, NULL},
+	{"name", MF_ANY, NULL},
+	{"uid", MF_ANY, NULL},
+	{"controller", MF_ANY, NULL},
+	{"blockOwnerDeletion", MF_ANY, NULL},
+	{NULL, 0, NULL},
+};
+static const struct mf_field mf_f_managed[] = {
+	{"manager", MF_ANY, NULL},     {"operation", MF_ANY, NULL},
+	{"apiVersion", MF_ANY, NULL},  {"time", MF_ANY, NULL},
+	{"fieldsType", MF_ANY, NULL},  {"fieldsV1", MF_ANY, NULL},
+	{"subresource", MF_ANY, NULL}, {NULL, 0, NULL},
+};
+/* ObjectMeta. */
+static const struct mf_field mf_f_meta[] = {
+	{"name", MF_ANY, NULL},
+	{"generateName", MF_ANY, NULL},
+	{"namespace", MF_ANY, NULL},
+	{"selfLink", MF_ANY, NULL},
+	{"uid", MF_ANY, NULL},
+	{"resourceVersion", MF_ANY, NULL},
+	{"generation", MF_ANY, NULL},
+	{"creationTimestamp", MF_ANY, NULL},
+	{"deletionTimestamp", MF_ANY, NULL},
+	{"deletionGracePeriodSeconds", MF_ANY, NULL},
+	{"labels", MF_ANY, NULL},
+	{"annotations", MF_ANY, NULL},
+	{"ownerReferences", MF_LIST, mf_f_owner},
+	{"finalizers", MF_ANY, NULL},
+	{"managedFields", MF_LIST, mf_f_managed},
+	{NULL, 0, NULL},
+};
+/* status (NetworkPolicyStatus, served from 1.24 to 1.27) is accepted as a
+ * whole: dumps of those clusters carry it. */
+static const struct mf_field mf_f_policy[] = {
+	{"apiVersion", MF_ANY, NULL}, {"kind", MF_ANY, NULL},	{"metadata", MF_OBJ, mf_f_meta},
+	{"spec", MF_OBJ, mf_f_spec},  {"status", MF_ANY, NULL}, {NULL, 0, NULL},
+};
+
+static void mf_known_fields(struct mf_reader *m, const struct yt_node *map,
+			    const struct mf_field *fields);
+
+/* A value of a known field: only maps and lists of maps are looked into;
+ * a value of the wrong shape is the decoder's to report. */
+static void mf_known_value(struct mf_reader *m, const struct yt_node *v, const struct mf_field *f)
+{
+	size_t i;
+
+	if (f->shape == MF_OBJ && v->kind == YT_MAP)
+		mf_known_fields(m, v, f->sub);
+	for (i = 0; f->shape == MF_LIST && v->kind == YT_SEQ && i < v->n; i++) {
+		size_t old = mf_enter_index(m, i);
+
+		if (v->items[i]->kind == YT_MAP)
+			mf_known_fields(m, v->items[i], f->sub);
+		mf_leave(m, old);
+	}
+}
+
+/* Reports every key of map that fields does not name, at the key. Field
+ * names are case-sensitive, as the API server's strict decoding. */
+static void mf_known_fields(struct mf_reader *m, const struct yt_node *map,
+			    const struct mf_field *fields)
+{
+	char buf[MF_QUOTE_MAX];
+	size_t i;
+
+	for (i = 0; i + 1 < map->n; i += 2) {
+		const struct yt_node *key = map->items[i], *val = map->items[i + 1];
+		const struct mf_field *f = fields;
+
+		while (f->key && (strlen(f->key) != key->len || memcmp(f->key, key->str, key->len)))
+			f++;
+		if (!f->key) {
+			mf_error(m, key, "unknown field \"%s\"", mf_quote(key, buf));
+		} else if (f->shape != MF_ANY) {
+			size_t old = mf_enter(m, f->key);
+
+			mf_known_value(m, val, f);
+			mf_leave(m, old);
+		}
+	}
 }
 
 /* ---- NetworkPolicy: peers ---- */
@@ -841,6 +1022,7 @@ static int mf_policy(struct mf_reader *m, const struct yt_node *obj, struct np_p
 	p->name = strdup(m->name ? m->name : "");
 	if (!p->ns || !p->name)
 		return -ENOMEM;
+	mf_known_fields(m, obj, mf_f_policy);
 	/* A policy's own labels mean nothing to enforcement, but the API
 	 * server rejects invalid ones, so they are checked all the same. */
 	err = mf_meta_labels(m, labels, &unused);
@@ -886,31 +1068,59 @@ bool mf_object_kind(struct mf_reader *m, const struct yt_node *obj, const char *
 	return true;
 }
 
-int mf_kind_of(struct mf_reader *m, const struct yt_node *obj, const char *kind, const char *api,
-	       enum mf_kind *out)
-{
-	char buf[MF_QUOTE_MAX];
+/* Kinds that look like network policy and are not networking.k8s.io/v1
+ * NetworkPolicy, whatever their apiVersion (Calico's NetworkPolicy is
+ * recognised by its apiVersion, below). */
+static const char *const mf_other_policies[] = {
+	"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy",
+	"AdminNetworkPolicy",  "BaselineAdminNetworkPolicy",
+	"GlobalNetworkPolicy", "ClusterNetworkPolicy",
+};
 
-	for (size_t i = 0; i < sizeof(mf_handlers) / sizeof(mf_handlers[0]); i++) {
+/* Warns that obj, policy of another kind or API, is not enforced. */
+static void mf_not_enforced(const struct mf_reader *m, const struct yt_node *obj, const char *kind,
+			    const char *api)
+{
+	const struct yt_node *meta = yt_map_get(obj, "metadata");
+	const struct yt_node *name = yt_map_get(meta, "name"), *ns = yt_map_get(meta, "namespace");
+	char k[MF_QUOTE_MAX], a[MF_QUOTE_MAX], n[MF_QUOTE_MAX], s[MF_QUOTE_MAX];
+
+	if (!name || name->kind != YT_SCALAR)
+		name = NULL;
+	if (!ns || ns->kind != YT_SCALAR)
+		ns = NULL;
+	log_warn("%s:%d:%d: %s %s%s%s (apiVersion %s) is not enforced: npbpf enforces %s "
+		 "NetworkPolicy only",
+		 m->file, obj->line, obj->col, yt_printable(kind, strlen(kind), k, sizeof(k)),
+		 ns ? mf_quote(ns, s) : "", ns ? "/" : "", name ? mf_quote(name, n) : "(unnamed)",
+		 api ? yt_printable(api, strlen(api), a, sizeof(a)) : "missing", MF_POLICY_API);
+}
+
+enum mf_kind_class mf_kind_of(struct mf_reader *m, const struct yt_node *obj, const char *kind,
+			      const char *api, enum mf_kind *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(mf_handlers) / sizeof(mf_handlers[0]); i++) {
 		const struct mf_handler *h = &mf_handlers[i];
 
 		if (strcmp(kind, h->kind))
 			continue;
 		if (h->api && (!api || strcmp(api, h->api))) {
-			/* Not silent: the author meant a policy that will not apply. */
-			log_warn("%s:%d:%d: skipping %s: apiVersion is %s, not %s", m->file,
-				 obj->line, obj->col, kind,
-				 api ? yt_printable(api, strlen(api), buf, sizeof(buf)) : "missing",
-				 h->api);
-			return 0;
+			mf_not_enforced(m, obj, kind, api);
+			return MF_KIND_NOT_ENFORCED;
 		}
 		m->kind = h->kind;
 		*out = (enum mf_kind)i;
-		return 1;
+		return MF_KIND_READ;
 	}
-	log_debug("%s:%d:%d: skipping kind %s", m->file, obj->line, obj->col,
-		  yt_printable(kind, strlen(kind), buf, sizeof(buf)));
-	return 0;
+	for (i = 0; i < sizeof(mf_other_policies) / sizeof(mf_other_policies[0]); i++) {
+		if (!strcmp(kind, mf_other_policies[i])) {
+			mf_not_enforced(m, obj, kind, api);
+			return MF_KIND_NOT_ENFORCED;
+		}
+	}
+	return MF_KIND_OTHER;
 }
 
 int mf_decode(struct mf_reader *m, const struct yt_node *obj, enum mf_kind kind, void *out)
@@ -938,9 +1148,8 @@ int manifest_decode(const struct yt_node *obj, const char *source, struct manife
 	memset(out, 0, sizeof(*out));
 	if (!mf_object_kind(&m, obj, NULL, NULL, &kind, &api))
 		return -EINVAL;
-	ret = mf_kind_of(&m, obj, kind, api, &k);
-	if (ret <= 0)
-		return ret;
+	if (mf_kind_of(&m, obj, kind, api, &k) != MF_KIND_READ)
+		return 0;
 	out->kind = (enum manifest_kind)(MANIFEST_NAMESPACE + (int)k);
 	ret = mf_decode(&m, obj, k, &out->u);
 	if (!ret && m.n_errors)

@@ -25,11 +25,19 @@ enum mf_kind {
  * reporting a malformed one. */
 bool mf_object_kind(struct mf_reader *m, const struct yt_node *obj, const char *def_kind,
 		    const char *def_api, const char **kind, const char **api);
-/* 1 and *out when npbpf reads kind (of apiVersion api); 0 when it skips it:
- * another kind (logged at debug level), or a NetworkPolicy of another API
- * (a warning: its author meant a policy that will not apply). */
-int mf_kind_of(struct mf_reader *m, const struct yt_node *obj, const char *kind, const char *api,
-	       enum mf_kind *out);
+/* What mf_kind_of found. */
+enum mf_kind_class {
+	MF_KIND_OTHER,	      /* a kind npbpf does not read (the caller counts it) */
+	MF_KIND_READ,	      /* *out says which */
+	MF_KIND_NOT_ENFORCED, /* policy npbpf does not enforce: warned here */
+};
+
+/* Classifies kind (of apiVersion api). Policy of another API (Cilium,
+ * Calico, AdminNetworkPolicy, extensions/v1beta1 NetworkPolicy) gets a
+ * warning naming the object: its author meant a policy that will not
+ * apply. */
+enum mf_kind_class mf_kind_of(struct mf_reader *m, const struct yt_node *obj, const char *kind,
+			      const char *api, enum mf_kind *out);
 /* Decodes obj as kind into out (a zeroed struct np_namespace, np_pod or
  * np_policy, which the caller frees). Input errors are reported and counted
  * in m; returns 0 or -ENOMEM. */

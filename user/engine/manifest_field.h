@@ -34,6 +34,9 @@ struct mf_reader {
 	} path[MF_PATH_DEPTH];
 	size_t depth;
 	unsigned long n_errors;
+	/* namespace of objects that name none (kubectl apply -n); NULL:
+	 * "default", and an object may name any */
+	const char *default_ns;
 };
 
 void mf_error(struct mf_reader *m, const struct yt_node *at, const char *fmt, ...)

@@ -64,25 +64,30 @@ static int cmp_mport(const void *a, const void *b)
 	return (int)x->proto - (int)y->proto;
 }
 
+/* Every pod's ports, then sorted and made unique: linear in the ports
+ * declared, however many distinct ones there are. */
 static int declared_ports(struct matrix *m, const struct np_cluster *c)
 {
+	size_t n = 0;
+
 	for (size_t i = 0; i < c->n_pods; i++) {
 		for (size_t p = 0; !c->pods[i].host_network && p < c->pods[i].n_ports; p++) {
-			struct matrix_port mp = { c->pods[i].ports[p].port, c->pods[i].ports[p].proto };
-			struct matrix_port *slot;
-			bool dup = false;
+			struct matrix_port *slot = VEC_PUSH(m->ports, m->n_ports, m->cap_ports);
 
-			for (size_t k = 0; k < m->n_ports && !dup; k++)
-				dup = !cmp_mport(&m->ports[k], &mp);
-			if (dup)
-				continue;
-			slot = VEC_PUSH(m->ports, m->n_ports, m->cap_ports);
 			if (!slot)
 				return -ENOMEM;
-			*slot = mp;
+			slot->port = c->pods[i].ports[p].port;
+			slot->proto = c->pods[i].ports[p].proto;
 		}
 	}
+	if (!m->n_ports)
+		return 0; /* qsort's array must not be NULL, even when empty */
 	qsort(m->ports, m->n_ports, sizeof(*m->ports), cmp_mport);
+	for (size_t i = 0; i < m->n_ports; i++) {
+		if (!n || cmp_mport(&m->ports[n - 1], &m->ports[i]))
+			m->ports[n++] = m->ports[i];
+	}
+	m->n_ports = n;
 	return 0;
 }
 
@@ -122,6 +127,28 @@ uint8_t *matrix_cell(const struct matrix *m, int fam, size_t port, size_t from, 
 	return &m->cells[(((size_t)fam * m->n_ports + port) * n + from) * n + to];
 }
 
+static bool cell_probed(const struct matrix *m, int fam, size_t port, size_t from, size_t to)
+{
+	return (m->families & (1 << fam)) && cell_applies(m, fam, port, from, to);
+}
+
+uint8_t matrix_get(const struct matrix *m, int fam, size_t port, size_t from, size_t to)
+{
+	struct flow_verdict v;
+	struct flow_end a, b;
+
+	if (m->cells)
+		return *matrix_cell(m, fam, port, from, to);
+	if (!cell_probed(m, fam, port, from, to))
+		return CELL_NA;
+	if (!m->cp)
+		return CELL_DENY;
+	a = (struct flow_end){ m->nodes[from].pod, m->nodes[from].addr[fam] };
+	b = (struct flow_end){ m->nodes[to].pod, m->nodes[to].addr[fam] };
+	verdict_flow(m->cp, &a, &b, m->ports[port].proto, m->ports[port].port, &v);
+	return v.allowed ? CELL_ALLOW : CELL_DENY;
+}
+
 static void init_cells(struct matrix *m)
 {
 	for (int fam = 0; fam < 2; fam++)
@@ -129,14 +156,13 @@ static void init_cells(struct matrix *m)
 			for (size_t a = 0; a < m->n_nodes; a++)
 				for (size_t b = 0; b < m->n_nodes; b++)
 					*matrix_cell(m, fam, p, a, b) =
-						(m->families & (1 << fam)) &&
-								cell_applies(m, fam, p, a, b)
-							? CELL_DENY
-							: CELL_NA;
+						cell_probed(m, fam, p, a, b) ? CELL_DENY : CELL_NA;
 }
 
-int matrix_init(struct matrix *m, const struct np_cluster *c, const struct matrix_port *ports,
-		size_t n_ports, const struct np_addr *externals, size_t n_externals, int families)
+/* The nodes and ports, without cells. */
+static int init_axes(struct matrix *m, const struct np_cluster *c, const struct matrix_port *ports,
+		     size_t n_ports, const struct np_addr *externals, size_t n_externals,
+		     int families)
 {
 	char buf[600];
 	int err = 0;
@@ -178,19 +204,43 @@ int matrix_init(struct matrix *m, const struct np_cluster *c, const struct matri
 			m->nodes[m->n_nodes - 1].addr[fam] = externals[i];
 		}
 	}
-	if (!err) {
-		m->cells = calloc(2 * (m->n_ports ? m->n_ports : 1) * (m->n_nodes ? m->n_nodes : 1) *
-					  (m->n_nodes ? m->n_nodes : 1),
-				  1);
-		if (!m->cells)
-			err = -ENOMEM;
-	}
+	if (err)
+		matrix_free(m);
+	return err;
+}
+
+int matrix_init(struct matrix *m, const struct np_cluster *c, const struct matrix_port *ports,
+		size_t n_ports, const struct np_addr *externals, size_t n_externals, int families)
+{
+	size_t nodes, n_cells;
+	int err = init_axes(m, c, ports, n_ports, externals, n_externals, families);
+
+	if (err)
+		return err;
+	nodes = m->n_nodes ? m->n_nodes : 1;
+	/* 2 families x ports x nodes x nodes, refused rather than wrapped. */
+	if (__builtin_mul_overflow(nodes, nodes, &n_cells) ||
+	    __builtin_mul_overflow(n_cells, 2 * (m->n_ports ? m->n_ports : 1), &n_cells))
+		err = -ENOMEM;
+	else if (!(m->cells = calloc(n_cells, 1)))
+		err = -ENOMEM;
 	if (err) {
 		matrix_free(m);
 		return err;
 	}
 	init_cells(m);
 	return 0;
+}
+
+int matrix_init_streamed(struct matrix *m, const struct compiled *cp,
+			 const struct matrix_port *ports, size_t n_ports,
+			 const struct np_addr *externals, size_t n_externals, int families)
+{
+	int err = init_axes(m, cp->cluster, ports, n_ports, externals, n_externals, families);
+
+	if (!err)
+		m->cp = cp;
+	return err;
 }
 
 void matrix_free(struct matrix *m)
@@ -205,6 +255,10 @@ void matrix_free(struct matrix *m)
 
 void matrix_fill_verdicts(struct matrix *m, const struct compiled *cp)
 {
+	if (!m->cells) {
+		m->cp = cp;
+		return;
+	}
 	for (int fam = 0; fam < 2; fam++) {
 		for (size_t p = 0; p < m->n_ports; p++) {
 			for (size_t a = 0; a < m->n_nodes; a++) {
@@ -286,7 +340,7 @@ static void print_table(FILE *f, const struct matrix *m, int fam, size_t port)
 			for (size_t b = 0; b < m->n_nodes; b++) {
 				if (!node_in_table(m, fam, b) || col++ < c0 || col > c1)
 					continue;
-				fprintf(f, " %*c", nw, mark[*matrix_cell(m, fam, port, a, b)]);
+				fprintf(f, " %*c", nw, mark[matrix_get(m, fam, port, a, b)]);
 			}
 			fputc('\n', f);
 		}
@@ -314,7 +368,7 @@ void matrix_json_results(struct out *o, const struct matrix *m)
 		for (size_t p = 0; p < m->n_ports; p++) {
 			for (size_t a = 0; a < m->n_nodes; a++) {
 				for (size_t b = 0; b < m->n_nodes; b++) {
-					uint8_t cell = *matrix_cell(m, fam, p, a, b);
+					uint8_t cell = matrix_get(m, fam, p, a, b);
 
 					if (cell == CELL_NA)
 						continue;

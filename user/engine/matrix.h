@@ -40,7 +40,8 @@ struct matrix {
 	size_t n_ports, cap_ports;
 	int families;        /* MATRIX_V4 | MATRIX_V6 */
 	bool declared_only;  /* ports from containerPorts: probe a pod only on its own */
-	uint8_t *cells;      /* enum matrix_cell, see matrix_cell() */
+	uint8_t *cells;      /* enum matrix_cell, see matrix_cell(); NULL when streamed */
+	const struct compiled *cp; /* streamed: where matrix_get() finds verdicts */
 };
 
 /* Parses "80/TCP,81/UDP,53" (protocol defaults to TCP). 0 or -EINVAL. */
@@ -55,10 +56,20 @@ int matrix_parse_family(const char *text);
  * as CELL_DENY where a probe applies, CELL_NA elsewhere. 0 or -ENOMEM. */
 int matrix_init(struct matrix *m, const struct np_cluster *c, const struct matrix_port *ports,
 		size_t n_ports, const struct np_addr *externals, size_t n_externals, int families);
+/* The same matrix without stored cells: each is judged from cp when it is
+ * printed, so memory stays proportional to pods and ports rather than
+ * pods x pods x ports (explain on a big cluster). cp must outlive m. */
+int matrix_init_streamed(struct matrix *m, const struct compiled *cp,
+			 const struct matrix_port *ports, size_t n_ports,
+			 const struct np_addr *externals, size_t n_externals, int families);
 void matrix_free(struct matrix *m);
+/* A stored cell (matrix_init only). */
 uint8_t *matrix_cell(const struct matrix *m, int fam, size_t port, size_t from, size_t to);
+/* A cell's value, stored or streamed. */
+uint8_t matrix_get(const struct matrix *m, int fam, size_t port, size_t from, size_t to);
 
-/* Sets every applicable cell from the compiled tables. */
+/* Sets every applicable cell from the compiled tables (a streamed matrix
+ * only remembers cp). */
 void matrix_fill_verdicts(struct matrix *m, const struct compiled *cp);
 
 /*

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "vec.h"
 
 #define MODEL_NS_LABEL "kubernetes.io/metadata.name"
@@ -95,6 +96,7 @@ void pod_free(struct np_pod *p)
 	free(p->name);
 	labels_free(&p->labels);
 	free(p->node);
+	free(p->created);
 	free(p->addrs);
 	free(p->host_addrs);
 	for (i = 0; i < p->n_ports; i++)
@@ -213,11 +215,122 @@ static int ns_add_implicit(struct np_cluster *c, const struct np_pod *pod)
 	return 0;
 }
 
+/* Drops the pods that no longer run. Done here, after duplicates were
+ * resolved, so a finished pod that replaces a live one of the same name
+ * (kubectl apply's later-wins) removes it too. */
+static void drop_finished(struct np_cluster *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->n_pods; i++) {
+		struct np_pod *p = &c->pods[i];
+
+		if (!p->finished) {
+			c->pods[n++] = *p;
+			continue;
+		}
+		log_debug("%s:%d:%d: Pod %s/%s is not running (Succeeded or Failed): left out",
+			  p->loc.file, p->loc.line, p->loc.col, p->ns, p->name);
+		pod_free(p);
+	}
+	if (n != c->n_pods)
+		log_info("left out %zu pod%s that no longer run (status.phase Succeeded or "
+			 "Failed): a finished pod has no address",
+			 c->n_pods - n, c->n_pods - n == 1 ? "" : "s");
+	c->n_pods = n;
+}
+
+struct addr_claim {
+	struct np_addr addr;
+	size_t pod;
+};
+
+static int claim_cmp(const void *a, const void *b)
+{
+	const struct addr_claim *x = a, *y = b;
+	int r = addr_cmp(&x->addr, &y->addr);
+
+	return r ? r : x->pod < y->pod ? -1 : x->pod > y->pod;
+}
+
+/* true when pod a keeps an address b claims too; pods are sorted by
+ * namespace and name, so a < b by index is the tie-break. */
+static bool claim_wins(const struct np_pod *a, size_t ia, const struct np_pod *b, size_t ib)
+{
+	int r = strcmp(a->created ? a->created : "", b->created ? b->created : "");
+
+	return r ? r > 0 : ia < ib;
+}
+
+static void pod_drop_addr(struct np_pod *p, const struct np_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_addrs; i++) {
+		if (!addr_cmp(&p->addrs[i], a)) {
+			memmove(&p->addrs[i], &p->addrs[i + 1],
+				(p->n_addrs - i - 1) * sizeof(*p->addrs));
+			p->n_addrs--;
+			return;
+		}
+	}
+}
+
+/* One owner per pod address; see cluster_finalize. Pods must be sorted. */
+static int resolve_shared_addrs(struct np_cluster *c)
+{
+	struct addr_claim *v = NULL;
+	size_t i, j, n = 0, cap = 0;
+
+	for (i = 0; i < c->n_pods; i++) {
+		for (j = 0; !c->pods[i].host_network && j < c->pods[i].n_addrs; j++) {
+			struct addr_claim *slot = VEC_PUSH(v, n, cap);
+
+			if (!slot) {
+				free(v);
+				return -ENOMEM;
+			}
+			*slot = (struct addr_claim){c->pods[i].addrs[j], i};
+		}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), claim_cmp);
+	for (i = 0; i < n; i = j) {
+		size_t win = i;
+
+		for (j = i + 1; j < n && !addr_cmp(&v[j].addr, &v[i].addr); j++) {
+			if (claim_wins(&c->pods[v[j].pod], v[j].pod, &c->pods[v[win].pod],
+				       v[win].pod))
+				win = j;
+		}
+		for (size_t k = i; j - i > 1 && k < j; k++) {
+			const struct np_pod *w = &c->pods[v[win].pod];
+			struct np_pod *l = &c->pods[v[k].pod];
+			char buf[64];
+
+			if (k == win)
+				continue;
+			log_warn("%s is claimed by two live pods: %s/%s (%s:%d) and %s/%s "
+				 "(%s:%d); %s/%s keeps it (%s)",
+				 addr_format(&v[k].addr, buf, sizeof(buf)), w->ns, w->name,
+				 w->loc.file, w->loc.line, l->ns, l->name, l->loc.file, l->loc.line,
+				 w->ns, w->name,
+				 w->created && (!l->created || strcmp(w->created, l->created))
+					 ? "created later"
+					 : "same creationTimestamp: the first by namespace/name");
+			pod_drop_addr(l, &v[k].addr);
+		}
+	}
+	free(v);
+	return 0;
+}
+
 int cluster_finalize(struct np_cluster *c)
 {
 	size_t i, n_declared;
 	int err = 0;
 
+	drop_finished(c);
 	/* qsort's array must not be NULL, even for no elements. */
 	if (c->n_namespaces > 1)
 		qsort(c->namespaces, c->n_namespaces, sizeof(*c->namespaces), ns_cmp);
@@ -238,7 +351,7 @@ int cluster_finalize(struct np_cluster *c)
 	}
 	if (c->n_namespaces != n_declared && c->n_namespaces > 1)
 		qsort(c->namespaces, c->n_namespaces, sizeof(*c->namespaces), ns_cmp);
-	return err;
+	return err ? err : resolve_shared_addrs(c);
 }
 
 /* ---- labels: sorted by key, so equal label sets compare equal ---- */

@@ -88,6 +88,14 @@ struct np_pod {
 	size_t n_host_addrs, cap_host_addrs;
 	struct np_container_port *ports; /* spec.containers[].ports, all containers */
 	size_t n_ports, cap_ports;
+	/* metadata.creationTimestamp as the API writes it (RFC 3339, UTC, so
+	 * later sorts later), or NULL: which of two pods claiming one address
+	 * keeps it (cluster_finalize) */
+	char *created;
+	/* status.phase is Succeeded or Failed: the pod no longer runs, and the
+	 * CNI may have handed its address to another pod. cluster_finalize
+	 * leaves such pods out of the model. */
+	bool finished;
 	struct np_loc loc;
 };
 
@@ -153,9 +161,15 @@ struct np_cluster {
 void cluster_init(struct np_cluster *c);
 void cluster_free(struct np_cluster *c);
 
-/* Adds the namespaces pods refer to but no Namespace object declared (with
- * only the kubernetes.io/metadata.name label) and sorts namespaces by name.
- * Returns 0 or -ENOMEM. */
+/* Leaves out finished pods (they have no network presence; logged at -v),
+ * adds the namespaces pods refer to but no Namespace object declared (with
+ * only the kubernetes.io/metadata.name label), sorts namespaces by name and
+ * pods by namespace and name, and gives an address two live pods claim to
+ * one of them (warned): the one created later (the CNI handed the address
+ * out after the other's status was written, so the other's is stale), on a
+ * tie or a missing creationTimestamp the first by namespace/name. The other
+ * pod loses that address only. hostNetwork pods share their node's
+ * addresses and are not checked. Returns 0 or -ENOMEM. */
 int cluster_finalize(struct np_cluster *c);
 
 /* Lookups; NULL when absent. Namespaces must be finalized (sorted). */

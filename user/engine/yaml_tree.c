@@ -39,6 +39,7 @@ struct yt_mark {
 	struct yt_chunk *chunk;
 	size_t used;
 	uint64_t nodes;
+	uint64_t aliased;
 };
 
 /* An open collection: its node, where its items start on the item stack,
@@ -75,6 +76,9 @@ struct yt_parser {
 	int depth;
 	struct yt_node *root;
 	uint64_t nodes; /* weight allocated or aliased so far */
+	/* weight aliased so far: never rolled back, as a consumer walks the
+	 * expansion of every alias, in freed List items too */
+	uint64_t aliased;
 	unsigned long anchors_defined;
 
 	/* scratch, reused across documents */
@@ -211,16 +215,19 @@ static void *yt_alloc(struct yt_parser *p, size_t size)
 
 static struct yt_mark yt_arena_mark(const struct yt_parser *p)
 {
-	return (struct yt_mark){p->cur, p->cur ? p->cur->used : 0, p->nodes};
+	return (struct yt_mark){p->cur, p->cur ? p->cur->used : 0, p->nodes, p->aliased};
 }
 
-/* Frees everything allocated since mark; the chunks stay for reuse. */
+/* Frees everything allocated since mark; the chunks stay for reuse. The
+ * nodes freed are no longer charged, but what aliases expanded to since
+ * mark stays charged: an anchor in a List's head aliased by every item
+ * costs each item its whole weight in walking, memory freed or not. */
 static void yt_arena_rollback(struct yt_parser *p, const struct yt_mark *mark)
 {
 	p->cur = mark->chunk;
 	if (p->cur)
 		p->cur->used = mark->used;
-	p->nodes = mark->nodes;
+	p->nodes = mark->nodes + (p->aliased - mark->aliased);
 }
 
 /* Empties the arena, keeping only the first chunk: most documents fit in
@@ -513,6 +520,7 @@ static int yt_on_alias(struct yt_parser *p, const yaml_event_t *ev)
 			 yt_printable(name, strlen(name), buf, sizeof(buf)));
 		return -EINVAL;
 	}
+	p->aliased += a->node->weight;
 	err = yt_charge(p, a->node->weight, &ev->start_mark);
 	return err ? err : yt_attach(p, a->node);
 }
@@ -712,6 +720,7 @@ static void yt_doc_reset(struct yt_parser *p)
 	p->n_stack = 0;
 	p->root = NULL;
 	p->nodes = 0;
+	p->aliased = 0;
 }
 
 static int yt_on_doc_end(struct yt_parser *p)

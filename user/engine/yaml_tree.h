@@ -39,8 +39,11 @@
  *   ("billion laughs") must fail here, after a few levels, before anyone
  *   walks it. With its strings and item pointers a node costs about 60
  *   bytes, so the cap also bounds one document's memory (~500 MiB). A List
- *   streamed through yt_item_fn is charged per item (plus the items kept), so
- *   `kubectl get pods -A -o yaml` of any size fits.
+ *   streamed through yt_item_fn is charged its items' own nodes per item
+ *   (plus the items kept), so `kubectl get pods -A -o yaml` of any size
+ *   fits; but every alias expansion stays charged for the whole document,
+ *   in items already freed too, so an anchor aliased by every item of a
+ *   List fails as it would outside one.
  * YT_MAX_INPUT: bytes of one file or of standard input.
  */
 #define YT_MAX_DEPTH  64

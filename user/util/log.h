@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The one logging helper: leveled printf to stderr. libbpf's own messages are
- * routed through it too (log_libbpf_print). */
+ * routed through it too (log_libbpf_print). Every line starts with the
+ * context, "npbpf" or the command that runs ("npbpf explain"), so a message
+ * from any layer says which program and command it comes from. */
 #ifndef NPBPF_LOG_H
 #define NPBPF_LOG_H
 
@@ -14,9 +16,17 @@ enum log_level {
 };
 
 void log_set_level(enum log_level level);
+/* ctx must outlive its use (the command path of a running command); NULL
+ * restores "npbpf". */
+void log_set_context(const char *ctx);
+const char *log_context(void);
 enum log_level log_get_level(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* An error in how the command was called: the message, then where the help
+ * is ("(see 'npbpf explain --help')"). */
+void log_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
