@@ -82,7 +82,8 @@ int lab_addr_check(const struct np_cluster *c, const struct np_addr *ext, size_t
 		else if (used_add(&u, &ext[i]))
 			return -ENOMEM;
 	}
-	qsort(u.v, u.n, sizeof(*u.v), cmp_addr);
+	if (u.n) /* qsort's array may not be NULL, even for zero elements */
+		qsort(u.v, u.n, sizeof(*u.v), cmp_addr);
 	for (size_t i = 1; i < u.n; i++) {
 		if (!addr_cmp(&u.v[i - 1], &u.v[i])) {
 			log_error("lab: address %s is given to two pods or externals",
@@ -166,7 +167,8 @@ int lab_addr_assign(struct np_cluster *c, int families, const struct np_addr *ex
 		err = used_add(&u, &ext[i]);
 	if (err)
 		goto out;
-	qsort(u.v, u.n, sizeof(*u.v), cmp_addr);
+	if (u.n) /* qsort's array may not be NULL, even for zero elements */
+		qsort(u.v, u.n, sizeof(*u.v), cmp_addr);
 	/* The node first, so that a pod allocated later never takes its place;
 	 * both stay out of u: pods count up and never reach them. */
 	for (int f = 0; !err && f < 2; f++)
