@@ -89,5 +89,18 @@ YAML
 expect 2 'typo.yaml:6:3: NetworkPolicy t/p: spec: unknown field "ingres"' \
 	explain -f "$tmp/typo.yaml" --matrix --ports 80
 
+# A hand-written pod without status has no address: explain says so and how
+# to give it one, rather than leave the flow out.
+{
+	pod a
+	printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: bare}\n'
+} >"$tmp/bare.yaml"
+expect 2 "pod default/bare has no address: its manifest has no status.podIP; give it one" \
+	explain -f "$tmp/bare.yaml" --from default/a --to default/bare --port 80/TCP
+expect 2 "pod default/bare has no address" \
+	explain -f "$tmp/bare.yaml" --from default/bare --to default/a --port 80/TCP
+expect 2 "pod default/a has no IPv6 address: add one to its status.podIPs" \
+	explain -f "$tmp/bare.yaml" --from default/a --to default/a --port 80/TCP --family 6
+
 echo "1..$n"
 exit "$failed"

@@ -1205,3 +1205,31 @@ Test(manifest, namespace_option, .init = cr_redirect_stderr)
 	unlink(file);
 	rmdir(dir);
 }
+
+/* Many labels in reverse key order (the worst case for sorted insertion)
+ * decode sorted, each with its value. */
+Test(manifest, many_labels_reverse_order)
+{
+	enum { N = 200000 };
+	size_t cap = 64 + (size_t)N * 32, len;
+	char *y = malloc(cap);
+
+	cr_assert_not_null(y);
+	len = (size_t)snprintf(y, cap,
+			       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  labels:\n");
+	for (int i = N - 1; i >= 0; i--)
+		len += (size_t)snprintf(y + len, cap - len, "    k%06d: v%d\n", i, i);
+	cr_assert_eq(manifest_load_buffer(&c, "big.yaml", y, len), 0);
+	free(y);
+
+	const struct np_labels *l = &pod("default", "a")->labels;
+	char key[16], val[16];
+
+	cr_assert_eq(l->n, N);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "k%06d", i);
+		snprintf(val, sizeof(val), "v%d", i);
+		cr_assert_str_eq(l->v[i].key, key);
+		cr_assert_str_eq(l->v[i].value, val);
+	}
+}

@@ -301,6 +301,21 @@ Test(validate, invalid_cidr)
 	       "t.yaml:8:16: NetworkPolicy t/p: spec.ingress[0].from[0].ipBlock.cidr: required");
 	expect(IN_PEER("ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0]}"),
 	       "ipBlock.except[0]: invalid CIDR \"10.1.0.0\"");
+	/* Leading zeros: the API server rejects them (010 is 8 to some parsers). */
+	expect(IN_PEER("ipBlock: {cidr: 010.0.0.0/8}"),
+	       "t.yaml:8:23: NetworkPolicy t/p: spec.ingress[0].from[0].ipBlock.cidr: invalid "
+	       "CIDR \"010.0.0.0/8\": must not have leading zeros");
+	expect(IN_PEER("ipBlock: {cidr: 10.0.0.00/8}"), "must not have leading zeros");
+	expect(IN_PEER("ipBlock: {cidr: 10.0.0.0/08}"), "must not have leading zeros");
+	expect(IN_PEER("ipBlock: {cidr: \"2001:db8::/032\"}"), "must not have leading zeros");
+	expect(IN_PEER("ipBlock: {cidr: 10.0.0.0/8, except: [10.01.0.0/16]}"),
+	       "ipBlock.except[0]: invalid CIDR \"10.01.0.0/16\": must not have leading zeros");
+	/* Zero alone and zeros inside an IPv6 group are fine. */
+	const char *ok = IN_PEER("ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}");
+	const char *ok6 = IN_PEER("ipBlock: {cidr: \"2001:0db8::/32\"}");
+
+	cr_assert_eq(manifest_load_buffer(&c, "ok.yaml", ok, strlen(ok)), 0);
+	cr_assert_eq(manifest_load_buffer(&c, "ok6.yaml", ok6, strlen(ok6)), 0);
 }
 
 Test(validate, except_strictly_inside)
@@ -314,6 +329,12 @@ Test(validate, except_strictly_inside)
 	       "must be a strict subset");
 	expect(IN_PEER("ipBlock: {cidr: 10.0.0.0/8, except: [\"2001:db8::/64\"]}"),
 	       "must be a strict subset");
+	/* IPv4-mapped IPv6 is IPv6: never within an IPv4 cidr, nor the reverse. */
+	expect(IN_PEER("ipBlock: {cidr: 10.0.0.0/8, except: [\"::ffff:10.1.0.0/112\"]}"),
+	       "\"::ffff:10.1.0.0/112\" must be a strict subset of cidr 10.0.0.0/8 (an IPv6 "
+	       "prefix is never within an IPv4 one)");
+	expect(IN_PEER("ipBlock: {cidr: \"::ffff:10.0.0.0/104\", except: [10.1.0.0/16]}"),
+	       "(an IPv4 prefix is never within an IPv6 one)");
 	/* Host bits in except are allowed: 10.1.2.3/16 is 10.1.0.0/16. */
 	cr_assert_eq(manifest_load_buffer(
 			     &c, "ok.yaml",
@@ -416,14 +437,38 @@ Test(validate, policy_types)
 	expect(NP "  policyTypes: Ingress\n", "spec.policyTypes: must be a list, not a string");
 }
 
-Test(validate, pod_selector_required)
+/* The API server defaults a missing spec or spec.podSelector to {}: the
+ * policy selects every pod of its namespace. */
+Test(validate, pod_selector_defaults_to_all)
 {
-	expect("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-	       "metadata: {name: p, namespace: t}\nspec:\n  ingress: []\n",
-	       "t.yaml:5:3: NetworkPolicy t/p: spec.podSelector: required");
-	expect("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-	       "metadata: {name: p, namespace: t}\n",
-	       "t.yaml:1:1: NetworkPolicy t/p: spec.podSelector: required");
+	const char *no_sel = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+			     "metadata: {name: p, namespace: t}\nspec:\n  ingress: []\n";
+	const char *no_spec = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+			      "metadata: {name: q, namespace: t}\n";
+
+	cr_assert_eq(manifest_load_buffer(&c, "t.yaml", no_sel, strlen(no_sel)), 0);
+	cr_assert_eq(manifest_load_buffer(&c, "u.yaml", no_spec, strlen(no_spec)), 0);
+	cr_assert_eq(c.n_policies, 2);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(c.policies[i].pod_sel.match.n, 0);
+		cr_assert_eq(c.policies[i].pod_sel.n_exprs, 0);
+	}
+}
+
+/* values: [null] decodes as [""] (a []string element), as the server reads it. */
+Test(validate, null_expression_value_is_empty)
+{
+	const char *y = NP "  ingress:\n  - from:\n    - podSelector:\n"
+			   "        matchExpressions:\n"
+			   "        - {key: app, operator: In, values: [null, ~, a]}\n";
+
+	cr_assert_eq(manifest_load_buffer(&c, "t.yaml", y, strlen(y)), 0);
+	const struct np_expr *e = &c.policies[0].rules[NP_INGRESS][0].peers[0].pod_sel.exprs[0];
+
+	cr_assert_eq(e->n_values, 3);
+	cr_assert_str_eq(e->values[0], "");
+	cr_assert_str_eq(e->values[1], "");
+	cr_assert_str_eq(e->values[2], "a");
 }
 
 /* Strict field validation, as `kubectl apply` reports it: an unknown field
@@ -523,6 +568,27 @@ Test(validate, container_ports)
 		   "    ports: [{containerPort: 80, name: Web}]\n",
 	       "t.yaml:7:39: Pod default/a: spec.containers[0].ports[0].name: invalid port name "
 	       "\"Web\"");
+	expect(POD "metadata: {name: a}\nspec:\n  containers:\n  - name: c\n"
+		   "    ports: [{containerPort: 80, name: web}, {containerPort: 81, name: web}]\n",
+	       "t.yaml:7:71: Pod default/a: spec.containers[0].ports[1].name: duplicate port "
+	       "name \"web\" in one container");
+}
+
+/* One name in two containers: the server accepts it with a warning. */
+Test(validate, port_name_in_two_containers)
+{
+	const char *y = POD "metadata: {name: a}\nspec:\n  containers:\n"
+			    "  - {name: c, ports: [{containerPort: 80, name: web}]}\n"
+			    "  - {name: d, ports: [{containerPort: 81, name: web}]}\n";
+	int ret;
+	char *out = load_n(y, strlen(y), &ret);
+
+	cr_assert_eq(ret, 0, "%s", out);
+	cr_assert_not_null(strstr(out, "t.yaml:7:49: Pod default/a: port name \"web\" is used by "
+				       "two containers"),
+			   "%s", out);
+	cr_assert_eq(count_lines(out), 1, "%s", out);
+	free(out);
 }
 
 Test(validate, host_network_type)

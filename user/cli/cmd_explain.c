@@ -245,6 +245,22 @@ static bool pod_addr(const struct np_pod *pod, int family, struct np_addr *out)
 	return false;
 }
 
+/* A flow needs both ends' addresses, and explain does not make one up (the
+ * lab does, from its own range, for the pods it runs): a hand-written pod
+ * without status is an error that says how to give it an address. */
+static int no_addr(const struct np_pod *pod, const char *name, int family)
+{
+	if (!pod->n_addrs)
+		log_error("pod %s has no address: its manifest has no status.podIP; give it one "
+			  "(status: {podIP: ADDR}, as the API server reports it)",
+			  name);
+	else
+		log_error("pod %s has no IPv%d address: add one to its status.podIPs, or choose "
+			  "the other --family",
+			  name, family);
+	return -EINVAL;
+}
+
 /* Picks the flow's family and fills pod ends' addresses with it. */
 static int pick_family(struct flow_end *from, bool from_addr, struct flow_end *to, bool to_addr,
 		       int families, const char *fs, const char *ts)
@@ -259,14 +275,10 @@ static int pick_family(struct flow_end *from, bool from_addr, struct flow_end *t
 		log_error("%s and %s are of different address families", fs, ts);
 		return -EINVAL;
 	}
-	if (!from_addr && !pod_addr(from->pod, family, &from->addr)) {
-		log_error("pod %s has no IPv%d address (status.podIPs)", fs, family);
-		return -EINVAL;
-	}
-	if (!to_addr && !pod_addr(to->pod, family, &to->addr)) {
-		log_error("pod %s has no IPv%d address (status.podIPs)", ts, family);
-		return -EINVAL;
-	}
+	if (!from_addr && !pod_addr(from->pod, family, &from->addr))
+		return no_addr(from->pod, fs, family);
+	if (!to_addr && !pod_addr(to->pod, family, &to->addr))
+		return no_addr(to->pod, ts, family);
 	return 0;
 }
 

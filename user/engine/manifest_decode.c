@@ -26,39 +26,68 @@
 
 /* ---- labels and selectors ---- */
 
-static int mf_label(struct mf_reader *m, const struct yt_node *key, const struct yt_node *val,
-		    struct np_labels *out)
+/* The label's value, or NULL after reporting the key or the value. */
+static const char *mf_label(struct mf_reader *m, const struct yt_node *key,
+			    const struct yt_node *val)
 {
 	bool ok;
 	size_t old;
 
 	if (!mf_is_key(m, key) || !mf_valid(m, key, "label key", mf_check_label_key))
-		return 0;
+		return NULL;
 	/* A null value reads as "" (a map[string]string element). */
 	if (yt_is_null(val))
-		return labels_set(out, key->str, "");
+		return "";
 	old = mf_enter(m, key->str);
 	ok = mf_is_str(m, val) && mf_valid(m, val, "label value", mf_check_label_value);
 	mf_leave(m, old);
-	return ok ? labels_set(out, key->str, val->str) : 0;
+	return ok ? val->str : NULL;
 }
 
-/* A labels map (metadata.labels, matchLabels); map may be NULL. */
+struct mf_kv {
+	const char *key, *value;
+	size_t at; /* position in the map: the later of two equal keys wins */
+};
+
+static int mf_kv_cmp(const void *a, const void *b)
+{
+	const struct mf_kv *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* A labels map (metadata.labels, matchLabels); map may be NULL. Sorted
+ * first, then added in key order: labels_set appends each at the end in
+ * O(log n), where map order (reverse sorted, say) made it quadratic. */
 static int mf_labels(struct mf_reader *m, const struct yt_node *map, struct np_labels *out)
 {
-	size_t i;
-	int err;
+	struct mf_kv *kv;
+	size_t i, n = 0;
+	int err = 0;
 
-	if (!map || !mf_is(m, map, YT_MAP))
+	if (!map || !mf_is(m, map, YT_MAP) || map->n < 2)
 		return 0;
-	if (MF_RESERVE(out->v, out->n, out->cap, map->n / 2))
+	kv = calloc(map->n / 2, sizeof(*kv));
+	if (!kv || MF_RESERVE(out->v, out->n, out->cap, map->n / 2)) {
+		free(kv);
 		return -ENOMEM;
-	for (i = 0; i + 1 < map->n; i += 2) {
-		err = mf_label(m, map->items[i], map->items[i + 1], out);
-		if (err)
-			return err;
 	}
-	return 0;
+	for (i = 0; i + 1 < map->n; i += 2) {
+		const char *v = mf_label(m, map->items[i], map->items[i + 1]);
+
+		if (v)
+			kv[n++] = (struct mf_kv){map->items[i]->str, v, i};
+	}
+	if (n > 1)
+		qsort(kv, n, sizeof(*kv), mf_kv_cmp);
+	for (i = 0; !err && i < n; i++) {
+		if (i + 1 < n && !strcmp(kv[i].key, kv[i + 1].key))
+			continue;
+		err = labels_set(out, kv[i].key, kv[i].value);
+	}
+	free(kv);
+	return err;
 }
 
 static const char *const mf_ops[] = {
@@ -113,12 +142,19 @@ static int mf_expr_values(struct mf_reader *m, const struct yt_node *req, int op
 		mf_error(m, vals, "must be empty when operator is %s", mf_ops[op]);
 	for (i = 0; vals && i < vals->n; i++) {
 		const struct yt_node *v = vals->items[i];
+		bool null = yt_is_null(v);
 		char **slot;
 
-		if (!mf_is_str(m, v) || !mf_valid(m, v, "label value", mf_check_label_value))
+		/* A null item decodes as "" (a []string element), a valid label
+		 * value the API server stores: `In [null]` matches `app: ""`. */
+		if (!null &&
+		    (!mf_is_str(m, v) || !mf_valid(m, v, "label value", mf_check_label_value)))
 			continue;
 		slot = VEC_PUSH(e->values, e->n_values, e->cap_values);
-		err = slot ? mf_strdup(slot, v) : -ENOMEM;
+		if (slot && null)
+			err = (*slot = strdup("")) ? 0 : -ENOMEM;
+		else
+			err = slot ? mf_strdup(slot, v) : -ENOMEM;
 		if (err)
 			break;
 	}
@@ -343,6 +379,86 @@ static int mf_container(struct mf_reader *m, const struct yt_node *ctr, struct n
 	return err;
 }
 
+struct mf_port_name {
+	const struct yt_node *name;
+	size_t ctr, port; /* indices, for the path and to keep source order */
+};
+
+static int mf_port_name_cmp(const void *a, const void *b)
+{
+	const struct mf_port_name *x = a, *y = b;
+	int c = strcmp(x->name->str, y->name->str);
+
+	if (c)
+		return c;
+	if (x->ctr != y->ctr)
+		return x->ctr < y->ctr ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+/* Port names, as the API server checks them: one name twice in a container
+ * is an error; in two containers it is accepted with a warning, and npbpf
+ * allows each number so named (compile.c), so say which pod does that.
+ * Sorted, not compared pairwise: a pod may declare very many ports. */
+static int mf_port_names(struct mf_reader *m, const struct yt_node *ctrs)
+{
+	struct mf_port_name *v = NULL;
+	size_t n = 0, cap = 0, i, c, p;
+	char buf[MF_QUOTE_MAX], ns[MF_QUOTE_MAX], pn[MF_QUOTE_MAX];
+
+	for (c = 0; c < ctrs->n; c++) {
+		const struct yt_node *ports =
+			ctrs->items[c]->kind == YT_MAP ? mf_get(ctrs->items[c], "ports") : NULL;
+
+		if (!ports || ports->kind != YT_SEQ)
+			continue;
+		for (p = 0; p < ports->n; p++) {
+			const struct yt_node *name = ports->items[p]->kind == YT_MAP
+							     ? mf_get(ports->items[p], "name")
+							     : NULL;
+			struct mf_port_name *slot;
+
+			if (!name || name->kind != YT_SCALAR || !name->len)
+				continue;
+			slot = VEC_PUSH(v, n, cap);
+			if (!slot) {
+				free(v);
+				return -ENOMEM;
+			}
+			*slot = (struct mf_port_name){name, c, p};
+		}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), mf_port_name_cmp);
+	for (i = 1; i < n; i++) {
+		const struct mf_port_name *a = &v[i - 1], *b = &v[i];
+		size_t old;
+
+		if (strcmp(a->name->str, b->name->str))
+			continue;
+		if (a->ctr != b->ctr) {
+			if ((i < 2 || strcmp(v[i - 2].name->str, a->name->str)) && m->ns && m->name)
+				log_warn("%s:%d:%d: Pod %s/%s: port name \"%s\" is used by two "
+					 "containers: npbpf allows each number so named",
+					 m->file, b->name->line, b->name->col,
+					 yt_printable(m->ns, strlen(m->ns), ns, sizeof(ns)),
+					 yt_printable(m->name, strlen(m->name), pn, sizeof(pn)),
+					 mf_quote(b->name, buf));
+			continue;
+		}
+		old = mf_enter(m, "containers");
+		mf_enter_index(m, b->ctr);
+		mf_enter(m, "ports");
+		mf_enter_index(m, b->port);
+		mf_enter(m, "name");
+		mf_error(m, b->name, "duplicate port name \"%s\" in one container",
+			 mf_quote(b->name, buf));
+		mf_leave(m, old);
+	}
+	free(v);
+	return 0;
+}
+
 /* spec.containers[].ports only: init containers' ports are not the pod's
  * serving ports, and the API resolves named ports from containers alone. */
 static int mf_pod_spec(struct mf_reader *m, const struct yt_node *spec, struct np_pod *pod)
@@ -383,6 +499,8 @@ static int mf_pod_spec(struct mf_reader *m, const struct yt_node *spec, struct n
 		}
 	}
 	mf_leave(m, old);
+	if (!err && ctrs->kind == YT_SEQ)
+		err = mf_port_names(m, ctrs);
 	return err;
 }
 
@@ -678,6 +796,24 @@ static void mf_known_fields(struct mf_reader *m, const struct yt_node *map,
 
 /* ---- NetworkPolicy: peers ---- */
 
+/* A number with a leading zero in an IPv4 address or a prefix length: the
+ * API server rejects them (Go's parsers since 1.17; older ones and some C
+ * ones read 010 as octal 8), so npbpf says so rather than guess either way. */
+static bool mf_leading_zero(const char *s)
+{
+	bool v4 = !strchr(s, ':');
+	const char *p;
+
+	for (p = s; *p; p++) {
+		bool start = p == s || *(p - 1) == '.' || *(p - 1) == '/';
+		bool field = v4 || (p > s && *(p - 1) == '/');
+
+		if (start && field && p[0] == '0' && p[1] >= '0' && p[1] <= '9')
+			return true;
+	}
+	return false;
+}
+
 /* A CIDR, host bits allowed (and cleared) as the API server allows them. */
 static bool mf_cidr(struct mf_reader *m, const struct yt_node *n, struct np_addr *out)
 {
@@ -685,6 +821,11 @@ static bool mf_cidr(struct mf_reader *m, const struct yt_node *n, struct np_addr
 
 	if (!mf_is_str(m, n))
 		return false;
+	if (mf_leading_zero(n->str)) {
+		mf_error(m, n, "invalid CIDR \"%s\": must not have leading zeros",
+			 mf_quote(n, buf));
+		return false;
+	}
 	if (!strchr(n->str, '/') || addr_parse(n->str, true, out)) {
 		mf_error(m, n, "invalid CIDR \"%s\": must be an IPv4 or IPv6 address/prefix length",
 			 mf_quote(n, buf));
@@ -701,6 +842,16 @@ static int mf_except(struct mf_reader *m, const struct yt_node *n, bool cidr_ok,
 
 	if (!mf_cidr(m, n, &e))
 		return 0;
+	/* An IPv4-mapped IPv6 prefix (::ffff:10.1.0.0/112) is IPv6 to the API
+	 * server too: never within an IPv4 cidr, nor an IPv4 one within IPv6. */
+	if (cidr_ok && e.family != b->cidr.family) {
+		mf_error(m, n,
+			 "\"%s\" must be a strict subset of cidr %s (an IPv%u prefix is never "
+			 "within an IPv%u one)",
+			 mf_quote(n, buf), addr_format(&b->cidr, net, sizeof(net)), e.family,
+			 b->cidr.family);
+		return 0;
+	}
 	if (cidr_ok && (!addr_contains(&b->cidr, &e) || e.plen <= b->cidr.plen)) {
 		mf_error(m, n, "\"%s\" must be a strict subset of cidr %s", mf_quote(n, buf),
 			 addr_format(&b->cidr, net, sizeof(net)));
@@ -983,15 +1134,10 @@ static int mf_policy_spec(struct mf_reader *m, const struct yt_node *obj, struct
 
 	if (spec && !mf_is(m, spec, YT_MAP))
 		goto out;
-	/* spec.podSelector is a struct, not a pointer: null reads as {}. But
-	 * it is required, so a forgotten one is not silently "every pod". */
+	/* spec and spec.podSelector are structs, not pointers: the API server
+	 * defaults a missing or null one to {} (every pod of the namespace) and
+	 * stores the policy, so rejecting it here would refuse what runs. */
 	sel = yt_map_get(spec, "podSelector");
-	if (!sel) {
-		size_t o = mf_enter(m, "podSelector");
-
-		mf_error(m, spec ? spec : obj, "required (podSelector: {} selects every pod)");
-		mf_leave(m, o);
-	}
 	err = mf_selector_field(m, sel, "podSelector", &p->pod_sel);
 	given = mf_policy_types(m, spec, p);
 	if (!err)
