@@ -490,38 +490,6 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 
 /* A matrix with no rows or no ports says why instead of printing nothing:
  * the usual causes are inputs without pods and pods without containerPorts. */
-static void matrix_why_empty(const struct matrix *m, const struct np_cluster *c,
-			     const struct explain_args *a)
-{
-	size_t i, host_network = 0;
-
-	for (i = 0; i < c->n_pods; i++)
-		host_network += c->pods[i].host_network;
-	if (!c->n_pods) {
-		log_warn("the matrix is empty: the input has no pods (pods that no longer run are "
-			 "left out)");
-		return;
-	}
-	if (host_network == c->n_pods) {
-		log_warn("the matrix is empty: every pod is hostNetwork, an address of its node "
-			 "rather than a pod");
-		return;
-	}
-	if (!m->n_ports)
-		log_warn("the matrix is empty: no pod declares a containerPort (give the ports with "
-			 "--ports)");
-	for (int fam = 0; fam < 2; fam++) {
-		if (!(a->families & (fam ? MATRIX_V6 : MATRIX_V4)))
-			continue;
-		for (i = 0; i < m->n_nodes && !m->nodes[i].has[fam]; i++)
-			;
-		if (i == m->n_nodes)
-			log_warn("the IPv%d matrix is empty: no pod has an IPv%d address (see "
-				 "--family)",
-				 fam ? 6 : 4, fam ? 6 : 4);
-	}
-}
-
 static int explain_matrix(const struct compiled *cp, const struct explain_args *a)
 {
 	struct matrix m;
@@ -535,7 +503,7 @@ static int explain_matrix(const struct compiled *cp, const struct explain_args *
 		log_error("building the matrix: %s", strerror(-err));
 		return err;
 	}
-	matrix_why_empty(&m, cp->cluster, a);
+	matrix_say_why_empty(&m, cp->cluster, a->families);
 	if (a->json)
 		matrix_print_json(stdout, &m);
 	else

@@ -307,9 +307,8 @@ static int prepare(struct lab_run *r)
 		return err;
 	}
 	r->have_matrix = true;
+	matrix_say_why_empty(&r->m, &r->c, a->families);
 	matrix_fill_verdicts(&r->engine, &r->cp);
-	if (!r->m.n_ports)
-		log_warn("no ports to probe: the pods declare no containerPorts (use --ports)");
 	if (a->expect) {
 		err = lab_expect_load(&r->expect, a->expect, &r->m);
 		if (err)

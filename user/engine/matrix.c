@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json_out.h"
+#include "log.h"
 #include "vec.h"
 #include "verdict.h"
 
@@ -396,4 +397,35 @@ void matrix_print_json(FILE *f, const struct matrix *m)
 	matrix_json_results(&o, m);
 	out_obj_end(&o);
 	out_finish(&o);
+}
+
+void matrix_say_why_empty(const struct matrix *m, const struct np_cluster *c, int families)
+{
+	size_t i, host_network = 0;
+
+	for (i = 0; i < c->n_pods; i++)
+		host_network += c->pods[i].host_network;
+	if (!c->n_pods) {
+		log_warn("the matrix is empty: the input has no pods (pods that no longer run are "
+			 "left out)");
+		return;
+	}
+	if (host_network == c->n_pods) {
+		log_warn("the matrix is empty: every pod is hostNetwork, an address of its node "
+			 "rather than a pod");
+		return;
+	}
+	if (!m->n_ports)
+		log_warn("the matrix is empty: no pod declares a containerPort (give the ports with "
+			 "--ports)");
+	for (int fam = 0; fam < 2; fam++) {
+		if (!(families & (fam ? MATRIX_V6 : MATRIX_V4)))
+			continue;
+		for (i = 0; i < m->n_nodes && !m->nodes[i].has[fam]; i++)
+			;
+		if (i == m->n_nodes)
+			log_warn("the IPv%d matrix is empty: no pod has an IPv%d address (see "
+				 "--family)",
+				 fam ? 6 : 4, fam ? 6 : 4);
+	}
 }

@@ -63,6 +63,11 @@ int matrix_init_streamed(struct matrix *m, const struct compiled *cp,
 			 const struct matrix_port *ports, size_t n_ports,
 			 const struct np_addr *externals, size_t n_externals, int families);
 void matrix_free(struct matrix *m);
+/* Warns, for each table of m that has no cell, why (no pods, only
+ * hostNetwork pods, no declared port, no address of a family): an empty
+ * matrix is never printed without a word. */
+void matrix_say_why_empty(const struct matrix *m, const struct np_cluster *c, int families);
+
 /* A stored cell (matrix_init only). */
 uint8_t *matrix_cell(const struct matrix *m, int fam, size_t port, size_t from, size_t to);
 /* A cell's value, stored or streamed. */
