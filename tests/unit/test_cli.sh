@@ -136,5 +136,36 @@ else
 	fi
 fi
 
+# What people type: a near miss gets a "did you mean", -vv and `help`
+# work, a protocol in lower case is fine on the command line, --matrix does
+# not silently drop single-flow options, an address that is a pod's is
+# named as that pod.
+# expect_out DESCRIPTION PATTERN ARGS...: PATTERN in the output (stdout and
+# stderr; the exit status is check's business).
+expect_out() {
+	local what=$1 pattern=$2
+	shift 2
+	"$npbpf" "$@" >"$tmp/out" 2>&1
+	if grep -q -- "$pattern" "$tmp/out"; then
+		ok "$what"
+	else
+		not_ok "$what: no '$pattern' in npbpf $*" "$(cat "$tmp/out")"
+	fi
+}
+check 2 "npbpf explain" "npbpf explain" explain -f "$ex" --matirx
+expect_out "misspelt option: did you mean" "did you mean '--matrix'" explain -f "$ex" --matirx
+expect_out "misspelt command: did you mean" "did you mean 'status'" statsu
+expect_out "misspelt view: did you mean" "did you mean 'policy'" status polcy
+expect_out "-vv is accepted" "Usage: npbpf explain" -vv explain --help
+expect_out "npbpf help COMMAND" "Usage: npbpf explain" help explain
+expect_out "npbpf help" "explain" help
+expect_out "--port 8080/tcp" "ALLOW: production/frontend (198.18.2.10) -> production/backend (198.18.2.20) 8080/TCP" \
+	explain -f "$ex" --from production/frontend --to production/backend --port 8080/tcp
+check 2 "npbpf explain" "npbpf explain" explain -f "$ex" --matrix --from production/frontend
+expect_out "an address that is a pod's is named as the pod" "production/frontend (198.18.2.10) ->" \
+	explain -f "$ex" --from 198.18.2.10 --to production/backend --port 8080
+expect_out "JSON keeps the address asked and adds the pod" '"from_pod":"production/frontend"' \
+	explain -f "$ex" --from 198.18.2.10 --to production/backend --port 8080 -o json
+
 echo "1..$n"
 exit "$failed"

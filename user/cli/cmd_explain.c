@@ -187,6 +187,10 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 		log_usage("need --from, --to and --port, or --matrix");
 		return -EINVAL;
 	}
+	if (a->matrix && (a->from || a->to || a->port)) {
+		log_usage("--matrix judges every pair: --from, --to and --port are for one flow");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -441,13 +445,20 @@ static void print_dir(struct out *o, const struct compiled *cp, enum np_dir dir,
 	out_json_obj_end(o);
 }
 
+/* "namespace/name" of a pod into buf. */
+static const char *pod_label(const struct np_pod *pod, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", pod->ns, pod->name);
+	return buf;
+}
+
 static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 {
 	struct flow_end from, to;
 	struct matrix_port mp;
 	bool from_addr, to_addr;
 	struct flow_verdict v;
-	char fa[64], ta[64];
+	char fa[64], ta[64], fl[512], tl[512];
 	struct out o;
 	int err;
 
@@ -470,10 +481,17 @@ static int explain_flow(const struct compiled *cp, const struct explain_args *a)
 	out_json_obj_begin(&o, NULL);
 	out_json_str(&o, "verdict", v.allowed ? "allow" : "deny");
 	out_text(&o, "%s: ", v.allowed ? "ALLOW" : "DENY");
-	out_print_str(&o, "from", "%s ", a->from);
+	/* An address that is a pod's is named as the pod in text; JSON keeps
+	 * what was asked and adds the pod. */
+	out_json_str(&o, "from", a->from);
+	out_text(&o, "%s ", from_addr && from.pod ? pod_label(from.pod, fl, sizeof(fl)) : a->from);
 	out_json_str(&o, "to", a->to);
+	if (from_addr && from.pod)
+		out_json_str(&o, "from_pod", fl);
+	if (to_addr && to.pod)
+		out_json_str(&o, "to_pod", pod_label(to.pod, tl, sizeof(tl)));
 	out_print_str(&o, "from_address", "(%s) -> ", fa);
-	out_text(&o, "%s ", a->to);
+	out_text(&o, "%s ", to_addr && to.pod ? pod_label(to.pod, tl, sizeof(tl)) : a->to);
 	out_print_str(&o, "to_address", "(%s) ", ta);
 	out_print_uint(&o, "port", "%llu/", mp.port);
 	out_print_str(&o, "protocol", "%s\n", proto_name(mp.proto));

@@ -242,6 +242,22 @@ static const struct command *find_sub(const struct command *cmd, const char *nam
 	return NULL;
 }
 
+/* "unknown command 'x'", with a "did you mean" among cmd's sub-commands. */
+static void unknown_sub(const struct command *cmd, const char *noun_text, const char *name)
+{
+	const char *names[64];
+	const char *hint;
+	size_t n = 0;
+
+	for (const struct command *s = cmd->subs; s && s->name && n < 64; s++)
+		names[n++] = s->name;
+	hint = cli_suggest(name, names, n);
+	if (hint)
+		log_usage("unknown %s '%s' (did you mean '%s'?)", noun_text, name, hint);
+	else
+		log_usage("unknown %s '%s'", noun_text, name);
+}
+
 static int run_command(const struct command *cmd, const char *path, int argc, char **argv)
 {
 	const struct command *sub = NULL;
@@ -258,7 +274,7 @@ static int run_command(const struct command *cmd, const char *path, int argc, ch
 	} else if (cmd->subs && s.operand < argc) {
 		sub = find_sub(cmd, argv[s.operand]);
 		if (!sub) {
-			log_usage("unknown %s '%s'", noun(cmd), argv[s.operand]);
+			unknown_sub(cmd, noun(cmd), argv[s.operand]);
 			return EXIT_USAGE;
 		}
 		shift_to(sub, &argc, argv, s.operand);
@@ -287,7 +303,11 @@ int command_main(const struct command *root, int argc, char **argv)
 	/* Global options come before the command: after it, options are the
 	 * command's. */
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+		if (argv[i][1] == 'v' && strspn(argv[i] + 1, "v") == strlen(argv[i] + 1)) {
+			/* -v, -vv, -vvv: each v one level more */
+			for (size_t k = 1; argv[i][k]; k++)
+				log_set_level(log_get_level() == LOG_WARN ? LOG_INFO : LOG_DEBUG);
+		} else if (!strcmp(argv[i], "--verbose")) {
 			log_set_level(log_get_level() == LOG_WARN ? LOG_INFO : LOG_DEBUG);
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			command_help(root, root->name, stdout);
@@ -304,9 +324,32 @@ int command_main(const struct command *root, int argc, char **argv)
 		command_help(root, root->name, stderr);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(argv[i], "help")) {
+		/* `npbpf help [COMMAND [SUB]]` is `npbpf [COMMAND [SUB]] --help`. */
+		char *args[8];
+		int n = 0;
+
+		if (i + 1 == argc) {
+			command_help(root, root->name, stdout);
+			return EXIT_OK;
+		}
+		for (int k = i + 1; k < argc && n < 6; k++)
+			args[n++] = argv[k];
+		args[n++] = (char *)"--help";
+		args[n] = NULL;
+		cmd = find_sub(root, args[0]);
+		if (!cmd) {
+			unknown_sub(root, "command", args[0]);
+			return EXIT_USAGE;
+		}
+		snprintf(path, sizeof(path), "%s %s", root->name, cmd->name);
+		rc = run_command(cmd, path, n, args);
+		log_set_context(NULL);
+		return rc;
+	}
 	cmd = find_sub(root, argv[i]);
 	if (!cmd) {
-		log_usage("unknown command '%s'", argv[i]);
+		unknown_sub(root, "command", argv[i]);
 		return EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "%s %s", root->name, cmd->name);

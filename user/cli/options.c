@@ -31,6 +31,70 @@ void cli_parser_init(struct cli_parser *p, const struct cli_opt *opts)
 	p->shortopts[s] = '\0';
 }
 
+/* Edit distance of a and b, or more than limit as soon as it must be. */
+static size_t edits(const char *a, const char *b, size_t limit)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64], prev, cur;
+
+	if (la >= sizeof(row) / sizeof(row[0]) || lb >= sizeof(row) / sizeof(row[0]) ||
+	    (la > lb ? la - lb : lb - la) > limit)
+		return limit + 1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			cur = row[j];
+			row[j] = a[i - 1] == b[j - 1] ? prev : 1 + (prev < row[j - 1] ?
+								      (prev < cur ? prev : cur) :
+								      (row[j - 1] < cur ? row[j - 1] : cur));
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edits(word, names[i], 2);
+
+		if (d < best_d) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	return best;
+}
+
+/* "unknown option '--matirx'", with a "did you mean" from the table. */
+static void unknown_option(const struct cli_parser *p, const char *arg)
+{
+	const char *names[CLI_MAX_OPTS + 2], *hint = NULL;
+	size_t n = 0;
+
+	if (!strncmp(arg, "--", 2)) {
+		char word[64];
+		size_t len = strcspn(arg + 2, "=");
+
+		for (; p->longopts[n].name && n < CLI_MAX_OPTS + 1; n++)
+			names[n] = p->longopts[n].name;
+		if (len < sizeof(word)) {
+			memcpy(word, arg + 2, len);
+			word[len] = '\0';
+			hint = cli_suggest(word, names, n);
+		}
+	}
+	if (hint)
+		log_usage("unknown option '%s' (did you mean '--%s'?)", arg, hint);
+	else
+		log_usage("unknown option '%s'", arg);
+}
+
 int cli_next(struct cli_parser *p, int argc, char **argv)
 {
 	int c;
@@ -46,7 +110,7 @@ int cli_next(struct cli_parser *p, int argc, char **argv)
 		return '?';
 	}
 	if (c == '?') {
-		log_usage("unknown option '%s'", argv[optind - 1]);
+		unknown_option(p, argv[optind - 1]);
 		return '?';
 	}
 	return c;

@@ -39,6 +39,9 @@ struct cli_parser {
 };
 
 void cli_parser_init(struct cli_parser *p, const struct cli_opt *opts);
+/* The name within 2 edits of word (insertions, deletions, substitutions),
+ * the closest one, for a "did you mean"; NULL when none is that close. */
+const char *cli_suggest(const char *word, const char *const *names, size_t n);
 /* The next option's val (its argument in optarg), -1 when the options end
  * (operands are then argv[optind..argc)), or '?' after logging an unknown
  * option or a missing argument. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "matrix.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ int matrix_parse_family(const char *text)
 
 int matrix_parse_ports_one(const char *item, struct matrix_port *out)
 {
-	char *end;
+	char *end, upper[8];
 	unsigned long port = strtoul(item, &end, 10);
 
 	if (end == item || port == 0 || port > 65535)
@@ -33,7 +34,14 @@ int matrix_parse_ports_one(const char *item, struct matrix_port *out)
 	out->proto = IPPROTO_TCP;
 	if (*end == '\0')
 		return 0;
-	if (*end != '/' || !(out->proto = proto_parse(end + 1)))
+	if (*end != '/' || strlen(end + 1) >= sizeof(upper))
+		return -EINVAL;
+	/* On the command line "80/tcp" is as clear as "80/TCP"; manifests keep
+	 * the API's exact spelling (their decoder calls proto_parse itself). */
+	for (size_t i = 0; end[1 + i]; i++)
+		upper[i] = (char)toupper((unsigned char)end[1 + i]);
+	upper[strlen(end + 1)] = '\0';
+	if (!(out->proto = proto_parse(upper)))
 		return -EINVAL;
 	return 0;
 }
