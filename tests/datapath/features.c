@@ -303,14 +303,7 @@ static bool ct_age_entry(struct dp *d, const struct flow *f, uint8_t dir, uint64
 	struct npbpf_ct_key k;
 	uint32_t ifindex;
 
-	memset(&k, 0, sizeof(k));
-	memcpy(k.saddr, f->a.bytes, f->a.family == 4 ? 4 : 16);
-	memcpy(k.daddr, f->b.bytes, f->b.family == 4 ? 4 : 16);
-	k.sport = htons(f->sport);
-	k.dport = htons(f->dport);
-	k.proto = f->proto == IPPROTO_ICMP ? icmp_proto(f->a.family) : f->proto;
-	k.family = f->a.family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
-	k.dir = dir;
+	k = flow_ct_key(f, dir);
 	if (fill_ct_find(d->h->skel, &k, &v, &ifindex))
 		return false;
 	v.last_seen_ns -= secs * 1000000000ull;

@@ -80,25 +80,9 @@ static bool set_mac(struct hd *d, uint32_t ifindex, const uint8_t *mac)
 	return !bpf_map__update_elem(m, &ifindex, sizeof(ifindex), &ep, sizeof(ep), BPF_EXIST);
 }
 
-/* The conntrack key of f as its opener sent it, seen from dir. */
-static struct npbpf_ct_key ct_key_of(const struct flow *f, uint8_t dir)
-{
-	struct npbpf_ct_key k;
-
-	memset(&k, 0, sizeof(k));
-	memcpy(k.saddr, f->a.bytes, f->a.family == 4 ? 4 : 16);
-	memcpy(k.daddr, f->b.bytes, f->b.family == 4 ? 4 : 16);
-	k.sport = htons(f->sport);
-	k.dport = htons(f->dport);
-	k.proto = f->proto == IPPROTO_ICMP ? icmp_proto(f->a.family) : f->proto;
-	k.family = f->a.family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
-	k.dir = dir;
-	return k;
-}
-
 static bool ct_anywhere(struct hd *d, const struct flow *f, uint8_t dir)
 {
-	struct npbpf_ct_key k = ct_key_of(f, dir);
+	struct npbpf_ct_key k = flow_ct_key(f, dir);
 	struct npbpf_ct_value v;
 	uint32_t ifindex;
 
@@ -166,7 +150,7 @@ static void hd_state(struct hd *d)
 	f = mkflow(d->h, &d->a4, &d->v4, IPPROTO_TCP, 80);
 	len = pkt_open(&f, pkt);
 	expect(d->h, H_TO, d->if_v, pkt, len, 1, 0, "allowed SYN at the victim");
-	k = ct_key_of(&f, NPBPF_DIR_INGRESS);
+	k = flow_ct_key(&f, NPBPF_DIR_INGRESS);
 	tap_ok(!fill_ct_lookup(d->h->skel, d->if_v, &k, &v) &&
 		       fill_ct_lookup(d->h->skel, d->if_n, &k, &v) == -ENOENT &&
 		       fill_ct_lookup(d->h->skel, d->if_a, &k, &v) == -ENOENT,
@@ -531,8 +515,8 @@ static void hd_flood(struct hd *d)
 	len = pkt_open(&fn, pkt);
 	expect(d->h, H_FROM, d->if_n, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
 	       "neighbour's flow before the flood");
-	kv = ct_key_of(&fv, NPBPF_DIR_INGRESS);
-	kn = ct_key_of(&fn, NPBPF_DIR_EGRESS);
+	kv = flow_ct_key(&fv, NPBPF_DIR_INGRESS);
+	kn = flow_ct_key(&fn, NPBPF_DIR_EGRESS);
 
 	ff = mkflow(d->h, &d->a4, &d->n4, IPPROTO_UDP, 53);
 	len = pkt_open(&ff, pkt);

@@ -485,3 +485,18 @@ struct np_addr test_addr(const char *text)
 		diag("bad test address %s", text);
 	return a;
 }
+
+struct npbpf_ct_key flow_ct_key(const struct flow *f, uint8_t dir)
+{
+	struct npbpf_ct_key k;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.saddr, f->a.bytes, f->a.family == 4 ? 4 : 16);
+	memcpy(k.daddr, f->b.bytes, f->b.family == 4 ? 4 : 16);
+	k.sport = htons(f->sport);
+	k.dport = htons(f->dport);
+	k.proto = f->proto == IPPROTO_ICMP ? icmp_proto(f->a.family) : f->proto;
+	k.family = f->a.family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
+	k.dir = dir;
+	return k;
+}

@@ -141,6 +141,8 @@ uint8_t icmp_proto(int family);
 /* The packet spec of a flow's packet: the opener's (reply false) or the
  * replier's, with TCP flags. */
 void spec_for(struct pkt_spec *s, const struct flow *f, bool reply, uint8_t tcp_flags);
+/* The conntrack key of f as its opener sent it, seen from dir. */
+struct npbpf_ct_key flow_ct_key(const struct flow *f, uint8_t dir);
 /* The opener's first packet: SYN, a datagram, an echo request. */
 size_t pkt_open(const struct flow *f, uint8_t *buf);
 /* A later packet of the opener with TCP flags. */

@@ -132,16 +132,9 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 	a->families = MATRIX_V4;
 	cli_parser_init(&p, explain_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
+		if (opt_files_case(c, optarg, &a->files, &err))
+			continue;
 		switch (c) {
-		case 'f':
-			err = opt_file(&a->files, optarg);
-			break;
-		case 'n':
-			a->files.ns = optarg;
-			break;
-		case 'R':
-			a->files.recursive = true;
-			break;
 		case OPT_FROM:
 			a->from = optarg;
 			break;

@@ -125,16 +125,9 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 	a->timeout_ms = DEFAULT_TIMEOUT_MS;
 	cli_parser_init(&p, lab_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
+		if (opt_files_case(c, optarg, &a->files, &err))
+			continue;
 		switch (c) {
-		case 'f':
-			err = opt_file(&a->files, optarg);
-			break;
-		case 'n':
-			a->files.ns = optarg;
-			break;
-		case 'R':
-			a->files.recursive = true;
-			break;
 		case OPT_PORTS:
 			err = opt_ports(optarg, &a->ports, &a->n_ports);
 			break;

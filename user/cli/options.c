@@ -135,6 +135,24 @@ int opt_file(struct opt_files *files, char *arg)
 	return 0;
 }
 
+bool opt_files_case(int c, const char *arg, struct opt_files *files, int *err)
+{
+	switch (c) {
+	case 'f':
+		*err = opt_file(files, (char *)arg);
+		return true;
+	case 'n':
+		files->ns = arg;
+		*err = 0;
+		return true;
+	case 'R':
+		files->recursive = true;
+		*err = 0;
+		return true;
+	}
+	return false;
+}
+
 int opt_files_given(const struct opt_files *files)
 {
 	if (!files->n) {

@@ -60,6 +60,10 @@ struct opt_files {
 int opt_file(struct opt_files *files, char *arg);
 /* 0 when at least one -f was given, else logs "no manifests given". */
 int opt_files_given(const struct opt_files *files);
+/* The input options every command that reads manifests takes: -f PATH,
+ * -n NS, -R. Returns true when c is one of them (*err then says how it
+ * went), false for any other option. */
+bool opt_files_case(int c, const char *arg, struct opt_files *files, int *err);
 void opt_files_free(struct opt_files *files);
 
 /* -o text|json. */
