@@ -18,18 +18,25 @@
 
 #include "maps.h"
 
+/* The ipcache key of a full-length address (key->a is the exact-address
+ * hash key; prefixlen is left for the trie lookup). */
+static __always_inline void ipc_key(struct npbpf_ipc_key *key, const __u8 *addr, __u8 family)
+{
+	/* Hash keys compare padding too: zero the whole key first. */
+	__builtin_memset(key, 0, sizeof(*key));
+	key->a.family = family;
+	if (family == NPBPF_FAMILY_V4)
+		__builtin_memcpy(key->a.addr, addr, 4);
+	else
+		__builtin_memcpy(key->a.addr, addr, 16);
+}
+
 static __always_inline __u32 identity_of(const __u8 *addr, __u8 family)
 {
 	struct npbpf_ipc_key key;
 	struct npbpf_ipc_value *v;
 
-	/* Hash keys compare padding too: zero the whole key first. */
-	__builtin_memset(&key, 0, sizeof(key));
-	key.a.family = family;
-	if (family == NPBPF_FAMILY_V4)
-		__builtin_memcpy(key.a.addr, addr, 4);
-	else
-		__builtin_memcpy(key.a.addr, addr, 16);
+	ipc_key(&key, addr, family);
 	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key.a);
 	if (v)
 		return v->identity;
@@ -50,16 +57,11 @@ enum npbpf_locality {
 /* Where a full-length address is, as seen from this node's pods. */
 static __always_inline int addr_locality(const __u8 *addr, __u8 family)
 {
-	struct npbpf_addr key;
+	struct npbpf_ipc_key key;
 	struct npbpf_ipc_value *v;
 
-	__builtin_memset(&key, 0, sizeof(key));
-	key.family = family;
-	if (family == NPBPF_FAMILY_V4)
-		__builtin_memcpy(key.addr, addr, 4);
-	else
-		__builtin_memcpy(key.addr, addr, 16);
-	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key);
+	ipc_key(&key, addr, family);
+	v = bpf_map_lookup_elem(&npbpf_ipc_host, &key.a);
 	if (!v)
 		return LOC_ELSEWHERE;
 	if ((v->flags & NPBPF_IPC_NODE) || v->identity == NPBPF_ID_HOST)
