@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential pkg-config meson ninja-build
   clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
-  libyaml-dev libcurl4-openssl-dev libcriterion-dev
+  libyaml-dev libcurl4-openssl-dev libcriterion-dev libyajl-dev libmicrohttpd-dev libmnl-dev
+  python3 openssl
   iproute2 iputils-ping python3-scapy
 )
 
