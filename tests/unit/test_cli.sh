@@ -72,11 +72,11 @@ check 2 "npbpf bench compile" "npbpf bench compile" bench compile --pods x
 check 2 "npbpf bench verdict" "npbpf bench verdict" bench verdict --runs 0
 check 1 "npbpf status" "" status --pin-dir "$tmp/nothing-pinned"
 
-# status --help says nothing of an agent until there is one.
-if "$npbpf" status --help | grep -qi agent; then
-	not_ok "status --help mentions an agent" "$("$npbpf" status --help | grep -i agent)"
+# status --help says where the agent's state comes from.
+if "$npbpf" status --help | grep -q -- "--state-file"; then
+	ok "status --help names the agent's state file"
 else
-	ok "status --help mentions no agent"
+	not_ok "status --help does not name the agent's state file"
 fi
 
 # explain --matrix streams: 500 pods, each with its own port, would need
@@ -117,17 +117,18 @@ else
 	not_ok "explain --matrix of 500 pods x 500 ports does not run in 150 MB" "$(cat "$tmp/err")"
 fi
 
-# Running out of memory is npbpf's failure (1), not bad input (2): 20,000
-# pods in 16 MB of address space run out while they are read.
+# Running out of memory is npbpf's failure (1), not bad input (2): 40,000
+# pods in 36 MB of address space run out while they are read or compiled
+# (the shared libraries alone take about 25 MB of it).
 awk 'BEGIN {
 	print "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}"
-	for (i = 0; i < 20000; i++)
+	for (i = 0; i < 40000; i++)
 		printf "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p%d, namespace: ns, labels: {app: a%d}}\nstatus: {podIP: 10.%d.%d.%d}\n", i, i, int(i / 62500), int(i / 250) % 250, i % 250 + 1
 }' >"$tmp/huge.yaml"
 if [ -n "$asan" ]; then
 	ok "out of memory is exit 1 # SKIP under ASan"
 else
-	(ulimit -v 16000 && "$npbpf" explain -f "$tmp/huge.yaml" --matrix >/dev/null 2>"$tmp/err")
+	(ulimit -v 36000 && "$npbpf" explain -f "$tmp/huge.yaml" --matrix >/dev/null 2>"$tmp/err")
 	rc=$?
 	if [ "$rc" -eq 1 ] && grep -q '^npbpf explain: error: .*\(Cannot allocate memory\|out of memory\)' "$tmp/err"; then
 		ok "out of memory is exit 1: $(tail -n 1 "$tmp/err")"

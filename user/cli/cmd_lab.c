@@ -10,8 +10,12 @@
  *   programs and maps ................ lab_datapath.c (loader + map sync)
  *   listeners and probes ............. lab_worker.c, lab_listen.c, lab_probe.c
  *   comparing matrices ............... lab_expect.c
+ *   cluster mode (--kubeconfig) ...... lab_cluster.c (list, local pods, kept
+ *                                      settings), lab_agent.c (the agent
+ *                                      that enforces instead of the lab)
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,8 @@
 #include "commands.h"
 #include "compile.h"
 #include "lab_addr.h"
+#include "lab_agent.h"
+#include "lab_cluster.h"
 #include "lab_datapath.h"
 #include "lab_expect.h"
 #include "lab_ip.h"
@@ -49,6 +55,7 @@ struct lab_args {
 	struct np_addr *externals;
 	size_t n_externals, cap_externals;
 	const char *expect;
+	const char *kubeconfig, *node; /* cluster mode */
 	int families;
 	enum lab_mode mode;
 	int timeout_ms;
@@ -67,12 +74,20 @@ enum {
 	OPT_STATUS,
 	OPT_ENFORCE_HOST,
 	OPT_XDP,
+	OPT_KUBECONFIG,
+	OPT_NODE,
 };
 
 const struct cli_opt lab_opts[] = {
 	{ "file", 'f', "PATH", "manifest file or directory (repeatable; '-' = stdin)" },
 	{ "namespace", 'n', "NS", "namespace of objects that name none (as kubectl apply -n)" },
 	{ "recursive", 'R', NULL, "read the subdirectories of -f directories too" },
+	{ "kubeconfig", OPT_KUBECONFIG, "FILE",
+	  "cluster mode, instead of -f: pods, namespaces and policies from\n"
+	  "this API server, enforced by an 'npbpf agent' the lab runs" },
+	{ "node", OPT_NODE, "NAME",
+	  "cluster mode: the node whose pods get namespaces (required\n"
+	  "with --kubeconfig; other nodes' pods are only addresses)" },
 	{ "ports", OPT_PORTS, "LIST",
 	  "probe these ports on every pod (default: each pod's\n"
 	  "declared containerPorts, probed where declared)" },
@@ -102,9 +117,40 @@ const struct cli_opt lab_down_opts[] = {
 	{ 0 },
 };
 
+const struct cli_opt lab_probe_opts[] = {
+	{ "expect", OPT_EXPECT, "FILE", "compare with an expected matrix (as lab --expect)" },
+	{ "timeout-ms", OPT_TIMEOUT, "N",
+	  "how long a probe waits (default: the lab's own, " STR(MIN_TIMEOUT_MS) " to "
+	  STR(MAX_TIMEOUT_MS) ")" },
+	{ "output", 'o', "text|json", "output format (default text)" },
+	{ 0 },
+};
+
+static int check_cluster_args(const struct lab_args *a)
+{
+	if (!a->kubeconfig) {
+		log_usage("--node goes with --kubeconfig (cluster mode)");
+		return -EINVAL;
+	}
+	if (!a->node || !*a->node) {
+		log_usage("--kubeconfig needs --node NAME: the node whose pods get namespaces");
+		return -EINVAL;
+	}
+	if (a->files.n || a->files.ns || a->files.recursive) {
+		log_usage("-f, -n and -R read manifests, --kubeconfig reads an API server: give "
+			  "one or the other");
+		return -EINVAL;
+	}
+	if (a->n_externals) {
+		log_usage("--external is not available with --kubeconfig");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check_args(const struct lab_args *a)
 {
-	int err = opt_files_given(&a->files);
+	int err = a->kubeconfig || a->node ? check_cluster_args(a) : opt_files_given(&a->files);
 
 	if (!err && a->status && a->json) {
 		log_usage("--status prints text; with -o json use --keep, then "
@@ -163,6 +209,12 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 			break;
 		case OPT_XDP:
 			a->xdp = true;
+			break;
+		case OPT_KUBECONFIG:
+			a->kubeconfig = optarg;
+			break;
+		case OPT_NODE:
+			a->node = optarg;
 			break;
 		case 'o':
 			err = opt_output(optarg, &a->json);
@@ -228,6 +280,12 @@ struct lab_run {
 	int64_t t_start, t_probe, t_done;
 	uint32_t refused;
 	bool have_state, have_matrix, kept;
+	/* Cluster mode. */
+	struct kube_list_info info;
+	struct lab_cluster_cfg cfg;
+	pid_t agent_pid;
+	char agent_state[300], agent_log[300], cfg_path[300];
+	char kubeconfig[PATH_MAX];
 };
 
 static bool has_sctp(const struct matrix *m)
@@ -255,13 +313,14 @@ static int check_sctp(const struct matrix *m)
 	return -EPROTONOSUPPORT;
 }
 
+static int matrices(struct lab_run *r, const struct compile_opts *copts);
+
 /* The model, its addresses, the compile, both matrices and the expected
  * one. Input errors (unreadable input included) are -EINVAL: exit 2. */
 static int prepare(struct lab_run *r)
 {
 	struct compile_opts copts = { 0 };
 	const struct lab_args *a = &r->a;
-	const struct matrix_port *ports = a->n_ports ? a->ports : NULL;
 	int err;
 
 	err = manifest_load_opts(&r->c, a->files.paths, a->files.n,
@@ -282,7 +341,19 @@ static int prepare(struct lab_run *r)
 	copts.enforce_host = a->enforce_host;
 	copts.node_addrs = r->net.node_addrs;
 	copts.n_node_addrs = r->net.n_node_addrs;
-	err = compile_cluster(&r->c, &copts, &r->cp);
+	return matrices(r, &copts);
+}
+
+/* The compile, both matrices (in cluster mode only the pods with a
+ * namespace: verdicts between them do not depend on the other nodes' pods)
+ * and the expected one. */
+static int matrices(struct lab_run *r, const struct compile_opts *copts)
+{
+	const struct lab_args *a = &r->a;
+	const struct matrix_port *ports = a->n_ports ? a->ports : NULL;
+	int err;
+
+	err = compile_cluster(&r->c, copts, &r->cp);
 	if (err) {
 		log_error("compiling policies: %s", strerror(-err));
 		return err;
@@ -300,6 +371,15 @@ static int prepare(struct lab_run *r)
 		return err;
 	}
 	r->have_matrix = true;
+	if (a->kubeconfig) {
+		err = lab_matrix_restrict(&r->m, &r->net);
+		if (!err)
+			err = lab_matrix_restrict(&r->engine, &r->net);
+		if (err) {
+			log_error("building the matrix: %s", strerror(-err));
+			return err;
+		}
+	}
 	matrix_say_why_empty(&r->m, &r->c, a->families);
 	matrix_fill_verdicts(&r->engine, &r->cp);
 	if (a->expect) {
@@ -310,10 +390,82 @@ static int prepare(struct lab_run *r)
 	return check_sctp(&r->m);
 }
 
+/* Cluster mode's model: a list of the API server; node and pod
+ * addresses from it (none made up); only this node's pods get namespaces;
+ * the compile as the agent's (per node). */
+static int list_and_plan(struct lab_run *r, const struct np_addr *node_addr)
+{
+	struct compile_opts copts = { 0 };
+	const struct lab_args *a = &r->a;
+	int err;
+
+	err = lab_cluster_list(a->kubeconfig, &r->c, &r->info);
+	if (err)
+		return err == -EINVAL || err == -ENOMEM ? err : -EIO;
+	err = lab_addr_check_node(&r->c, a->node);
+	if (err)
+		return err;
+	if (node_addr) {
+		char buf[64];
+
+		r->node[0] = node_addr[0];
+		r->node[1] = node_addr[1];
+		for (size_t i = 0; i < r->c.n_pods; i++) {
+			const struct np_pod *p = &r->c.pods[i];
+
+			for (size_t k = 0; k < p->n_addrs; k++) {
+				if (p->host_network || (addr_cmp(&p->addrs[k], &r->node[0]) &&
+							addr_cmp(&p->addrs[k], &r->node[1])))
+					continue;
+				log_error("lab: pod %s/%s has the address %s, which the lab gave its "
+					  "node; remove the lab and make a new one",
+					  p->ns, p->name, addr_format(&p->addrs[k], buf, sizeof(buf)));
+				return -EINVAL;
+			}
+		}
+	} else {
+		err = lab_addr_pick_node(&r->c, r->node);
+		if (err)
+			return err == -ENOSPC ? -EINVAL : err;
+	}
+	lab_cluster_note_pending(&r->c, a->node);
+	err = lab_net_plan_node(&r->net, a->mode, &r->c, a->node, r->node);
+	if (err)
+		return err;
+	copts.enforce_host = a->enforce_host;
+	copts.node_addrs = r->net.node_addrs;
+	copts.n_node_addrs = r->net.n_node_addrs;
+	copts.per_node = true;
+	copts.node_name = a->node;
+	return matrices(r, &copts);
+}
+
+static int prepare_cluster(struct lab_run *r)
+{
+	if (!realpath(r->a.kubeconfig, r->kubeconfig)) {
+		log_error("--kubeconfig %s: %s", r->a.kubeconfig, strerror(errno));
+		return -EINVAL;
+	}
+	r->a.kubeconfig = r->kubeconfig;
+	return list_and_plan(r, NULL);
+}
+
 static int record_plan(struct lab_run *r)
 {
-	int err = lab_state_record(&r->st, "netns %s", r->net.node_netns);
+	int err = 0;
 
+	if (r->a.kubeconfig) {
+		lab_agent_paths(r->st.id, r->agent_state, sizeof(r->agent_state), r->agent_log,
+				sizeof(r->agent_log));
+		lab_cluster_cfg_path(r->st.id, r->cfg_path, sizeof(r->cfg_path));
+		err = lab_state_record(&r->st, "file %s", r->agent_state);
+		if (!err)
+			err = lab_state_record(&r->st, "file %s", r->agent_log);
+		if (!err)
+			err = lab_state_record(&r->st, "file %s", r->cfg_path);
+	}
+	if (!err)
+		err = lab_state_record(&r->st, "netns %s", r->net.node_netns);
 	for (size_t i = 0; !err && i < r->net.n_hosts; i++)
 		err = lab_state_record(&r->st, "netns %s", r->net.hosts[i].netns);
 	if (!err)
@@ -321,10 +473,42 @@ static int record_plan(struct lab_run *r)
 	return err;
 }
 
+static int record_agent(pid_t pid, void *arg)
+{
+	struct lab_run *r = arg;
+
+	return lab_state_record(&r->st, "agent %d %s", (int)pid, r->pin_dir);
+}
+
+/* Cluster mode's datapath: the agent, started once the node namespace and
+ * the veths exist, and waited for until it enforces what the lab listed. */
+static int start_agent(struct lab_run *r)
+{
+	struct lab_agent_opts o = {
+		.kubeconfig = r->a.kubeconfig,
+		.node = r->a.node,
+		.node_netns = r->net.node_netns,
+		.pin_dir = r->pin_dir,
+		.state_file = r->agent_state,
+		.log_file = r->agent_log,
+		.bridged = r->a.mode == LAB_MODE_BRIDGE,
+		.xdp = r->a.xdp,
+		.enforce_host = r->a.enforce_host,
+	};
+	int err = lab_agent_start(&o, record_agent, r, &r->agent_pid);
+
+	if (!err)
+		err = lab_agent_wait(r->agent_pid, r->agent_state, r->agent_log, &r->info,
+				     LAB_AGENT_READY_MS);
+	return err;
+}
+
 static double since(int64_t t0)
 {
 	return (double)(lab_now_ms() - t0) / 1000.0;
 }
+
+static int run_probes(struct lab_run *r);
 
 /* Namespaces, datapath, workers, probes. */
 static int build_and_probe(struct lab_run *r)
@@ -351,14 +535,28 @@ static int build_and_probe(struct lab_run *r)
 		return err;
 	log_info("lab %s: network ready in %.2f s", r->st.id, since(t));
 	t = lab_now_ms();
-	err = lab_datapath_open(r->pin_dir, &r->net, &r->cp, r->a.xdp, &r->loader);
-	if (!err)
-		err = lab_workers_plan(&r->ws, &r->m, &r->net, r->a.timeout_ms);
+	if (r->a.kubeconfig)
+		err = start_agent(r);
+	else
+		err = lab_datapath_open(r->pin_dir, &r->net, &r->cp, r->a.xdp, &r->loader);
 	if (!err && lab_stop_requested())
 		err = -EINTR;
 	if (err)
 		return err;
-	log_info("lab %s: datapath on %zu veths in %.2f s", r->st.id, r->cp.n_endpoints, since(t));
+	log_info("lab %s: datapath on %zu veths in %.2f s", r->st.id,
+		 r->a.kubeconfig ? r->net.n_hosts : r->cp.n_endpoints, since(t));
+	return run_probes(r);
+}
+
+/* Workers, probes. */
+static int run_probes(struct lab_run *r)
+{
+	int err = lab_workers_plan(&r->ws, &r->m, &r->net, r->a.timeout_ms);
+
+	if (!err && lab_stop_requested())
+		err = -EINTR;
+	if (err)
+		return err;
 	err = lab_workers_start(&r->ws);
 	if (err)
 		return err;
@@ -384,6 +582,9 @@ static void print_result(const struct lab_run *r)
 		.mode = r->a.mode,
 		.net = &r->net,
 		.pin_dir = r->pin_dir,
+		.node = r->a.kubeconfig ? r->a.node : NULL,
+		.agent_pid = (int)r->agent_pid,
+		.agent_log = r->agent_log,
 	};
 
 	lab_report_matrix(stdout, r->a.json, &r->m, (double)(r->t_done - r->t_start) / 1000.0,
@@ -426,6 +627,35 @@ static int judge(const struct lab_run *r)
 	return ret;
 }
 
+/* What `lab probe` needs to run this lab again. */
+static int save_cfg(struct lab_run *r)
+{
+	struct lab_cluster_cfg *cfg = &r->cfg;
+	int err;
+
+	snprintf(cfg->kubeconfig, sizeof(cfg->kubeconfig), "%s", r->a.kubeconfig);
+	snprintf(cfg->node, sizeof(cfg->node), "%s", r->a.node);
+	cfg->mode = r->a.mode;
+	cfg->families = r->a.families;
+	cfg->timeout_ms = r->a.timeout_ms;
+	cfg->enforce_host = r->a.enforce_host;
+	cfg->xdp = r->a.xdp;
+	cfg->node_addr[0] = r->node[0];
+	cfg->node_addr[1] = r->node[1];
+	cfg->agent_pid = (int)r->agent_pid;
+	if (!cfg->ports && r->a.n_ports) {
+		cfg->ports = calloc(r->a.n_ports, sizeof(*cfg->ports));
+		if (!cfg->ports)
+			return -ENOMEM;
+		memcpy(cfg->ports, r->a.ports, r->a.n_ports * sizeof(*cfg->ports));
+		cfg->n_ports = r->a.n_ports;
+	}
+	err = lab_cluster_cfg_hosts(cfg, &r->net);
+	if (!err)
+		err = lab_cluster_cfg_save(cfg, r->cfg_path);
+	return err;
+}
+
 static int lab_run(struct lab_run *r)
 {
 	int err, ret;
@@ -435,7 +665,7 @@ static int lab_run(struct lab_run *r)
 		return EXIT_FAIL;
 	}
 	lab_state_clean_stale();
-	err = prepare(r);
+	err = r->a.kubeconfig ? prepare_cluster(r) : prepare(r);
 	if (err)
 		return err == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
 	err = build_and_probe(r);
@@ -451,6 +681,8 @@ static int lab_run(struct lab_run *r)
 		ret = EXIT_FAIL;
 	if (r->a.keep) {
 		err = lab_workers_keep(&r->ws, &r->st);
+		if (!err && r->a.kubeconfig)
+			err = save_cfg(r);
 		if (!err)
 			err = lab_state_keep(&r->st);
 		r->kept = !err;
@@ -497,8 +729,212 @@ out:
 	}
 	compiled_free(&r.cp);
 	cluster_free(&r.c);
+	lab_cluster_cfg_free(&r.cfg);
 	opt_files_free(&r.a.files);
 	free(r.a.ports);
 	free(r.a.externals);
+	return ret;
+}
+
+
+/* ---- lab probe ID: a kept cluster-mode lab, probed again */
+
+static int probe_args(int argc, char **argv, struct lab_args *a, const char **id)
+{
+	struct cli_parser p;
+	uint64_t v = 0;
+	int c, err = 0;
+
+	cli_parser_init(&p, lab_probe_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
+		switch (c) {
+		case OPT_EXPECT:
+			a->expect = optarg;
+			break;
+		case OPT_TIMEOUT:
+			err = opt_number("timeout-ms", optarg, MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, &v);
+			a->timeout_ms = (int)v;
+			break;
+		case 'o':
+			err = opt_output(optarg, &a->json);
+			break;
+		default:
+			err = -EINVAL;
+		}
+	}
+	if (err)
+		return err;
+	if (argc - optind != 1) {
+		log_usage("lab probe takes one lab id (as 'npbpf lab --kubeconfig ... --keep' "
+			  "printed it)");
+		return -EINVAL;
+	}
+	*id = argv[optind];
+	return 0;
+}
+
+/* The kept lab's settings as the run's arguments. */
+static int probe_settings(struct lab_run *r)
+{
+	struct lab_cluster_cfg *cfg = &r->cfg;
+	struct lab_args *a = &r->a;
+
+	lab_datapath_pin_dir(r->st.id, r->pin_dir, sizeof(r->pin_dir));
+	lab_agent_paths(r->st.id, r->agent_state, sizeof(r->agent_state), r->agent_log,
+			sizeof(r->agent_log));
+	lab_cluster_cfg_path(r->st.id, r->cfg_path, sizeof(r->cfg_path));
+	if (lab_cluster_cfg_load(cfg, r->cfg_path))
+		return -EINVAL;
+	a->kubeconfig = cfg->kubeconfig;
+	a->node = cfg->node;
+	a->mode = cfg->mode;
+	a->families = cfg->families;
+	if (!a->timeout_ms)
+		a->timeout_ms = cfg->timeout_ms;
+	a->enforce_host = cfg->enforce_host;
+	a->xdp = cfg->xdp;
+	a->keep = true;
+	if (cfg->n_ports) {
+		a->ports = calloc(cfg->n_ports, sizeof(*a->ports));
+		if (!a->ports)
+			return -ENOMEM;
+		memcpy(a->ports, cfg->ports, cfg->n_ports * sizeof(*a->ports));
+		a->n_ports = cfg->n_ports;
+	}
+	r->agent_pid = cfg->agent_pid;
+	if (!lab_agent_is(r->agent_pid, r->pin_dir)) {
+		log_error("lab %s: its agent (pid %d) is gone; remove the lab with 'npbpf lab "
+			  "down %s'",
+			  r->st.id, (int)r->agent_pid, r->st.id);
+		lab_agent_log_tail(r->agent_log, 20);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+/* Namespaces of pods that went (or whose addresses changed) removed, of
+ * pods that came created (listed in the state file first). */
+static int probe_namespaces(struct lab_run *r, char *state_text)
+{
+	bool *fresh = NULL;
+	size_t *gone = NULL, n_gone = 0, n_fresh = 0;
+	struct lab_batch b;
+	int err;
+
+	err = lab_cluster_match(&r->cfg, &r->net, r->st.id, &fresh, &gone, &n_gone);
+	if (err)
+		return err;
+	lab_state_stop_workers(state_text);
+	lab_batch_init(&b);
+	for (size_t k = 0; k < n_gone; k++) {
+		const struct lab_cluster_host *h = &r->cfg.hosts[gone[k]];
+
+		log_info("lab %s: pod %s/%s is gone (or has other addresses): removing %s",
+			 r->st.id, h->ns, h->name, h->netns);
+		if (!strncmp(h->netns, LAB_NETNS_PREFIX, strlen(LAB_NETNS_PREFIX)) &&
+		    lab_netns_exists(h->netns))
+			lab_batch_add(&b, "netns del %s", h->netns);
+	}
+	for (size_t i = 0; i < r->net.n_hosts; i++) {
+		if (!fresh[i])
+			continue;
+		n_fresh++;
+		log_info("lab %s: pod %s/%s is new: creating %s", r->st.id, r->net.hosts[i].pod->ns,
+			 r->net.hosts[i].pod->name, r->net.hosts[i].netns);
+		/* Left by a probe that failed half-way. */
+		if (lab_netns_exists(r->net.hosts[i].netns))
+			lab_batch_add(&b, "netns del %s", r->net.hosts[i].netns);
+	}
+	err = lab_batch_run(&b, NULL, true, "removing the namespaces of gone pods");
+	lab_batch_free(&b);
+	for (size_t i = 0; !err && i < r->net.n_hosts; i++)
+		if (fresh[i])
+			err = lab_state_record(&r->st, "netns %s", r->net.hosts[i].netns);
+	if (!err)
+		err = lab_net_add_hosts(&r->net, fresh);
+	/* Whatever happened, the settings say which namespaces exist now. */
+	if (lab_cluster_cfg_hosts(&r->cfg, &r->net) == 0)
+		lab_cluster_cfg_save(&r->cfg, r->cfg_path);
+	if (!err && (n_fresh || n_gone))
+		log_info("lab %s: %zu namespaces added, %zu removed", r->st.id, n_fresh, n_gone);
+	free(fresh);
+	free(gone);
+	return err;
+}
+
+static int lab_probe_run(struct lab_run *r, const char *id)
+{
+	char *text = NULL;
+	int err, ret;
+
+	if (geteuid()) {
+		log_error("needs root (network namespaces, BPF programs)");
+		return EXIT_FAIL;
+	}
+	err = lab_state_open_kept(id, &r->st, &text);
+	if (err)
+		return err == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+	err = probe_settings(r);
+	if (!err)
+		err = list_and_plan(r, r->cfg.node_addr);
+	if (err) {
+		free(text);
+		return err == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+	}
+	err = probe_namespaces(r, text);
+	free(text);
+	if (!err && lab_stop_requested())
+		err = -EINTR;
+	if (!err)
+		err = lab_agent_wait(r->agent_pid, r->agent_state, r->agent_log, &r->info,
+				     LAB_AGENT_READY_MS);
+	if (!err)
+		err = run_probes(r);
+	if (err) {
+		if (err == -EINTR)
+			log_error("interrupted by signal %d; the lab stays (without listeners until "
+				  "the next probe)",
+				  lab_stop_signal());
+		return EXIT_FAIL;
+	}
+	print_result(r);
+	ret = judge(r);
+	err = lab_workers_keep(&r->ws, &r->st);
+	if (err)
+		ret = EXIT_FAIL;
+	return ret;
+}
+
+int cmd_lab_probe(const struct command *self, int argc, char **argv)
+{
+	struct lab_run r;
+	const char *id = NULL;
+	int ret;
+
+	(void)self;
+	memset(&r, 0, sizeof(r));
+	r.t_start = lab_now_ms();
+	r.st.fd = -1;
+	cluster_init(&r.c);
+	if (probe_args(argc, argv, &r.a, &id)) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	lab_log_level();
+	lab_signal_install();
+	ret = lab_probe_run(&r, id);
+out:
+	lab_workers_free(&r.ws);
+	lab_state_close(&r.st);
+	lab_net_free(&r.net);
+	lab_expect_free(&r.expect);
+	if (r.have_matrix) {
+		matrix_free(&r.m);
+		matrix_free(&r.engine);
+	}
+	compiled_free(&r.cp);
+	cluster_free(&r.c);
+	lab_cluster_cfg_free(&r.cfg);
+	free(r.a.ports);
 	return ret;
 }

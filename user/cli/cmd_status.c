@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "commands.h"
 #include "counters.h"
 #include "json_out.h"
@@ -25,12 +26,14 @@
 #include "mapsync.h"
 #include "options.h"
 #include "pinned.h"
+#include "status_agent.h"
 #include "vec.h"
 
 struct status_args {
 	enum status_view view;
 	const char *view_name;
 	const char *pin_dir;
+	const char *state_file; /* the agent's */
 	bool json;
 };
 
@@ -45,11 +48,13 @@ struct status_ctx {
 	struct out o;
 };
 
-enum { OPT_PIN_DIR = CLI_OPT_LONG };
+enum { OPT_PIN_DIR = CLI_OPT_LONG, OPT_STATE_FILE };
 
 const struct cli_opt status_opts[] = {
 	{ "pin-dir", OPT_PIN_DIR, "DIR",
 	  "where the maps are pinned (default " PINNED_DEFAULT_DIR ")" },
+	{ "state-file", OPT_STATE_FILE, "FILE",
+	  "the agent's state file (default " AGENT_DEFAULT_STATE_FILE ")" },
 	{ "output", 'o', "text|json", "output format (default text)" },
 	{ 0 },
 };
@@ -60,11 +65,15 @@ static int parse_args(int argc, char **argv, struct status_args *a)
 	int c, err = 0;
 
 	a->pin_dir = PINNED_DEFAULT_DIR;
+	a->state_file = AGENT_DEFAULT_STATE_FILE;
 	cli_parser_init(&p, status_opts);
 	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case OPT_PIN_DIR:
 			a->pin_dir = optarg;
+			break;
+		case OPT_STATE_FILE:
+			a->state_file = optarg;
 			break;
 		case 'o':
 			err = opt_output(optarg, &a->json);
@@ -742,6 +751,7 @@ static int view_summary(struct status_ctx *x)
 	out_uint(&x->o, "syncs", x->st.meta.syncs);
 	out_str(&x->o, "last_sync", when);
 	summary_sync_result(x);
+	status_agent_section(&x->o, x->a.state_file, x->ps.dir);
 	out_uint(&x->o, "endpoints", ms_table_count(&x->st.endpoint));
 	out_uint(&x->o, "identities", x->n_labels);
 	out_uint(&x->o, "policies", ms_table_count(&x->st.polname));
@@ -836,7 +846,7 @@ int cmd_status(const struct command *self, int argc, char **argv)
 
 int status_show_summary(const char *pin_dir)
 {
-	struct status_args a = { VIEW_SUMMARY, "summary", pin_dir, false };
+	struct status_args a = { .view = VIEW_SUMMARY, .view_name = "summary", .pin_dir = pin_dir };
 
 	return status_run(&a);
 }

@@ -27,6 +27,8 @@ static const char lab_synopsis[] =
 	"-f PATH... [--ports 80/TCP,53/UDP] [--expect FILE] [-o json]\n"
 	"-f PATH... [--external ADDR]... [--family 4|6|both] [--mode bridge|routed]\n"
 	"-f PATH... [--keep] [--status] [--timeout-ms N] [--xdp]\n"
+	"--kubeconfig FILE --node NAME [--keep] [-o json]\n"
+	"probe ID [-o json]\n"
 	"down [ID...]";
 
 static const char lab_about[] =
@@ -35,8 +37,22 @@ static const char lab_about[] =
 	"every pod from every pod, and prints the matrix as 'explain --matrix' does. Pod\n"
 	"addresses come from status.podIPs (allocated when absent) and, like --external,\n"
 	"must lie in " LAB_RANGE_V4 " or " LAB_RANGE_V6 ". Needs root.\n"
+	"With --kubeconfig FILE --node NAME (cluster mode) the pods, namespaces and\n"
+	"policies come from that API server instead of -f: every pod of node NAME with\n"
+	"an address gets a namespace (addresses from status.podIPs, never made up), other\n"
+	"nodes' pods are only addresses, and a real 'npbpf agent --node NAME' that the\n"
+	"lab starts (log and state in /run/npbpf-lab) enforces; the lab probes once\n"
+	"the agent is ready and has caught up with the lab's own list.\n"
 	"Exit status: 0 matrix as expected, 1 a difference (from --expect, or between the\n"
 	"datapath and explain) or a failure, 2 bad usage or bad input.";
+
+static const char lab_probe_about[] =
+	"Probes a lab kept with 'npbpf lab --kubeconfig FILE --node NAME --keep' again:\n"
+	"lists the API server, removes the namespaces of pods that went, creates those of\n"
+	"pods that came (on the lab's node, with an address), waits until the lab's agent\n"
+	"has caught up with the list, then probes and prints the matrix as 'lab' does.\n"
+	"Change a policy or a label through the API, then see what the packets do now.\n"
+	"The lab stays kept. Exit status as for 'lab'.";
 
 static const char lab_down_about[] =
 	"Removes the labs left by 'npbpf lab --keep' and the leftovers of labs that\n"
@@ -52,6 +68,14 @@ static const struct command lab_subs[] = {
 		.opts = lab_down_opts,
 		.as_option = "down",
 		.run = cmd_lab_down,
+	},
+	{
+		.name = "probe",
+		.summary = "probe a kept cluster-mode lab again, after changes in the API",
+		.synopsis = "ID [--expect FILE] [--timeout-ms N] [-o text|json]",
+		.about = lab_probe_about,
+		.opts = lab_probe_opts,
+		.run = cmd_lab_probe,
 	},
 	{ 0 },
 };
@@ -118,6 +142,17 @@ static const struct command bench_subs[] = {
 	{ 0 },
 };
 
+/* ---- agent */
+
+static const char agent_about[] =
+	"The node agent: lists and watches Namespaces, Pods and NetworkPolicies from the\n"
+	"API server, finds the veths of this node's pods (by their addresses), attaches\n"
+	"the datapath to each and keeps the pinned maps equal to what the API server\n"
+	"holds. A veth whose pod is not known yet drops everything until it is. On\n"
+	"SIGTERM it stops and leaves programs attached and maps pinned: the node keeps\n"
+	"enforcing, and the next agent adopts the state (no writes when nothing changed).\n"
+	"Needs root (or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON, CAP_SYS_ADMIN).";
+
 /* ---- npbpf */
 
 static const struct command commands[] = {
@@ -137,6 +172,14 @@ static const struct command commands[] = {
 		.opts = lab_opts,
 		.subs = lab_subs,
 		.run = cmd_lab,
+	},
+	{
+		.name = "agent",
+		.summary = "the node agent: enforce what the API server holds",
+		.synopsis = "[--node NAME] [--kubeconfig FILE] [--api-server URL] [--listen ADDR]",
+		.about = agent_about,
+		.opts = agent_opts,
+		.run = cmd_agent,
 	},
 	{
 		.name = "status",

@@ -17,8 +17,13 @@ int cmd_explain(const struct command *self, int argc, char **argv);
 
 extern const struct cli_opt lab_opts[];
 extern const struct cli_opt lab_down_opts[];
+extern const struct cli_opt lab_probe_opts[];
 int cmd_lab(const struct command *self, int argc, char **argv);
 int cmd_lab_down(const struct command *self, int argc, char **argv);
+int cmd_lab_probe(const struct command *self, int argc, char **argv);
+
+extern const struct cli_opt agent_opts[];
+int cmd_agent(const struct command *self, int argc, char **argv);
 
 /* status: self->id is the view. */
 enum status_view {

@@ -48,7 +48,14 @@ struct compile_ctx {
 	size_t n_regioned;
 	struct isolator *isolators;
 	size_t n_isolators, cap_isolators;
+	bool local_only; /* compile_opts.local_subjects_only */
 };
+
+/* Whether tables are made for identity idn as a subject. */
+static bool is_subject(const struct compile_ctx *x, const struct identity *idn)
+{
+	return idn->subject && (!x->local_only || idn->local_subject);
+}
 
 static size_t ns_pos(const struct np_cluster *c, const struct np_namespace *ns)
 {
@@ -419,14 +426,20 @@ static int compile_policy(struct compile_ctx *x, uint32_t pi)
 	for (int d = 0; d < 2; d++) {
 		if (!pol->types[d])
 			continue;
+		bool selects = false;
+
 		/* Isolation first: a policy with no rules still isolates. */
 		for (size_t k = first; !err && k < last; k++) {
 			const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
 
-			if (idn->subject && selector_matches(&pol->pod_sel, &idn->pod->labels))
+			if (is_subject(x, idn) && selector_matches(&pol->pod_sel, &idn->pod->labels)) {
 				err = isolate(x, idn, d, number);
+				selects = true;
+			}
 		}
-		for (size_t r = 0; !err && r < pol->n_rules[d]; r++) {
+		/* A policy that selects no subject emits nothing: its peers,
+		 * the costly part, are not worked out at all. */
+		for (size_t r = 0; !err && selects && r < pol->n_rules[d]; r++) {
 			const struct np_rule *rule = &pol->rules[d][r];
 
 			err = rule_peers(x, pol, rule);
@@ -434,7 +447,7 @@ static int compile_policy(struct compile_ctx *x, uint32_t pi)
 				const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
 				struct origin o = { idn->id, (enum np_dir)d, number, (uint16_t)r };
 
-				if (!idn->subject ||
+				if (!is_subject(x, idn) ||
 				    !selector_matches(&pol->pod_sel, &idn->pod->labels))
 					continue;
 				err = emit_rule_for_subject(x, &o, idn->pod, rule);
@@ -609,7 +622,11 @@ static int compile_tables(struct compile_ctx *x, const struct compile_opts *opts
 int compile_cluster(const struct np_cluster *c, const struct compile_opts *opts,
 		    struct compiled *out)
 {
-	struct compile_ctx x = { .cp = out, .idn = &out->idn };
+	struct compile_ctx x = {
+		.cp = out,
+		.idn = &out->idn,
+		.local_only = opts && opts->per_node && opts->local_subjects_only,
+	};
 	int err;
 
 	memset(out, 0, sizeof(*out));

@@ -44,6 +44,11 @@ struct compile_opts {
 	 */
 	bool per_node;
 	const char *node_name;
+	/* Policy, range and subject tables for the subjects of this node's
+	 * pods only (per_node): what the node agent's datapath needs, at the
+	 * cost of its pods' policies rather than the cluster's. explain and the
+	 * lab judge every pod and leave it false. */
+	bool local_subjects_only;
 	/* The numbers of the state this compile follows (the pinned maps: see
 	 * mapsync_load_numbering), so label sets and policies keep theirs
 	 * across syncs and agent restarts; NULL: an empty state. */

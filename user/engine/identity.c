@@ -91,21 +91,35 @@ static int collect_prefixes(struct identities *idt)
  * (false: any region), as an index into prefixes, or -1. One hash probe per
  * distinct prefix length of the family, longest first: the same answer an
  * LPM trie gives, without building one. */
-static long region_lookup(const struct identities *idt, const struct np_addr *addr,
-			  bool numbered_only)
+static long region_probe(const uint8_t (*plens)[129], const size_t *n_plens,
+			 const struct hmap *prefix_index, const struct np_addr *addr, size_t *from)
 {
 	int fi = fam_index(addr->family);
 
-	for (size_t i = 0; i < idt->n_plens[fi]; i++) {
-		uint8_t plen = idt->plens[fi][i];
+	for (size_t i = *from; i < n_plens[fi]; i++) {
+		uint8_t plen = plens[fi][i];
 		struct np_addr key;
 		uint32_t idx;
 
 		if (plen > addr->plen)
 			continue;
 		key = addr_mask(addr, plen);
-		if (!hmap_get(&idt->prefix_index, &key, sizeof(key), &idx))
+		if (!hmap_get(prefix_index, &key, sizeof(key), &idx))
 			continue;
+		*from = i + 1;
+		return idx;
+	}
+	return -1;
+}
+
+static long region_lookup(const struct identities *idt, const struct np_addr *addr,
+			  bool numbered_only)
+{
+	size_t from = 0;
+	long idx;
+
+	while ((idx = region_probe((const uint8_t (*)[129])idt->plens, idt->n_plens,
+				   &idt->prefix_index, addr, &from)) >= 0) {
 		/* A region whose identity got no number is in no ipcache: the
 		 * datapath finds the next shorter one. */
 		if (!numbered_only || idt->ids[idt->first_cidr_idx + idx].id != NUMBER_NONE)
@@ -535,6 +549,8 @@ static int allocate_pods(struct identities *idt, struct numbering *nb)
 		idt->pod_id[i] =
 			idt->ids[idx].id == NUMBER_NONE ? NPBPF_ID_ISOLATED : idt->ids[idx].id;
 		idt->ids[idx].subject = true;
+		if (idt->pod_node[i] == 0)
+			idt->ids[idx].local_subject = true;
 		for (size_t a = 0; !err && a < pod->n_addrs; a++) {
 			err = intern_pod(idt, nb, pod, &pod->addrs[a], &kb, &idx);
 			if (!err)
@@ -767,4 +783,57 @@ void identity_addr_lookup(const struct identities *idt, const struct np_addr *ad
 	}
 	out->id = region_identity(idt, &key);
 	out->kind = out->id == NPBPF_ID_WORLD ? ADDR_WORLD : ADDR_CIDR;
+}
+
+/* ---- Keys without the compile (identity.h: struct identity_keyer). */
+
+int identity_keyer_init(struct identity_keyer *k, const struct identities *idt)
+{
+	memset(k, 0, sizeof(*k));
+	hmap_init(&k->prefix_index);
+	if (idt->n_prefixes) {
+		k->prefixes = malloc(idt->n_prefixes * sizeof(*k->prefixes));
+		if (!k->prefixes)
+			return -ENOMEM;
+		memcpy(k->prefixes, idt->prefixes, idt->n_prefixes * sizeof(*k->prefixes));
+	}
+	k->n_prefixes = idt->n_prefixes;
+	for (size_t i = 0; i < k->n_prefixes; i++)
+		if (hmap_insert(&k->prefix_index, &k->prefixes[i], sizeof(k->prefixes[i]),
+				(uint32_t)i, NULL) < 0)
+			return -ENOMEM;
+	memcpy(k->plens, idt->plens, sizeof(k->plens));
+	memcpy(k->n_plens, idt->n_plens, sizeof(k->n_plens));
+	return 0;
+}
+
+void identity_keyer_free(struct identity_keyer *k)
+{
+	free(k->prefixes);
+	hmap_free(&k->prefix_index);
+	free(k->buf);
+	memset(k, 0, sizeof(*k));
+}
+
+int identity_keyer_pod(struct identity_keyer *k, const struct np_pod *pod,
+		       const struct np_addr *addr, const void **key, size_t *len)
+{
+	struct keybuf kb = { k->buf, 0, k->cap };
+	struct np_addr region = { 0 };
+	size_t from = 0;
+	long r = addr ? region_probe((const uint8_t (*)[129])k->plens, k->n_plens,
+				     &k->prefix_index, addr, &from)
+		      : -1;
+	int err;
+
+	if (r >= 0)
+		region = k->prefixes[r];
+	err = pod_identity_key(pod, &region, &kb);
+	k->buf = kb.p;
+	k->cap = kb.cap;
+	if (err)
+		return err;
+	*key = kb.p;
+	*len = kb.len;
+	return 0;
 }

@@ -48,6 +48,7 @@ struct identity {
 	 * when none. */
 	struct np_addr region;
 	bool subject; /* the primary identity of at least one pod: policies may select it */
+	bool local_subject; /* ... of a pod on this node (nodes[0]) */
 	uint32_t key_off, key_len; /* identity key bytes in id_index (identity_key) */
 };
 
@@ -156,5 +157,30 @@ struct addr_info {
  * identity, every other address (other nodes' too) its region or WORLD. */
 void identity_addr_lookup(const struct identities *idt, const struct np_addr *addr,
 			  uint32_t node, struct addr_info *out);
+
+/*
+ * The identity key of a pod at one of its addresses, found without the
+ * compile that numbered it (the node agent's incremental path: is a new pod's
+ * identity one the maps hold already?). It keeps a copy of the ipBlock
+ * regions of a compile, the part of the key an address decides.
+ */
+struct identity_keyer {
+	struct np_addr *prefixes;
+	size_t n_prefixes;
+	struct hmap prefix_index;
+	uint8_t plens[2][129];
+	size_t n_plens[2];
+	char *buf; /* the last key */
+	size_t cap;
+};
+
+/* 0 or -ENOMEM; k is safe to free either way. */
+int identity_keyer_init(struct identity_keyer *k, const struct identities *idt);
+void identity_keyer_free(struct identity_keyer *k);
+/* The key of pod's identity at addr (NULL: a pod without an address), as
+ * identity_key gives it for that identity: *key is valid until the next
+ * call. 0 or -ENOMEM. */
+int identity_keyer_pod(struct identity_keyer *k, const struct np_pod *pod,
+		       const struct np_addr *addr, const void **key, size_t *len);
 
 #endif /* NPBPF_IDENTITY_H */

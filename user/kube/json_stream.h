@@ -16,9 +16,19 @@
  *    whole event is read (type may come after object).
  *
  * metadata.managedFields of every object is skipped while parsing (it is
- * most of an object's bytes and nothing npbpf reads). Limits as yaml_tree:
- * depth YT_MAX_DEPTH, one scalar YT_MAX_SCALAR, nodes per object
- * YT_MAX_NODES; exceeding one is an error, as is a syntax error.
+ * most of an object's bytes and nothing npbpf reads): an array value is
+ * only scanned for its brackets, not checked as JSON. Limits as yaml_tree:
+ * depth YT_MAX_DEPTH (of the whole body, skipped parts included), one
+ * scalar YT_MAX_SCALAR, nodes per object YT_MAX_NODES, and 64 MiB of tree
+ * per object; exceeding one is an error, as is a syntax error.
+ *
+ * The trees: JSON strings are quoted scalars (len counts a "\u0000"),
+ * numbers, true, false and null plain scalars with their text as written,
+ * so yt_scalar_type reads them as Kubernetes does. A key given twice in one
+ * object (the API server never does) keeps its first place and its last
+ * value, as Go's encoding/json. line is 1 and col the value's byte offset
+ * in the body + 1 (inside a string with escapes, a few bytes in); weight
+ * is as yaml_tree's. "items": null is an empty list.
  */
 #ifndef NPBPF_JSON_STREAM_H
 #define NPBPF_JSON_STREAM_H
@@ -32,7 +42,9 @@ enum js_mode {
 	JS_WATCH,
 };
 
-/* The top-level scalars of a LIST body (empty strings when absent). */
+/* The top-level scalars of a LIST body (empty strings when absent), set
+ * once its object is complete. A resourceVersion or continue token that
+ * does not fit is an error; a longer kind, reason or message is cut. */
 struct js_meta {
 	char kind[64];
 	char resource_version[128];
@@ -59,9 +71,11 @@ int js_new(enum js_mode mode, const char *name, js_object_fn fn, void *arg,
  * accepts nothing more. */
 int js_feed(struct json_stream *s, const void *buf, size_t len);
 /* The body ended. 0; -EINVAL when it ended inside a value (a truncated LIST
- * or a watch event cut off: js_error says so). */
+ * or a watch event cut off: js_error says so), or when a LIST body was
+ * empty. A watch body may end between events, or have none. */
 int js_finish(struct json_stream *s);
 const struct js_meta *js_meta(const struct json_stream *s);
+/* "NAME: byte N: what is wrong" after an error, else "". */
 const char *js_error(const struct json_stream *s);
 void js_free(struct json_stream *s);
 

@@ -19,13 +19,15 @@ int kube_client_new(const struct kube_config *cfg, struct kube_client **out);
 void kube_client_free(struct kube_client *c);
 const char *kube_client_server(const struct kube_client *c);
 
-/* Called with each piece of the body as it arrives. Return 0 to go on, a
- * negative errno to abort the request (kube_get then returns it). */
+/* Called with each piece of the body as it arrives (resp->status is already
+ * set then). Return 0 to go on, a negative errno to abort the request
+ * (kube_get then returns it). */
 typedef int (*kube_body_fn)(const void *buf, size_t len, void *arg);
 
 struct kube_response {
 	long status;	      /* HTTP status, 0 when none was received */
 	double retry_after_s; /* Retry-After, -1 when absent */
+	char error[256];      /* what failed when kube_get returns -errno, else "" */
 };
 
 /* A thread-safe way to abort a request in flight from another thread. */

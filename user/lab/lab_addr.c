@@ -198,3 +198,55 @@ out:
 	free(u.v);
 	return err;
 }
+
+int lab_addr_check_node(const struct np_cluster *c, const char *node)
+{
+	struct used u = { 0 };
+	char who[600], buf[64];
+	int err = 0;
+
+	for (size_t i = 0; i < c->n_pods; i++) {
+		const struct np_pod *pod = &c->pods[i];
+
+		if (!pod->node || strcmp(pod->node, node))
+			continue;
+		snprintf(who, sizeof(who), "pod %s/%s (on %s)", pod->ns, pod->name, node);
+		for (size_t a = 0; a < pod->n_addrs; a++) {
+			if (!lab_addr_in_range(&pod->addrs[a]))
+				err = out_of_range(who, &pod->addrs[a]);
+			else if (!pod->host_network && used_add(&u, &pod->addrs[a]))
+				return -ENOMEM;
+		}
+	}
+	if (u.n)
+		qsort(u.v, u.n, sizeof(*u.v), cmp_addr);
+	for (size_t i = 1; i < u.n; i++) {
+		if (!addr_cmp(&u.v[i - 1], &u.v[i])) {
+			log_error("lab: address %s is given to two pods of %s",
+				  addr_format(&u.v[i], buf, sizeof(buf)), node);
+			err = -EINVAL;
+		}
+	}
+	free(u.v);
+	return err;
+}
+
+int lab_addr_pick_node(const struct np_cluster *c, struct np_addr node[2])
+{
+	uint32_t node_next[2] = { RANGE_V4_SIZE - 2, 0xfffffffeu };
+	struct used u = { 0 };
+	int err = 0;
+
+	for (size_t i = 0; !err && i < c->n_pods; i++) {
+		for (size_t a = 0; !err && a < c->pods[i].n_addrs; a++)
+			err = used_add(&u, &c->pods[i].addrs[a]);
+		for (size_t a = 0; !err && a < c->pods[i].n_host_addrs; a++)
+			err = used_add(&u, &c->pods[i].host_addrs[a]);
+	}
+	if (!err && u.n)
+		qsort(u.v, u.n, sizeof(*u.v), cmp_addr);
+	for (int f = 0; !err && f < 2; f++)
+		err = take(&u, f ? 6 : 4, &node_next[f], -1, &node[f]);
+	free(u.v);
+	return err;
+}

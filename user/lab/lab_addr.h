@@ -37,4 +37,18 @@ int lab_addr_check(const struct np_cluster *c, const struct np_addr *ext, size_t
 int lab_addr_assign(struct np_cluster *c, int families, const struct np_addr *ext, size_t n_ext,
 		    struct np_addr node[2]);
 
+/*
+ * Cluster mode (addresses come from the API, none is made up): the pods of
+ * node (non-hostNetwork ones on their veths, hostNetwork ones on the node)
+ * must lie in the ranges; two pods of the node sharing one is an error.
+ * Pods of other nodes are only ipcache entries and are not checked. 0 or
+ * -EINVAL (each offender logged).
+ */
+int lab_addr_check_node(const struct np_cluster *c, const char *node);
+
+/* The node's own addresses for cluster mode (node[0] IPv4, node[1] IPv6):
+ * the highest of each range that no pod of any node and no node address
+ * (status.hostIPs) holds. 0, -ENOMEM or -ENOSPC (logged). */
+int lab_addr_pick_node(const struct np_cluster *c, struct np_addr node[2]);
+
 #endif /* NPBPF_LAB_ADDR_H */

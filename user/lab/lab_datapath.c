@@ -33,7 +33,7 @@ static int sync_tables(struct loader *l, const struct lab_net *net, const struct
 		eps[n].name = net->hosts[i].pod->name;
 		eps[n].ifindex = net->hosts[i].ifindex;
 		eps[n].has_mac = true;
-		lab_host_mac(i, eps[n].mac);
+		lab_host_mac(net->hosts[i].slot, eps[n].mac);
 		n++;
 	}
 	err = mapsync_apply(l, cp, eps, n, &st);

@@ -92,6 +92,7 @@ int lab_net_plan(struct lab_net *net, enum lab_mode mode, const struct np_cluste
 			err = -ENOMEM;
 			break;
 		}
+		h->slot = net->n_hosts - 1;
 		h->pod = pod;
 		h->addrs = pod->addrs;
 		h->n_addrs = pod->n_addrs;
@@ -101,9 +102,49 @@ int lab_net_plan(struct lab_net *net, enum lab_mode mode, const struct np_cluste
 		if (!h) {
 			err = -ENOMEM;
 		} else {
+			h->slot = net->n_hosts - 1;
 			h->addrs = ext;
 			h->n_addrs = n_ext;
 		}
+	}
+	if (err)
+		lab_net_free(net);
+	return err;
+}
+
+int lab_net_plan_node(struct lab_net *net, enum lab_mode mode, const struct np_cluster *c,
+		      const char *node, const struct np_addr node_addr[2])
+{
+	struct lab_host *h;
+	int err = 0;
+
+	memset(net, 0, sizeof(*net));
+	net->mode = mode;
+	net->node[0] = node_addr[0];
+	net->node[1] = node_addr[1];
+	for (int f = 0; !err && f < 2; f++)
+		err = add_node_addr(net, &node_addr[f]);
+	for (size_t i = 0; !err && i < c->n_pods; i++) {
+		const struct np_pod *pod = &c->pods[i];
+
+		if (!pod->node || strcmp(pod->node, node))
+			continue;
+		if (pod->host_network) {
+			for (size_t a = 0; !err && a < pod->n_addrs; a++)
+				err = add_node_addr(net, &pod->addrs[a]);
+			continue;
+		}
+		if (!pod->n_addrs)
+			continue;
+		h = VEC_PUSH(net->hosts, net->n_hosts, net->cap_hosts);
+		if (!h) {
+			err = -ENOMEM;
+			break;
+		}
+		h->slot = net->n_hosts - 1;
+		h->pod = pod;
+		h->addrs = pod->addrs;
+		h->n_addrs = pod->n_addrs;
 	}
 	if (err)
 		lab_net_free(net);
@@ -122,8 +163,8 @@ void lab_net_name(struct lab_net *net, const char *id)
 			snprintf(h->veth, sizeof(h->veth), "%s", EXT_VETH);
 			continue;
 		}
-		pod_netns_name(net, h->pod, i, h->netns, sizeof(h->netns));
-		snprintf(h->veth, sizeof(h->veth), "lab%u", (unsigned int)i);
+		pod_netns_name(net, h->pod, h->slot, h->netns, sizeof(h->netns));
+		snprintf(h->veth, sizeof(h->veth), "lab%u", (unsigned int)h->slot);
 	}
 }
 
@@ -186,21 +227,25 @@ static int netns_sysctls(const char *netns, bool node)
 	return err;
 }
 
-static int create_namespaces(struct lab_net *net)
+/* fresh NULL: the node and every host; else the hosts with fresh[i]. */
+static int create_namespaces(struct lab_net *net, const bool *fresh)
 {
 	struct lab_batch b;
 	int err;
 
 	lab_batch_init(&b);
-	lab_batch_add(&b, "netns add %s", net->node_netns);
+	if (!fresh)
+		lab_batch_add(&b, "netns add %s", net->node_netns);
 	for (size_t i = 0; i < net->n_hosts; i++)
-		lab_batch_add(&b, "netns add %s", net->hosts[i].netns);
+		if (!fresh || fresh[i])
+			lab_batch_add(&b, "netns add %s", net->hosts[i].netns);
 	err = lab_batch_run(&b, NULL, false, "creating network namespaces");
 	lab_batch_free(&b);
-	if (!err)
+	if (!err && !fresh)
 		err = netns_sysctls(net->node_netns, true);
 	for (size_t i = 0; !err && i < net->n_hosts; i++)
-		err = netns_sysctls(net->hosts[i].netns, false);
+		if (!fresh || fresh[i])
+			err = netns_sysctls(net->hosts[i].netns, false);
 	return err;
 }
 
@@ -214,13 +259,40 @@ void lab_host_mac(size_t i, uint8_t mac[6])
 	mac[5] = (uint8_t)i;
 }
 
+/* The host side of host h's veth (the pod side created straight in its
+ * namespace) and, routed, its routes. */
+static void host_link_batch(const struct lab_net *net, const struct lab_host *h,
+			    struct lab_batch *b)
+{
+	bool bridge = net->mode == LAB_MODE_BRIDGE;
+	bool gw = !bridge || !h->pod;
+	char buf[64];
+	/* An index no pod's eth0 (2) can have: a veth whose index equals its
+	 * peer's gets its link events batched, up to a second late. */
+	uint8_t mac[6];
+
+	lab_host_mac(h->slot, mac);
+	lab_batch_add(b,
+		      "link add %s index %zu%s type veth peer name eth0 address "
+		      "%02x:%02x:%02x:%02x:%02x:%02x netns %s",
+		      h->veth, HOST_VETH_INDEX + h->slot, gw ? " address " GW_MAC : "", mac[0],
+		      mac[1], mac[2], mac[3], mac[4], mac[5], h->netns);
+	if (!gw) {
+		lab_batch_add(b, "link set %s master %s up", h->veth, BRIDGE);
+		return;
+	}
+	lab_batch_add(b, "link set %s up", h->veth);
+	for (size_t a = 0; a < h->n_addrs; a++)
+		lab_batch_add(b, "route add %s dev %s", fmt_addr(&h->addrs[a], buf, sizeof(buf)),
+			      h->veth);
+}
+
 /* The node: the bridge or the per-pod routes, the node's addresses, and the
- * host sides of every veth (the pod sides created straight in the pods). */
+ * host sides of every veth. */
 static void node_batch(const struct lab_net *net, struct lab_batch *b)
 {
 	bool bridge = net->mode == LAB_MODE_BRIDGE;
 	const char *dev = bridge ? BRIDGE : "lo";
-	char buf[64];
 
 	lab_batch_add(b, "link set lo up");
 	if (bridge) {
@@ -233,29 +305,8 @@ static void node_batch(const struct lab_net *net, struct lab_batch *b)
 		lab_batch_add(b, "route add %s dev %s", LAB_RANGE_V4, BRIDGE);
 		lab_batch_add(b, "route add %s dev %s", LAB_RANGE_V6, BRIDGE);
 	}
-	for (size_t i = 0; i < net->n_hosts; i++) {
-		const struct lab_host *h = &net->hosts[i];
-		bool gw = !bridge || !h->pod;
-
-		/* An index no pod's eth0 (2) can have: a veth whose index equals
-		 * its peer's gets its link events batched, up to a second late. */
-		uint8_t mac[6];
-
-		lab_host_mac(i, mac);
-		lab_batch_add(b,
-			      "link add %s index %zu%s type veth peer name eth0 address "
-			      "%02x:%02x:%02x:%02x:%02x:%02x netns %s",
-			      h->veth, HOST_VETH_INDEX + i, gw ? " address " GW_MAC : "", mac[0],
-			      mac[1], mac[2], mac[3], mac[4], mac[5], h->netns);
-		if (!gw) {
-			lab_batch_add(b, "link set %s master %s up", h->veth, BRIDGE);
-			continue;
-		}
-		lab_batch_add(b, "link set %s up", h->veth);
-		for (size_t a = 0; a < h->n_addrs; a++)
-			lab_batch_add(b, "route add %s dev %s",
-				      fmt_addr(&h->addrs[a], buf, sizeof(buf)), h->veth);
-	}
+	for (size_t i = 0; i < net->n_hosts; i++)
+		host_link_batch(net, &net->hosts[i], b);
 }
 
 /* Inside a pod or the external host: addresses on eth0 and routes to the
@@ -288,7 +339,7 @@ static void host_batch(const struct lab_net *net, const struct lab_host *h, stru
 	lab_batch_add(b, "route add %s via %s dev eth0", LAB_RANGE_V6, GW_V6);
 }
 
-static int configure_hosts(struct lab_net *net)
+static int configure_hosts(struct lab_net *net, const bool *fresh)
 {
 	struct lab_batch *b = calloc(net->n_hosts ? net->n_hosts : 1, sizeof(*b));
 	pid_t *pids = calloc(net->n_hosts ? net->n_hosts : 1, sizeof(*pids));
@@ -297,6 +348,8 @@ static int configure_hosts(struct lab_net *net)
 	/* All at once: each is a separate ip process in its own namespace. */
 	for (size_t i = 0; !err && i < net->n_hosts; i++) {
 		lab_batch_init(&b[i]);
+		if (fresh && !fresh[i])
+			continue;
 		host_batch(net, &net->hosts[i], &b[i]);
 		err = lab_batch_spawn(&b[i], net->hosts[i].netns, false, &pids[i]);
 	}
@@ -342,7 +395,7 @@ int lab_net_create(struct lab_net *net)
 	struct lab_batch b;
 	int err;
 
-	err = create_namespaces(net);
+	err = create_namespaces(net, NULL);
 	if (!err && lab_stop_requested())
 		err = -EINTR;
 	if (!err) {
@@ -354,7 +407,35 @@ int lab_net_create(struct lab_net *net)
 	if (!err && lab_stop_requested())
 		err = -EINTR;
 	if (!err)
-		err = configure_hosts(net);
+		err = configure_hosts(net, NULL);
+	if (!err)
+		err = node_ready(net);
+	return err;
+}
+
+int lab_net_add_hosts(struct lab_net *net, const bool *fresh)
+{
+	struct lab_batch b;
+	size_t n = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < net->n_hosts; i++)
+		n += fresh[i];
+	if (n) {
+		err = create_namespaces(net, fresh);
+		if (!err && lab_stop_requested())
+			err = -EINTR;
+		if (!err) {
+			lab_batch_init(&b);
+			for (size_t i = 0; i < net->n_hosts; i++)
+				if (fresh[i])
+					host_link_batch(net, &net->hosts[i], &b);
+			err = lab_batch_run(&b, net->node_netns, false, "adding pods to the node");
+			lab_batch_free(&b);
+		}
+		if (!err)
+			err = configure_hosts(net, fresh);
+	}
 	if (!err)
 		err = node_ready(net);
 	return err;

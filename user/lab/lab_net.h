@@ -45,6 +45,10 @@ struct lab_host {
 	const struct np_pod *pod;  /* NULL: the external host */
 	const struct np_addr *addrs; /* on its eth0: the pod's, or the externals */
 	size_t n_addrs;
+	/* Names its veth (lab<slot>), its MAC and its host veth's ifindex:
+	 * its index in hosts, but a kept cluster-mode lab keeps each pod's
+	 * slot while pods come and go (lab probe). */
+	size_t slot;
 };
 
 struct lab_net {
@@ -78,6 +82,11 @@ const char *lab_mode_name(enum lab_mode mode);
  */
 int lab_net_plan(struct lab_net *net, enum lab_mode mode, const struct np_cluster *c,
 		 const struct np_addr node[2], const struct np_addr *ext, size_t n_ext);
+/* As lab_net_plan for the pods of one node only (cluster mode: spec.nodeName
+ * is node; pods without an address are left out, they have nowhere to
+ * live yet). */
+int lab_net_plan_node(struct lab_net *net, enum lab_mode mode, const struct np_cluster *c,
+		      const char *node, const struct np_addr node_addr[2]);
 /* Names the namespaces and veths after the run id, without creating
  * anything, so that the state file can list them first. */
 void lab_net_name(struct lab_net *net, const char *id);
@@ -87,6 +96,11 @@ void lab_net_free(struct lab_net *net);
  * was created stays (the state file lists it for teardown). 0 or -errno
  * (logged); -EINTR when a stop was requested. */
 int lab_net_create(struct lab_net *net);
+
+/* A kept lab's network again (lab probe): creates the namespaces and veths
+ * of the hosts with fresh[i] set (the node namespace exists), then waits for
+ * every host's veth and fills each ifindex. 0 or -errno (logged). */
+int lab_net_add_hosts(struct lab_net *net, const bool *fresh);
 
 /* The host of a pod, NULL for a hostNetwork pod. */
 const struct lab_host *lab_net_host_of(const struct lab_net *net, const struct np_pod *pod);

@@ -47,6 +47,13 @@ static void print_placement(struct out *o, const struct lab_placement *p)
 	out_str(o, "status_with", buf);
 	snprintf(buf, sizeof(buf), "npbpf lab --down %s", p->id);
 	out_str(o, "remove_with", buf);
+	if (p->node) {
+		out_str(o, "node", p->node);
+		out_int(o, "agent_pid", p->agent_pid);
+		out_str(o, "agent_log", p->agent_log ? p->agent_log : "");
+		snprintf(buf, sizeof(buf), "npbpf lab probe %s", p->id);
+		out_str(o, "probe_with", buf);
+	}
 	out_obj_end(o);
 	out_arr_begin(o, "pods");
 	for (size_t i = 0; i < net->n_hosts; i++) {

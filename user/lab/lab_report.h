@@ -21,6 +21,10 @@ struct lab_placement {
 	enum lab_mode mode;
 	const struct lab_net *net;
 	const char *pin_dir;
+	/* Cluster mode (NULL node: file mode): the node, the agent. */
+	const char *node;
+	int agent_pid;
+	const char *agent_log;
 };
 
 /* The matrix exactly as `explain --matrix [-o json]` prints it; JSON also

@@ -2,6 +2,7 @@
 #include "lab_state.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lab_agent.h"
 #include "lab_ip.h"
+#include "lab_probe.h"
 #include "log.h"
 #include "pinned.h"
 #include "vec.h"
@@ -214,6 +217,52 @@ static void worker_fn(const char *args, void *arg)
 	kill_worker(args);
 }
 
+/* Waits (bounded) until a killed worker is gone, so that a new worker can
+ * bind its listeners' addresses. */
+static void worker_wait_fn(const char *args, void *arg)
+{
+	int64_t deadline = *(int64_t *)arg;
+	char netns[LAB_NAME_MAX];
+	unsigned long ino;
+	int pid;
+
+	if (sscanf(args, "%d %127s", &pid, netns) != 2 || pid <= 1 || !valid_netns(netns))
+		return;
+	ino = lab_netns_inode(netns);
+	while (ino && lab_netns_inode_of(pid) == ino && lab_now_ms() < deadline)
+		poll(NULL, 0, 10);
+}
+
+/* "agent PID PIN_DIR": the agent of a cluster-mode lab, stopped (TERM, then
+ * KILL) only while its command line still names the lab's pin directory. */
+static void agent_fn(const char *args, void *arg)
+{
+	char pin[256];
+	int *err = arg, pid, ret;
+
+	if (sscanf(args, "%d %255s", &pid, pin) != 2 || pid <= 1 || !valid_pin_dir(pin) ||
+	    !lab_agent_is(pid, pin))
+		return;
+	ret = lab_agent_stop(pid, LAB_AGENT_STOP_MS);
+	if (ret && !*err)
+		*err = ret;
+}
+
+/* "file PATH": a file of the lab's in the state directory (the agent's state
+ * file and log, the cluster-mode settings). */
+static void file_fn(const char *path, void *arg)
+{
+	size_t dlen = strlen(LAB_STATE_DIR);
+	char tmp[600];
+
+	(void)arg;
+	if (strncmp(path, LAB_STATE_DIR "/", dlen + 1) || strchr(path + dlen + 1, '/'))
+		return;
+	unlink(path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+}
+
 static void netns_fn(const char *name, void *arg)
 {
 	if (valid_netns(name) && lab_netns_exists(name))
@@ -236,15 +285,19 @@ static void pin_fn(const char *dir, void *arg)
 static int teardown_text(char *text)
 {
 	struct lab_batch b;
-	int err, pin_err = 0;
+	int err, pin_err = 0, agent_err = 0;
 
 	each_line(text, "worker", worker_fn, NULL);
+	/* The agent before its namespace and pins go, so it cannot write them
+	 * again. */
+	each_line(text, "agent", agent_fn, &agent_err);
 	lab_batch_init(&b);
 	each_line(text, "netns", netns_fn, &b);
 	err = lab_batch_run(&b, NULL, true, "removing network namespaces");
 	lab_batch_free(&b);
 	each_line(text, "pin", pin_fn, &pin_err);
-	return err ? err : pin_err;
+	each_line(text, "file", file_fn, NULL);
+	return err ? err : pin_err ? pin_err : agent_err;
 }
 
 static int teardown_fd(int fd, const char *path)
@@ -399,4 +452,62 @@ int lab_state_down(char *const *ids, size_t n_ids, struct lab_down_result **out,
 	*out = x.v;
 	*n = x.n;
 	return err;
+}
+
+int lab_state_open_kept(const char *id, struct lab_state *st, char **text)
+{
+	bool ok = strlen(id) == LAB_ID_LEN;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	st->fd = -1;
+	*text = NULL;
+	for (size_t i = 0; ok && i < LAB_ID_LEN; i++)
+		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
+	if (!ok) {
+		log_error("lab: '%s' is no lab id (%d hex digits, as 'npbpf lab --keep' prints "
+			  "it)",
+			  id, LAB_ID_LEN);
+		return -EINVAL;
+	}
+	snprintf(st->id, sizeof(st->id), "%s", id);
+	state_path(id, st->path, sizeof(st->path));
+	st->fd = open(st->path, O_RDWR | O_APPEND | O_CLOEXEC);
+	if (st->fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			log_error("lab: no lab %s (%s does not exist)", id, st->path);
+		else
+			log_error("lab: opening %s: %s", st->path, strerror(-err));
+		return err;
+	}
+	if (flock(st->fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		log_error("lab: lab %s is in use (a run or a probe holds it)", id);
+		lab_state_close(st);
+		return err;
+	}
+	*text = read_all(st->fd);
+	if (!*text) {
+		lab_state_close(st);
+		return -ENOMEM;
+	}
+	if (!has_line(*text, "kept")) {
+		log_error("lab: lab %s was not kept (it crashed); remove it with 'npbpf lab down "
+			  "%s'",
+			  id, id);
+		free(*text);
+		*text = NULL;
+		lab_state_close(st);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void lab_state_stop_workers(char *text)
+{
+	int64_t deadline = lab_now_ms() + 5000;
+
+	each_line(text, "worker", worker_fn, NULL);
+	each_line(text, "worker", worker_wait_fn, &deadline);
 }

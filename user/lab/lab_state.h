@@ -9,7 +9,9 @@
  * `npbpf lab --down`).
  *
  * Lines: "id ID", "pid PID", "netns NAME", "pin DIR", "worker PID NETNS",
- * "kept". Names are checked against the lab's own prefixes before anything
+ * "agent PID PIN_DIR" (cluster mode's agent), "file PATH" (in LAB_STATE_DIR),
+ * "kept". Teardown stops workers, then the agent (SIGTERM, then SIGKILL),
+ * removes namespaces, pins and files. Names are checked against the lab's own prefixes before anything
  * is removed, and a worker is killed only while it still lives in its
  * namespace, so a damaged file cannot make the lab remove what is not its.
  */
@@ -52,6 +54,19 @@ void lab_state_close(struct lab_state *st);
 /* Removes the leftovers of labs that crashed (files nobody holds and not
  * kept). Logs each one; returns 0 or the first error. */
 int lab_state_clean_stale(void);
+
+/*
+ * Opens the state file of kept lab id and takes its lock (lab probe), so
+ * that `lab down` and other probes leave it alone meanwhile; *text is the
+ * file's content (malloc'd). 0, or -errno (logged): -ENOENT no such lab,
+ * -EBUSY in use, -EINVAL not a kept lab or not an id. Release with
+ * lab_state_close (the lab stays kept).
+ */
+int lab_state_open_kept(const char *id, struct lab_state *st, char **text);
+
+/* Kills the workers text lists (as teardown does) and waits, at most 5 s,
+ * until they are gone. */
+void lab_state_stop_workers(char *text);
 
 /* One lab found by lab_state_down. */
 struct lab_down_result {

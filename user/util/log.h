@@ -2,7 +2,13 @@
 /* The one logging helper: leveled printf to stderr. libbpf's own messages are
  * routed through it too (log_libbpf_print). Every line starts with the
  * context, "npbpf" or the command that runs ("npbpf explain"), so a message
- * from any layer says which program and command it comes from. */
+ * from any layer says which program and command it comes from.
+ *
+ * Each line is formatted whole and written with one write(2), so lines
+ * logged by several threads (the agent's) never interleave. LOG_FORMAT_JSON
+ * (the agent's --log-format json) writes one JSON object per line instead:
+ * {"ts":"2026-12-06T12:00:00.123Z","level":"info","ctx":"npbpf agent","msg":"..."}
+ * for log collectors that parse them. */
 #ifndef NPBPF_LOG_H
 #define NPBPF_LOG_H
 
@@ -15,7 +21,14 @@ enum log_level {
 	LOG_DEBUG = 3,
 };
 
+enum log_format {
+	LOG_FORMAT_TEXT = 0, /* "npbpf explain: error: ..." (the default) */
+	LOG_FORMAT_JSON = 1, /* one JSON object per line */
+};
+
 void log_set_level(enum log_level level);
+void log_set_format(enum log_format f);
+enum log_format log_get_format(void);
 /* ctx must outlive its use (the command path of a running command); NULL
  * restores "npbpf". */
 void log_set_context(const char *ctx);
