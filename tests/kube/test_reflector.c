@@ -413,8 +413,10 @@ Test(reflector, watch_errors_resume_from_rv)
 	o.watch_timeout_s = 1;
 	start(KUBE_PODS, &o);
 	wait_synced(KUBE_PODS, 1, 20);
-	/* the next two watches fail with 500 */
-	h_faults("{\"fault_match\": \"watch .*resourceVersion=\", \"status_500\": 2}");
+	/* the next two watches fail with 500; the open one is dropped so that
+	 * a next one is sure to come */
+	h_faults("{\"fault_match\": \"watch .*resourceVersion=\", \"status_500\": 2, "
+		 "\"drop_watches\": true}");
 	pod = h_pod("default", "p5", "web", 5);
 	h_apply(pod);
 	free(pod);

@@ -14,9 +14,11 @@
  */
 #include "agent.h"
 
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -185,6 +187,7 @@ static void veth_remove(struct agent *a, uint32_t ifindex)
 		return;
 	if (v->pod)
 		log_info("pod %s: endpoint %s removed", v->pod, v->nd.name);
+	agent_cni_forget(&a->cni, ifindex);
 	free(v->pod);
 	*v = a->veths[--a->n_veths];
 	a->pending_since = a->pending_since ? a->pending_since : agent_now();
@@ -358,11 +361,13 @@ static void take_events(struct agent *a)
 			log_error("agent: out of memory storing %s %s/%s", kube_kind_name(e->kind),
 				  e->ns ? e->ns : "", e->name);
 		} else if (r != STORE_NONE) {
-			if (e->kind == KUBE_POLICIES && r != STORE_REPLACED)
+			/* One line per policy change; the first list is summed up
+			 * in one line instead (10,000 policies are not news). */
+			if (e->kind == KUBE_POLICIES && a->first_sync_done)
 				log_info("networkpolicy %s/%s %s", e->ns, e->name,
-					 r == STORE_ADDED ? "added" : "removed");
-			else if (e->kind == KUBE_POLICIES)
-				log_info("networkpolicy %s/%s changed", e->ns, e->name);
+					 r == STORE_ADDED	? "added"
+					 : r == STORE_REPLACED ? "changed"
+							       : "removed");
 			pending_note(a, e->received, e->kind);
 			if (!a->pending_since)
 				a->pending_since = agent_now();
@@ -449,6 +454,8 @@ static int sync_now(struct agent *a)
 		.n_node_addrs = a->n_node_addrs,
 		.enforce_host = a->o->enforce_host,
 		.fast = &a->fast,
+		.hints = a->cni.hints,
+		.n_hints = a->cni.n_hints,
 	};
 	struct agent_sync_out out;
 	double done;
@@ -506,6 +513,10 @@ static int sync_now(struct agent *a)
 	a->last = out;
 	a->last.veth_pod = NULL;
 	free(nds);
+	/* A compile's temporaries (the view, the tables, the map images) are
+	 * freed by now; give the pages back, so the agent's RSS is what it
+	 * holds between syncs, not its peak. */
+	malloc_trim(0);
 	update_ready(a);
 	agent_metrics_refresh(a);
 	agent_report_write(a);
@@ -587,6 +598,40 @@ static void reconcile(struct agent *a)
 
 /* ---- start and stop */
 
+/* The bindings a previous agent made, from the pinned endpoint records: a
+ * pod bound by npbpf-cni's announcement (whose addresses the API server may
+ * not report yet) stays bound across a restart, as the maps already say. */
+static void adopt_bindings(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_veths; i++) {
+		uint32_t ifindex = a->veths[i].nd.ifindex;
+		struct npbpf_endpoint ep;
+		struct npbpf_name owner;
+		struct np_addr addrs[2];
+		size_t n = 0;
+		char *slash;
+
+		if (bpf_map_lookup_elem(a->l->fds[PIN_ENDPOINT], &ifindex, &ep) ||
+		    bpf_map_lookup_elem(a->l->fds[PIN_EPMETA], &ifindex, &owner))
+			continue;
+		owner.name[sizeof(owner.name) - 1] = '\0';
+		slash = strchr(owner.name, '/');
+		if (!slash)
+			continue;
+		*slash = '\0';
+		if (ep.flags & NPBPF_EP_HAS_V4) {
+			addrs[n] = (struct np_addr){ .family = 4, .plen = 32 };
+			memcpy(addrs[n++].bytes, ep.addr4, 4);
+		}
+		if (ep.flags & NPBPF_EP_HAS_V6) {
+			addrs[n] = (struct np_addr){ .family = 6, .plen = 128 };
+			memcpy(addrs[n++].bytes, ep.addr6, 16);
+		}
+		if (agent_cni_hint(&a->cni, owner.name, slash + 1, ifindex, addrs, n))
+			log_error("agent: out of memory adopting the binding of ifindex %u", ifindex);
+	}
+}
+
 static int enter_netns(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -653,6 +698,7 @@ static void stop_all(struct agent *a)
 	http_server_stop(a->http);
 	kube_client_free(a->kc);
 	kube_config_free(&a->cfg);
+	agent_cni_close(&a->cni);
 	nd_close(a->nd);
 	/* Programs stay attached and maps pinned: the node keeps enforcing. */
 	loader_free(a->l);
@@ -671,18 +717,58 @@ static void stop_all(struct agent *a)
 	pthread_mutex_destroy(&a->why_mu);
 }
 
+/* The identity of the endpoint on ifindex when it is pod ns/name's, else 0. */
+static uint32_t endpoint_identity(void *arg, uint32_t ifindex, const char *ns, const char *name)
+{
+	struct agent *a = arg;
+	struct npbpf_endpoint ep;
+	struct npbpf_name owner;
+	char want[sizeof(owner.name)];
+
+	if (bpf_map_lookup_elem(a->l->fds[PIN_ENDPOINT], &ifindex, &ep) ||
+	    bpf_map_lookup_elem(a->l->fds[PIN_EPMETA], &ifindex, &owner))
+		return 0;
+	snprintf(want, sizeof(want), "%s/%s", ns, name);
+	owner.name[sizeof(owner.name) - 1] = '\0';
+	return strcmp(owner.name, want) ? 0 : ep.identity;
+}
+
+/* npbpf-cni's announcements: look at the veth now (it may not have
+ * reached us as a link event yet) and sync soon. */
+static void cni_io(struct agent *a)
+{
+	struct cni_news news;
+
+	agent_cni_io(&a->cni, &news);
+	if (news.hints_changed) {
+		struct nd_veth nd;
+
+		if (!nd_query(a->nd, news.new_ifindex, &nd))
+			veth_add(a, &nd);
+		a->need_full = true;
+		a->pending_since = a->pending_since ? a->pending_since : agent_now();
+	}
+}
+
 static int loop(struct agent *a, int sig_fd)
 {
 	double last_scan = agent_now(), last_refresh = 0;
 
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[3 + 257] = {
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = a->q.wake_fd, .events = POLLIN },
 			{ .fd = nd_events_fd(a->nd), .events = POLLIN },
 		};
-		double now = agent_now(), due = now + 1.0;
+		int cni_fds[257];
+		size_t n_cni = agent_cni_fds(&a->cni, cni_fds, 257);
+		double now = agent_now(), due = now + 1.0, cni_due = agent_cni_next_deadline(&a->cni);
 		int timeout;
+
+		for (size_t i = 0; i < n_cni; i++)
+			p[3 + i] = (struct pollfd){ .fd = cni_fds[i], .events = POLLIN };
+		if (cni_due && cni_due < due)
+			due = cni_due;
 
 		atomic_store(&a->alive_at, now);
 		if (a->all_synced && a->pending_since)
@@ -692,7 +778,7 @@ static int loop(struct agent *a, int sig_fd)
 		if (a->report_at && a->report_at < due)
 			due = a->report_at;
 		timeout = due <= now ? 0 : (int)ceil((due - now) * 1e3);
-		if (poll(p, 3, timeout) < 0 && errno != EINTR) {
+		if (poll(p, 3 + n_cni, timeout) < 0 && errno != EINTR) {
 			log_error("agent: poll: %s", strerror(errno));
 			return 1;
 		}
@@ -713,6 +799,8 @@ static int loop(struct agent *a, int sig_fd)
 		}
 		if (p[1].revents & POLLIN)
 			take_events(a);
+		if (n_cni)
+			cni_io(a);
 		now = agent_now();
 		if (now - last_scan >= 0.5) {
 			requery_unbound(a, false);
@@ -727,6 +815,8 @@ static int loop(struct agent *a, int sig_fd)
 		} else if (a->reconcile_at && !a->pending_since && now >= a->reconcile_at) {
 			reconcile(a);
 		}
+		if (a->cni.n_w)
+			agent_cni_answer(&a->cni, agent_now(), endpoint_identity, a);
 		if (a->report_at && now >= a->report_at) {
 			a->report_at = 0;
 			agent_report_write(a);
@@ -756,6 +846,7 @@ int agent_run(const struct agent_opts *o)
 	pthread_mutex_init(&a->why_mu, NULL);
 	store_init(&a->store);
 	fast_index_init(&a->fast);
+	a->cni.listen_fd = -1;
 	set_not_ready(a, "starting");
 	atomic_store(&a->alive_at, agent_now());
 	sig_fd = signal_fd();
@@ -803,6 +894,12 @@ int agent_run(const struct agent_opts *o)
 	if (rescan(a))
 		goto out;
 	log_info("%zu pod veths on this node", a->n_veths);
+	if (strcmp(o->cni_socket ? o->cni_socket : AGENT_DEFAULT_CNI_SOCKET, "off")) {
+		err = agent_cni_open(&a->cni, o->cni_socket ? o->cni_socket : AGENT_DEFAULT_CNI_SOCKET);
+		if (err)
+			goto out;
+	}
+	adopt_bindings(a);
 	set_not_ready(a, "waiting for the first complete list of namespaces, pods and "
 			 "networkpolicies");
 	/* status must not show the previous agent's state as this one's. */

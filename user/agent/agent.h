@@ -18,6 +18,7 @@
 #define AGENT_DEFAULT_LISTEN "127.0.0.1:9962"
 #define AGENT_DEFAULT_STATE_FILE "/run/npbpf/agent.json"
 #define AGENT_DEFAULT_BATCH_MS 15u
+#define AGENT_DEFAULT_CNI_SOCKET "/run/npbpf/cni.sock"
 
 struct agent_opts {
 	const char *node;	/* spec.nodeName of this node's pods (required) */
@@ -27,6 +28,7 @@ struct agent_opts {
 	const char *pin_dir;	/* NULL: PINNED_DEFAULT_DIR */
 	const char *node_netns; /* a netns file: the node's network (the lab); NULL: ours */
 	const char *state_file; /* for npbpf status; NULL: AGENT_DEFAULT_STATE_FILE */
+	const char *cni_socket; /* npbpf-cni's socket; NULL: AGENT_DEFAULT_CNI_SOCKET; "off" */
 	bool xdp;		/* XDP in front of TC on every pod veth */
 	bool bridged;		/* pods share one L2 segment (a bridge: flannel, bridge CNI) */
 	bool enforce_host;	/* the node's own traffic is policy traffic too */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "agent_cni.h"
 #include "agent_fast.h"
 #include "agent_store.h"
 #include "agent_sync.h"
@@ -82,6 +83,7 @@ struct agent {
 	size_t n_changes, cap_changes;
 	bool need_full;	      /* something only a compile handles changed */
 	struct fast_index fast;
+	struct agent_cni cni;
 	double reconcile_at;  /* a full sync checks the incremental writes then; 0: none */
 	uint64_t fast_applied, fast_mismatch;
 

@@ -156,26 +156,30 @@ static long count_entries(int fd, uint32_t key_size)
 	return n;
 }
 
+/* Map fill, counted key by key: about a syscall per entry, so it runs when
+ * /metrics is scraped (the HTTP thread), never in the loop, where it held
+ * syncs up by 100 ms at 10,000 pods. */
+static void refresh_map_entries(struct agent *a)
+{
+	for (int m = 0; m < PIN_N; m++) {
+		const struct pin_spec *sp = &pin_specs[m];
+		const char *labels[] = { sp->name };
+		long n;
+
+		if (m == PIN_CT || m == PIN_EVENTS || m == PIN_FIXCNT || m == PIN_CONFIG ||
+		    m == PIN_META || a->l->fds[m] < 0)
+			continue;
+		n = count_entries(a->l->fds[m], sp->key_size);
+		if (n >= 0)
+			metrics_set(a->m, a->mid.map_entries, labels, (double)n);
+		metrics_set(a->m, a->mid.map_capacity, labels, (double)sp->max_entries);
+	}
+}
+
 void agent_metrics_refresh(struct agent *a)
 {
 	const char *none[] = { NULL };
 
-	if (a->l) {
-		refresh_verdicts(a);
-		for (int m = 0; m < PIN_N; m++) {
-			const struct pin_spec *sp = &pin_specs[m];
-			const char *labels[] = { sp->name };
-			long n;
-
-			if (m == PIN_CT || m == PIN_EVENTS || m == PIN_FIXCNT || m == PIN_CONFIG ||
-			    m == PIN_META || a->l->fds[m] < 0)
-				continue;
-			n = count_entries(a->l->fds[m], sp->key_size);
-			if (n >= 0)
-				metrics_set(a->m, a->mid.map_entries, labels, (double)n);
-			metrics_set(a->m, a->mid.map_capacity, labels, (double)sp->max_entries);
-		}
-	}
 	metrics_set(a->m, a->mid.identities, none, a->last.identities);
 	metrics_set(a->m, a->mid.endpoints, none, a->last.local_bound);
 	metrics_set(a->m, a->mid.veths, none, (double)a->n_veths);
@@ -203,8 +207,10 @@ int agent_metrics_render(void *ctx, char **body, size_t *len)
 
 	/* Verdict counters as of now: the map fds stay open until the HTTP
 	 * server has stopped (stop_all), and the registry takes its lock. */
-	if (atomic_load(&a->maps_open))
+	if (atomic_load(&a->maps_open)) {
 		refresh_verdicts(a);
+		refresh_map_entries(a);
+	}
 
 	return metrics_render(a->m, body, len);
 }

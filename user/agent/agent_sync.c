@@ -37,9 +37,50 @@ static long veth_of(const struct np_pod *p, const struct nd_veth *v, size_t n)
 	return -1;
 }
 
+static const struct cni_hint *hint_of_pod(const struct np_pod *p, const struct agent_sync_in *in)
+{
+	for (size_t i = 0; i < in->n_hints; i++)
+		if (!strcmp(in->hints[i].ns, p->ns) && !strcmp(in->hints[i].name, p->name))
+			return &in->hints[i];
+	return NULL;
+}
+
+/* The veth npbpf-cni announced for p, when discovery knows it. */
+static long hinted_veth(const struct np_pod *p, const struct agent_sync_in *in)
+{
+	const struct cni_hint *h = hint_of_pod(p, in);
+
+	for (size_t i = 0; h && i < in->n_veths; i++)
+		if (in->veths[i].ifindex == h->ifindex)
+			return (long)i;
+	return -1;
+}
+
+/* A pod the CNI plugin announced has its addresses before the API server
+ * does (the kubelet reports them after ADD returns): until then the
+ * announced ones are its own, so its endpoint checks the right source and
+ * its peers find its identity. The view owns its pods' address arrays. */
+static int overlay_hints(struct np_cluster *view, const struct agent_sync_in *in)
+{
+	for (size_t i = 0; i < in->n_hints; i++) {
+		const struct cni_hint *h = &in->hints[i];
+		struct np_pod *p = cluster_find_pod(view, h->ns, h->name);
+
+		if (!p || p->n_addrs || !h->n_addrs)
+			continue;
+		p->addrs = malloc(h->n_addrs * sizeof(*p->addrs));
+		if (!p->addrs)
+			return -ENOMEM;
+		memcpy(p->addrs, h->addrs, h->n_addrs * sizeof(*p->addrs));
+		p->n_addrs = p->cap_addrs = h->n_addrs;
+	}
+	return 0;
+}
+
 int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct agent_sync_out *out)
 {
 	struct numbering_prior prior;
+	struct ms_state cur;
 	struct endpoint_binding *eps = NULL;
 	struct np_cluster view;
 	struct compiled cp;
@@ -50,6 +91,7 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 
 	memset(out, 0, sizeof(*out));
 	numbering_prior_init(&prior);
+	ms_state_init(&cur);
 	out->veth_pod = calloc(in->n_veths + 1, sizeof(*out->veth_pod));
 	if (!out->veth_pod) {
 		err = -ENOMEM;
@@ -59,7 +101,14 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 	if (err)
 		goto out;
 	have_view = true;
-	err = mapsync_load_numbering(l, &prior);
+	err = overlay_hints(&view, in);
+	if (err)
+		goto out;
+	/* One read of the maps: the numbers come from it, and the sync diffs
+	 * against it. Only this process writes them (the pin dir's lock). */
+	err = mapsync_read(l, &cur);
+	if (!err)
+		err = mapsync_numbering_from_state(&cur, &prior);
 	if (err)
 		goto out;
 	{
@@ -92,9 +141,11 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 		if (!is_local(p, in->node))
 			continue;
 		out->local_pods++;
-		if (!p->n_addrs)
+		if (!p->n_addrs && !hint_of_pod(p, in))
 			continue;
-		v = veth_of(p, in->veths, in->n_veths);
+		v = hinted_veth(p, in);
+		if (v < 0)
+			v = veth_of(p, in->veths, in->n_veths);
 		if (v < 0 || out->veth_pod[v]) {
 			out->local_waiting++;
 			continue;
@@ -119,7 +170,7 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 	out->namespaces = (uint32_t)view.n_namespaces;
 	if (in->fast)
 		in->fast->valid = false;
-	err = mapsync_apply(l, &cp, eps, n_eps, &out->st);
+	err = mapsync_apply_read(l, &cp, eps, n_eps, &cur, &out->st);
 	if (!err && in->fast)
 		err = fast_index_build(in->fast, &view, &cp, in->node);
 out:
@@ -129,6 +180,7 @@ out:
 	if (have_view)
 		store_view_free(&view);
 	numbering_prior_free(&prior);
+	ms_state_free(&cur);
 	free(eps);
 	if (err == -ENOMEM)
 		log_error("sync: out of memory");

@@ -16,6 +16,7 @@
 #include "agent_store.h"
 #include "mapsync.h"
 #include "model.h"
+#include "agent_cni.h"
 #include "agent_fast.h"
 #include "netdisc.h"
 
@@ -28,6 +29,10 @@ struct agent_sync_in {
 	size_t n_node_addrs;
 	const struct nd_veth *veths; /* the pod veths of this node */
 	size_t n_veths;
+	/* What npbpf-cni announced: pod NS/NAME is on veth ifindex, with these
+	 * addresses until the API reports its own (agent_cni.h). */
+	const struct cni_hint *hints;
+	size_t n_hints;
 	bool enforce_host;
 	/* Rebuilt from this sync's compile when it succeeds, invalidated when
 	 * it fails; NULL: none. */

@@ -223,11 +223,30 @@ static const struct {
 
 /* Node k owns the pod CIDR 198.18.0.0 + k*256 /24, hosts .2 to .251, and the
  * address 198.19.192.10 + k: 448 /24s end at 198.19.191.255, below the node
- * range, so pod and node addresses never meet. */
+ * range, so pod and node addresses never meet. Up to GEN_LEGACY_MAX_PODS
+ * pods there are at most 448 nodes (up to 250 pods each); beyond it (the
+ * agent's 150,000-pod memory benchmark) every 100 pods get a node again, and
+ * nodes 448 and up take their /24 from 10.0.0.0/8 (10.0.0.0 + (k - 448) *
+ * 256): data only, never sent traffic, and outside the 198.18.0.0/15 the
+ * generated ipBlocks except, but inside their 10.0.0.0/8 except. Node
+ * addresses stay in 198.19.192.0/18 (2,000 nodes at most). */
 #define GEN_MAX_NODES 448u
+#define GEN_LEGACY_MAX_PODS 100000u
+#define GEN_MAX_NODES_BIG ((CLUSTER_GEN_MAX_PODS + 99) / 100)
 #define GEN_PODS_PER_NODE 250u
 #define GEN_NODE_BASE 0xc613c00au /* 198.19.192.10 */
 #define GEN_POD_BASE 0xc6120000u  /* 198.18.0.0 */
+#define GEN_POD_BASE_BIG 0x0a000000u /* 10.0.0.0 */
+
+_Static_assert(GEN_MAX_NODES_BIG <= 16384 - 10, "node addresses fit 198.19.192.0/18");
+_Static_assert(GEN_MAX_NODES_BIG - GEN_MAX_NODES <= 65536, "node /24s fit 10.0.0.0/8");
+
+/* The first address of node k's pod /24. */
+static uint32_t gen_node_cidr(uint32_t node)
+{
+	return node < GEN_MAX_NODES ? GEN_POD_BASE + node * 256
+				    : GEN_POD_BASE_BIG + (node - GEN_MAX_NODES) * 256;
+}
 
 struct gen_ns {
 	char name[64];
@@ -584,7 +603,7 @@ static void gen_write_pod(struct gen *g, const struct gen_wl *w, uint32_t replic
 		    proto_name(c->ports[i].proto));
 
 	nip = GEN_NODE_BASE + node;
-	ip = c->host_network ? nip : GEN_POD_BASE + node * 256 + host;
+	ip = c->host_network ? nip : gen_node_cidr(node) + host;
 	put(o, "status:\n  phase: Running\n  hostIP: %u.%u.%u.%u\n  podIP: %u.%u.%u.%u\n"
 	       "  podIPs:\n  - ip: %u.%u.%u.%u\n", nip >> 24, (nip >> 16) & 255, (nip >> 8) & 255,
 	    nip & 255, ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, ip >> 24,
@@ -1234,7 +1253,7 @@ int cluster_gen_write(FILE *f, const struct cluster_gen_params *p, struct cluste
 		return err;
 	/* About 100 pods per node, as kubelet's default maximum of 110 allows. */
 	g.n_nodes = (p->pods + 99) / 100;
-	if (g.n_nodes > GEN_MAX_NODES)
+	if (g.n_nodes > GEN_MAX_NODES && p->pods <= GEN_LEGACY_MAX_PODS)
 		g.n_nodes = GEN_MAX_NODES;
 	g.ns = calloc(p->namespaces, sizeof(*g.ns));
 	g.node_used = calloc(g.n_nodes, sizeof(*g.node_used));

@@ -9,7 +9,8 @@
  *    pod-template-hash) and small StatefulSets, so identities follow
  *    workloads, not pods; a few Deployments are mid-rollout (two hashes, and
  *    sometimes a moved named port);
- *  - addresses are unique: IPv4 from per-node /24s in 198.18.0.0/15, IPv6
+ *  - addresses are unique: IPv4 from per-node /24s in 198.18.0.0/15 (and
+ *    10.0.0.0/8 beyond 100,000 pods, see CLUSTER_GEN_MAX_PODS), IPv6
  *    twins in 2001:db8::/32 for some workloads, hostNetwork pods (kube-proxy,
  *    one per node) on node addresses in 198.19.192.0/18;
  *  - policies are the kinds the guides teach: default deny, DNS egress, tier
@@ -25,9 +26,12 @@
 
 #include "model.h"
 
-/* Bounds of the address plan (448 node /24s of 250 pods) and of what a
- * benchmark can sensibly ask for. */
-#define CLUSTER_GEN_MAX_PODS 100000u
+/* Bounds of the address plan and of what a benchmark can sensibly ask for.
+ * Up to 100,000 pods: at most 448 nodes, whose /24s fill 198.18.0.0/15 (250
+ * pods each at most). More pods (the agent's 150,000-pod benchmark): a node
+ * per 100 pods, nodes from the 449th on with /24s in 10.0.0.0/8 (addresses
+ * for data only; cluster_gen.c). */
+#define CLUSTER_GEN_MAX_PODS 200000u
 #define CLUSTER_GEN_MAX_NAMESPACES 20000u
 #define CLUSTER_GEN_MAX_POLICIES 1000000u
 

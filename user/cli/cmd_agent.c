@@ -27,6 +27,7 @@ enum {
 	OPT_NO_STREAMING_LIST,
 	OPT_PAGE_SIZE,
 	OPT_ONCE,
+	OPT_CNI_SOCKET,
 };
 
 const struct cli_opt agent_opts[] = {
@@ -53,6 +54,8 @@ const struct cli_opt agent_opts[] = {
 	{ "no-streaming-list", OPT_NO_STREAMING_LIST, NULL,
 	  "always list with paginated LIST, never sendInitialEvents" },
 	{ "page-size", OPT_PAGE_SIZE, "N", "LIST page size (default 500)" },
+	{ "cni-socket", OPT_CNI_SOCKET, "PATH",
+	  "where npbpf-cni announces new pods (default " AGENT_DEFAULT_CNI_SOCKET "; off: none)" },
 	{ "once", OPT_ONCE, NULL, "exit after the first complete sync (tests, benchmarks)" },
 	{ 0 },
 };
@@ -128,6 +131,9 @@ int cmd_agent(const struct command *self, int argc, char **argv)
 			break;
 		case OPT_ONCE:
 			o.once = true;
+			break;
+		case OPT_CNI_SOCKET:
+			o.cni_socket = optarg;
 			break;
 		default:
 			err = -EINVAL;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_agent.h"
 #include "bench_verdict.h"
 #include "cluster_gen.h"
 #include "commands.h"
@@ -42,6 +43,11 @@ enum {
 	BENCH_OPT_KEEP_YAML,
 	BENCH_OPT_REPEAT,
 	BENCH_OPT_RUNS,
+	BENCH_OPT_QUICK,
+	BENCH_OPT_SAMPLES,
+	BENCH_OPT_STREAMING,
+	BENCH_OPT_NO_MEMORY,
+	BENCH_OPT_KEEP_LOGS,
 };
 
 /* ---- Temporary file: removed on every exit path, and on SIGINT/TERM/HUP. */
@@ -456,4 +462,65 @@ int cmd_bench_verdict(const struct command *self, int argc, char **argv)
 	if (!err)
 		err = cli_no_operands(&p, argc, argv);
 	return err ? EXIT_USAGE : bench_verdict(&a);
+}
+
+/* ---- bench agent: the options; the measuring is bench_agent.c's. */
+
+const struct cli_opt bench_agent_opts[] = {
+	{ "quick", BENCH_OPT_QUICK, NULL,
+	  "2,000 pods / 100 namespaces / 2,000 policies, " STR(BENCH_AGENT_QUICK_SAMPLES)
+	  " samples per event kind,\nan 8,000-pod memory run (under a minute)" },
+	{ "samples", BENCH_OPT_SAMPLES, "N",
+	  "events per kind (default " STR(BENCH_AGENT_SAMPLES) ", --quick " STR(
+		  BENCH_AGENT_QUICK_SAMPLES) ")" },
+	{ "seed", BENCH_OPT_SEED, "S", "generator seed (default 1)" },
+	{ "streaming-list", BENCH_OPT_STREAMING, NULL,
+	  "serve the streaming list (sendInitialEvents) instead of refusing it" },
+	{ "no-memory", BENCH_OPT_NO_MEMORY, NULL, "skip the large memory run" },
+	{ "keep-logs", BENCH_OPT_KEEP_LOGS, "DIR",
+	  "copy the agents' logs (agent-1.log ...) into DIR (with -v: debug lines)" },
+	{ "output", 'o', "FORMAT", "text (default) or json" },
+	{ 0 },
+};
+
+int cmd_bench_agent(const struct command *self, int argc, char **argv)
+{
+	struct bench_agent_args a = { .seed = 1 };
+	struct cli_parser p;
+	uint64_t v = 0;
+	int c, err = 0;
+
+	(void)self;
+	cli_parser_init(&p, bench_agent_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
+		switch (c) {
+		case BENCH_OPT_QUICK:
+			a.quick = true;
+			break;
+		case BENCH_OPT_SAMPLES:
+			err = opt_number("samples", optarg, 1, BENCH_AGENT_MAX_SAMPLES, &v);
+			a.samples = (uint32_t)v;
+			break;
+		case BENCH_OPT_SEED:
+			err = opt_number("seed", optarg, 0, UINT64_MAX, &a.seed);
+			break;
+		case BENCH_OPT_STREAMING:
+			a.streaming = true;
+			break;
+		case BENCH_OPT_NO_MEMORY:
+			a.no_memory = true;
+			break;
+		case BENCH_OPT_KEEP_LOGS:
+			a.keep_logs = optarg;
+			break;
+		case 'o':
+			err = opt_output(optarg, &a.json);
+			break;
+		default:
+			err = -EINVAL;
+		}
+	}
+	if (!err)
+		err = cli_no_operands(&p, argc, argv);
+	return err ? EXIT_USAGE : bench_agent(&a);
 }

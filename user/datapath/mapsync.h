@@ -295,6 +295,12 @@ int mapsync_load_numbering(struct loader *l, struct numbering_prior *prior);
  */
 int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endpoint_binding *eps,
 		  size_t n, struct sync_stats *out);
+/* mapsync_apply over the maps as cur holds them (mapsync_read, just now by
+ * the caller, who numbered cp from it with mapsync_numbering_from_state):
+ * one read of the maps per sync instead of two. */
+int mapsync_apply_read(struct loader *l, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n, const struct ms_state *cur,
+		       struct sync_stats *out);
 /* The backend mapsync_apply writes through, for tests that swap in maps of
  * their own in l->fds (caps read from the maps). 0 or -errno. */
 int mapsync_backend(struct loader *l, struct ms_backend *be);

@@ -347,32 +347,36 @@ static void report_failure(const struct sync_stats *st)
 		  st->isolated);
 }
 
-/* Reads what the maps hold, plans cp over it, and writes the difference. */
+/* Reads what the maps hold (unless the caller did: have), plans cp over
+ * it, and writes the difference. */
 static int apply(const struct ms_backend *be, const struct compiled *cp,
-		 const struct endpoint_binding *eps, size_t n, struct sync_stats *out)
+		 const struct endpoint_binding *eps, size_t n, const struct ms_state *have,
+		 struct sync_stats *out)
 {
-	struct ms_state cur, want;
+	struct ms_state read, want;
+	const struct ms_state *cur = have ? have : &read;
 	struct sync_stats st;
 	double t0, t1, t2;
-	int err;
+	int err = 0;
 
 	memset(&st, 0, sizeof(st));
 	st.err_map = PIN_N;
-	ms_state_init(&cur);
+	ms_state_init(&read);
 	ms_state_init(&want);
 	t0 = now_ms();
-	err = be->read(be->ctx, &cur);
+	if (!have)
+		err = be->read(be->ctx, &read);
 	if (err)
 		goto out;
 	t1 = now_ms();
-	err = mapsync_desired(cp, eps, n, &cur, &want, &st);
+	err = mapsync_desired(cp, eps, n, cur, &want, &st);
 	if (err) {
 		if (err == -ENOMEM)
 			log_error("sync: out of memory");
 		goto out;
 	}
 	t2 = now_ms();
-	err = mapsync_execute(&want, &cur, be, &st);
+	err = mapsync_execute(&want, cur, be, &st);
 	st.read_ms = t1 - t0;
 	st.plan_ms = t2 - t1;
 	if (err) {
@@ -390,7 +394,7 @@ static int apply(const struct ms_backend *be, const struct compiled *cp,
 out:
 	if (out)
 		*out = st;
-	ms_state_free(&cur);
+	ms_state_free(&read);
 	ms_state_free(&want);
 	return err;
 }
@@ -401,7 +405,17 @@ int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endp
 	struct ms_backend be;
 
 	mapsync_backend(l, &be);
-	return apply(&be, cp, eps, n, out);
+	return apply(&be, cp, eps, n, NULL, out);
+}
+
+int mapsync_apply_read(struct loader *l, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n, const struct ms_state *cur,
+		       struct sync_stats *out)
+{
+	struct ms_backend be;
+
+	mapsync_backend(l, &be);
+	return apply(&be, cp, eps, n, cur, out);
 }
 
 int mapsync_apply_maps(struct ms_maps *mm, const struct compiled *cp,
@@ -410,5 +424,5 @@ int mapsync_apply_maps(struct ms_maps *mm, const struct compiled *cp,
 	struct ms_backend be;
 
 	mapsync_backend_maps(mm, &be);
-	return apply(&be, cp, eps, n, out);
+	return apply(&be, cp, eps, n, NULL, out);
 }
