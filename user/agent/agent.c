@@ -558,8 +558,11 @@ static int try_fast(struct agent *a)
 		  a->n_changes, st.ipc_put, st.ipc_del);
 	changes_clear(a);
 	a->pending_since = 0;
-	/* A full sync checks what was written: it must find nothing to do. */
-	a->reconcile_at = agent_now() + 1.0;
+	/* A full sync checks what was written: it must find nothing to do.
+	 * Once per 5 s of incremental applies, not after each: under steady pod
+	 * churn a check after every apply would be a full sync per apply. */
+	if (!a->reconcile_at)
+		a->reconcile_at = agent_now() + 5.0;
 	agent_report_write(a);
 	return 1;
 }
