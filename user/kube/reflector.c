@@ -403,6 +403,35 @@ static const struct yt_node *rf_with_kind(const struct reflector *r, const struc
 	return wrap;
 }
 
+/*
+ * A NetworkPolicy the API server accepted and npbpf cannot read: its author
+ * meant to isolate pods of its namespace, and skipping it would leave them
+ * open. It is enforced as a deny-all of its namespace (every pod, both
+ * directions, no rule) until it is fixed or deleted: loud breakage instead
+ * of a silent hole. 1, or -ENOMEM.
+ */
+static int rf_policy_fail_closed(struct reflector *r, struct kube_event *ev)
+{
+	struct np_policy *p = &ev->obj.u.policy;
+
+	manifest_object_free(&ev->obj);
+	memset(&ev->obj, 0, sizeof(ev->obj));
+	ev->obj.kind = MANIFEST_POLICY;
+	p->ns = strdup(ev->ns);
+	p->name = strdup(ev->name);
+	if (!p->ns || !p->name) {
+		manifest_object_free(&ev->obj);
+		return -ENOMEM;
+	}
+	p->types[NP_INGRESS] = p->types[NP_EGRESS] = true;
+	p->loc.file = ev->source;
+	r->n_invalid++;
+	log_error("%s %s/%s: invalid (above): enforced as deny-all for every pod of namespace %s "
+		  "until it is fixed or deleted (fail-closed)",
+		  r->ki->name, ev->ns, ev->name, ev->ns);
+	return 1;
+}
+
 /* Decodes obj into ev->obj: 1 decoded, 0 not valid or not ours (logged when
  * invalid), -ENOMEM. */
 static int rf_decode(struct reflector *r, const struct yt_node *obj, struct kube_event *ev)
@@ -417,6 +446,8 @@ static int rf_decode(struct reflector *r, const struct yt_node *obj, struct kube
 	free(items);
 	if (ret == -ENOMEM)
 		return ret;
+	if (ret < 0 && r->kind == KUBE_POLICIES && ev->ns)
+		return rf_policy_fail_closed(r, ev);
 	if (ret < 0) {
 		log_warn("%s %s%s%s: invalid, skipped", r->ki->name, ev->ns ? ev->ns : "",
 			 ev->ns ? "/" : "", ev->name);
