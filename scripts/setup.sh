@@ -8,7 +8,7 @@ packages=(
   clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   libyaml-dev libcurl4-openssl-dev libcriterion-dev libyajl-dev libmicrohttpd-dev libmnl-dev
   python3 openssl curl
-  iproute2 iputils-ping python3-scapy
+  iproute2 iputils-ping python3-scapy containernetworking-plugins
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -546,21 +546,15 @@ static int no_programs(struct loader *l, const char *what)
 	return -EINVAL;
 }
 
-int loader_attach_tc(struct loader *l, uint32_t ifindex)
+int loader_tc_attach_fds(uint32_t ifindex, int from_pod_fd, int to_pod_fd,
+			 bool *created_clsact)
 {
 	static const enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
-	const int progs[2] = { l->prog_fds[PIN_PROG_FROM_POD], l->prog_fds[PIN_PROG_TO_POD] };
+	const int progs[2] = { from_pod_fd, to_pod_fd };
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
-	struct loader_attach *a;
 	bool created = false;
 	int err;
 
-	err = no_programs(l, "attach");
-	if (err)
-		return err;
-	a = find_att(l, ifindex, true);
-	if (!a)
-		return -ENOMEM;
 	err = bpf_tc_hook_create(&hook);
 	if (!err)
 		created = true;
@@ -576,8 +570,8 @@ int loader_attach_tc(struct loader *l, uint32_t ifindex)
 		if (err)
 			goto fail;
 	}
-	a->tc = true;
-	a->created_clsact |= created;
+	if (created_clsact)
+		*created_clsact = created;
 	return 0;
 fail:
 	log_error("attaching TC programs to ifindex %u: %s", ifindex, strerror(-err));
@@ -588,11 +582,32 @@ fail:
 	return err;
 }
 
-int loader_detach_tc(struct loader *l, uint32_t ifindex)
+int loader_attach_tc(struct loader *l, uint32_t ifindex)
+{
+	struct loader_attach *a;
+	bool created = false;
+	int err;
+
+	err = no_programs(l, "attach");
+	if (err)
+		return err;
+	a = find_att(l, ifindex, true);
+	if (!a)
+		return -ENOMEM;
+	err = loader_tc_attach_fds(ifindex, l->prog_fds[PIN_PROG_FROM_POD],
+				   l->prog_fds[PIN_PROG_TO_POD], &created);
+	if (err)
+		return err;
+	a->tc = true;
+	a->created_clsact |= created;
+	return 0;
+}
+
+/* Our two filters off ifindex; not there (or no such device) is fine. */
+static int detach_filters(uint32_t ifindex)
 {
 	static const enum bpf_tc_attach_point points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex);
-	struct loader_attach *a = find_att(l, ifindex, false);
 	int err = 0, ret;
 
 	for (int i = 0; i < 2; i++) {
@@ -604,6 +619,25 @@ int loader_detach_tc(struct loader *l, uint32_t ifindex)
 		if (ret && ret != -ENOENT && ret != -ENODEV && ret != -EINVAL && !err)
 			err = ret;
 	}
+	return err;
+}
+
+int loader_tc_detach_ifindex(uint32_t ifindex)
+{
+	int err = detach_filters(ifindex);
+
+	if (err)
+		log_error("detaching TC programs from ifindex %u: %s", ifindex, strerror(-err));
+	return err;
+}
+
+int loader_detach_tc(struct loader *l, uint32_t ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex);
+	struct loader_attach *a = find_att(l, ifindex, false);
+	int err, ret;
+
+	err = detach_filters(ifindex);
 	if (a && a->created_clsact) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		ret = bpf_tc_hook_destroy(&hook);

@@ -85,6 +85,17 @@ int loader_attach_tc(struct loader *l, uint32_t ifindex);
  * A filter that is not there is fine. 0 or -errno (logged). */
 int loader_detach_tc(struct loader *l, uint32_t ifindex);
 
+/* The same attach with program fds of the caller's (the CNI plugin, which
+ * opens the pinned programs with bpf_obj_get and has no loader): clsact
+ * created when missing (*created_clsact says so; may be NULL), our filters
+ * (LOADER_TC_HANDLE, LOADER_TC_PRIORITY) added or replaced. 0 or -errno
+ * (logged). */
+int loader_tc_attach_fds(uint32_t ifindex, int from_pod_fd, int to_pod_fd,
+			 bool *created_clsact);
+/* Removes our two filters from ifindex without a loader (the qdisc stays).
+ * A filter or device that is not there is fine. 0 or -errno (logged). */
+int loader_tc_detach_ifindex(uint32_t ifindex);
+
 /* Attaches npbpf_xdp_from_pod to ifindex: native mode, or generic (skb)
  * mode when the driver has none and native_only is false. 0 or -errno. */
 int loader_attach_xdp(struct loader *l, uint32_t ifindex, bool native_only);
