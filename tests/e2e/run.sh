@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs one lab scenario: the manifests on real network namespaces with the
-# datapath attached, compared with the scenario's expected matrix, in both
-# pod wirings (bridge, routed) and with the XDP from-pod program (bridge).
+# datapath attached, compared with the scenario's expected matrix, in each
+# wiring: by default the lab's own (bridge, routed, bridge with the XDP
+# from-pod program); WIRING arguments replace them (lab options, one string
+# each, e.g. "bridge --cni": pods wired by the real CNI plugins).
 #
-#   run.sh NPBPF_BINARY E2E_DIR SCENARIO
+#   run.sh NPBPF_BINARY E2E_DIR SCENARIO [WIRING...]
 #
 # E2E_DIR/SCENARIO/args holds the lab's arguments (paths relative to
 # E2E_DIR); E2E_DIR/SCENARIO/expected.txt (explain's text layout) or
@@ -18,15 +20,18 @@
 set -u
 
 usage() {
-	echo "usage: $0 NPBPF_BINARY E2E_DIR SCENARIO" >&2
+	echo "usage: $0 NPBPF_BINARY E2E_DIR SCENARIO [WIRING...]" >&2
 	exit 2
 }
 
-[ "$#" -eq 3 ] || usage
+[ "$#" -ge 3 ] || usage
 npbpf=$1
 case $npbpf in /*) ;; *) npbpf=$PWD/$npbpf ;; esac
 dir=$2
 scenario=$3
+shift 3
+wirings=("$@")
+[ "${#wirings[@]}" -gt 0 ] || wirings=("bridge --no-cni" routed "bridge --no-cni --xdp")
 state_dir=/run/npbpf-lab
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -66,7 +71,7 @@ leftovers() {
 }
 
 status=0
-for mode in bridge routed "bridge --xdp"; do
+for mode in "${wirings[@]}"; do
 	start=$(date +%s.%N)
 	read -r -a wiring <<<"$mode"
 	"$npbpf" lab "${args[@]}" --mode "${wiring[@]}" --expect "$expected" >/dev/null &

@@ -27,6 +27,7 @@
 #include "lab_addr.h"
 #include "lab_agent.h"
 #include "lab_cluster.h"
+#include "lab_cni.h"
 #include "lab_datapath.h"
 #include "lab_expect.h"
 #include "lab_ip.h"
@@ -41,6 +42,7 @@
 #include "manifest.h"
 #include "matrix.h"
 #include "options.h"
+#include "vec.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
 #define MIN_TIMEOUT_MS 50
@@ -56,10 +58,12 @@ struct lab_args {
 	size_t n_externals, cap_externals;
 	const char *expect;
 	const char *kubeconfig, *node; /* cluster mode */
+	const char *cni_chain;         /* --cni-chain (NULL: auto) */
 	int families;
 	enum lab_mode mode;
 	int timeout_ms;
-	bool json, keep, status, enforce_host, xdp;
+	bool json, keep, status, enforce_host, xdp, cni;
+	int cni_given; /* 1 --cni, -1 --no-cni, 0 neither */
 };
 
 enum {
@@ -76,6 +80,9 @@ enum {
 	OPT_XDP,
 	OPT_KUBECONFIG,
 	OPT_NODE,
+	OPT_CNI,
+	OPT_NO_CNI,
+	OPT_CNI_CHAIN,
 };
 
 const struct cli_opt lab_opts[] = {
@@ -99,6 +106,15 @@ const struct cli_opt lab_opts[] = {
 	{ "family", OPT_FAMILY, "4|6|both", "address family (default 4)" },
 	{ "mode", OPT_MODE, "bridge|routed",
 	  "pod wiring: a cni0 bridge (flannel, default) or /32\nroutes per pod (Calico)" },
+	{ "cni", OPT_CNI, NULL,
+	  "wire pods with the real CNI plugins, as a flannel node: bridge\n"
+	  "(cni0) and host-local from " LAB_CNI_BIN_DIR ", then npbpf-cni (the\n"
+	  "default in bridge mode)" },
+	{ "no-cni", OPT_NO_CNI, NULL,
+	  "bridge mode: the lab's own cni0 and veths instead of the plugins" },
+	{ "cni-chain", OPT_CNI_CHAIN, "LIST",
+	  "with --cni: plugin types after bridge, comma-separated (default\n"
+	  "auto: npbpf-cni when it is built; '' for bridge alone)" },
 	{ "timeout-ms", OPT_TIMEOUT, "N",
 	  "how long a probe waits (default " STR(DEFAULT_TIMEOUT_MS) ", " STR(MIN_TIMEOUT_MS)
 	  " to " STR(MAX_TIMEOUT_MS) ")" },
@@ -152,6 +168,15 @@ static int check_args(const struct lab_args *a)
 {
 	int err = a->kubeconfig || a->node ? check_cluster_args(a) : opt_files_given(&a->files);
 
+	if (!err && a->cni_given > 0 && a->mode == LAB_MODE_ROUTED) {
+		log_usage("--cni wires pods with the bridge plugin (cni0): it does not go with "
+			  "--mode routed");
+		err = -EINVAL;
+	}
+	if (!err && a->cni_chain && !a->cni) {
+		log_usage("--cni-chain goes with --cni");
+		err = -EINVAL;
+	}
 	if (!err && a->status && a->json) {
 		log_usage("--status prints text; with -o json use --keep, then "
 			  "'npbpf status -o json' in the node namespace");
@@ -216,6 +241,15 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 		case OPT_NODE:
 			a->node = optarg;
 			break;
+		case OPT_CNI:
+			a->cni_given = 1;
+			break;
+		case OPT_NO_CNI:
+			a->cni_given = -1;
+			break;
+		case OPT_CNI_CHAIN:
+			a->cni_chain = optarg;
+			break;
 		case 'o':
 			err = opt_output(optarg, &a->json);
 			break;
@@ -225,6 +259,16 @@ static int parse_args(int argc, char **argv, struct lab_args *a)
 	}
 	if (!err)
 		err = cli_no_operands(&p, argc, argv);
+	/* The CNI plugins by default, in bridge mode (routed has no plugin),
+	 * where they are installed. */
+	a->cni = a->cni_given > 0 || (!a->cni_given && a->mode == LAB_MODE_BRIDGE);
+	if (a->cni && !a->cni_given &&
+	    (access(LAB_CNI_BIN_DIR "/bridge", X_OK) || access(LAB_CNI_BIN_DIR "/host-local", X_OK))) {
+		log_warn("no CNI plugins in %s (apt-get install containernetworking-plugins): "
+			 "the lab wires pods itself (--no-cni)",
+			 LAB_CNI_BIN_DIR);
+		a->cni = false;
+	}
 	return err ? err : check_args(a);
 }
 
@@ -285,6 +329,8 @@ struct lab_run {
 	struct lab_cluster_cfg cfg;
 	pid_t agent_pid;
 	char agent_state[300], agent_log[300], cfg_path[300];
+	char cni_socket[300];
+	bool agent_started, bad_input;
 	char kubeconfig[PATH_MAX];
 };
 
@@ -314,12 +360,12 @@ static int check_sctp(const struct matrix *m)
 }
 
 static int matrices(struct lab_run *r, const struct compile_opts *copts);
+static int file_matrices(struct lab_run *r);
 
 /* The model, its addresses, the compile, both matrices and the expected
  * one. Input errors (unreadable input included) are -EINVAL: exit 2. */
 static int prepare(struct lab_run *r)
 {
-	struct compile_opts copts = { 0 };
 	const struct lab_args *a = &r->a;
 	int err;
 
@@ -331,17 +377,61 @@ static int prepare(struct lab_run *r)
 		return err == -ENOMEM ? err : -EINVAL;
 	}
 	err = lab_addr_check(&r->c, a->externals, a->n_externals);
+	/* --cni: pods without addresses get host-local's (cni_addresses),
+	 * the node its own here. */
 	if (!err)
-		err = lab_addr_assign(&r->c, a->families, a->externals, a->n_externals, r->node);
+		err = lab_addr_assign(&r->c, a->cni ? 0 : a->families, a->externals,
+				      a->n_externals, r->node);
 	if (err)
 		return err == -ENOSPC ? -EINVAL : err;
 	err = lab_net_plan(&r->net, a->mode, &r->c, r->node, a->externals, a->n_externals);
-	if (err)
+	if (!err && a->cni)
+		err = lab_net_cni_plan(&r->net, &r->c, a->families, a->cni_chain);
+	if (err || a->cni) {
+		r->node[1] = r->net.node[1]; /* moved out of the pod CIDR */
 		return err;
-	copts.enforce_host = a->enforce_host;
+	}
+	return file_matrices(r);
+}
+
+/* File mode's compile and matrices (--cni: once the pods have addresses). */
+static int file_matrices(struct lab_run *r)
+{
+	struct compile_opts copts = { 0 };
+
+	copts.enforce_host = r->a.enforce_host;
 	copts.node_addrs = r->net.node_addrs;
 	copts.n_node_addrs = r->net.n_node_addrs;
 	return matrices(r, &copts);
+}
+
+/* --cni, file mode: the addresses host-local gave pods that had none go
+ * into the model (as lab_addr_assign's would), checked like manifests'. */
+static int cni_addresses(struct lab_run *r)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < r->net.n_hosts; i++) {
+		struct lab_host *h = &r->net.hosts[i];
+		struct np_pod *pod;
+
+		if (!h->pod || !h->cni_dynamic)
+			continue;
+		pod = &r->c.pods[h->pod - r->c.pods];
+		for (size_t k = 0; !err && k < h->n_cni_addrs; k++) {
+			struct np_addr *slot = VEC_PUSH(pod->addrs, pod->n_addrs, pod->cap_addrs);
+
+			if (!slot)
+				err = -ENOMEM;
+			else
+				*slot = h->cni_addrs[k];
+		}
+		h->addrs = pod->addrs;
+		h->n_addrs = pod->n_addrs;
+	}
+	if (!err)
+		err = lab_addr_check(&r->c, r->a.externals, r->a.n_externals);
+	return err;
 }
 
 /* The compile, both matrices (in cluster mode only the pods with a
@@ -430,8 +520,11 @@ static int list_and_plan(struct lab_run *r, const struct np_addr *node_addr)
 	}
 	lab_cluster_note_pending(&r->c, a->node);
 	err = lab_net_plan_node(&r->net, a->mode, &r->c, a->node, r->node);
+	if (!err && a->cni)
+		err = lab_net_cni_plan(&r->net, &r->c, a->families, a->cni_chain);
 	if (err)
 		return err;
+	r->node[1] = r->net.node[1]; /* --cni may move it out of the pod CIDR */
 	copts.enforce_host = a->enforce_host;
 	copts.node_addrs = r->net.node_addrs;
 	copts.n_node_addrs = r->net.n_node_addrs;
@@ -466,6 +559,18 @@ static int record_plan(struct lab_run *r)
 	}
 	if (!err)
 		err = lab_state_record(&r->st, "netns %s", r->net.node_netns);
+	if (!err && r->net.cni_conf) {
+		char dir[256];
+
+		lab_cni_dir(r->st.id, dir, sizeof(dir));
+		lab_cni_agent_socket(r->st.id, r->cni_socket, sizeof(r->cni_socket));
+		r->net.cni_conf->pin_dir = r->pin_dir;
+		if (r->a.kubeconfig)
+			r->net.cni_conf->agent_socket = r->cni_socket;
+		else /* no agent: npbpf-cni leaves the pod isolated, the lab's sync binds */
+			r->net.cni_conf->agent_socket = "/nonexistent/npbpf-lab-no-agent.sock";
+		err = lab_state_record(&r->st, "cni %s %s", dir, r->net.node_netns);
+	}
 	for (size_t i = 0; !err && i < r->net.n_hosts; i++)
 		err = lab_state_record(&r->st, "netns %s", r->net.hosts[i].netns);
 	if (!err)
@@ -480,10 +585,12 @@ static int record_agent(pid_t pid, void *arg)
 	return lab_state_record(&r->st, "agent %d %s", (int)pid, r->pin_dir);
 }
 
-/* Cluster mode's datapath: the agent, started once the node namespace and
- * the veths exist, and waited for until it enforces what the lab listed. */
-static int start_agent(struct lab_run *r)
+/* Cluster mode's agent, started (once): with --cni and npbpf-cni before the
+ * pods' ADD (npbpf-cni announces each pod on the lab's socket and waits for
+ * the agent to bind it), else once the veths exist. */
+static int start_agent_early(struct lab_run *r)
 {
+	bool cni = r->net.cni_conf && lab_cni_conf_has_npbpf_cni(r->net.cni_conf);
 	struct lab_agent_opts o = {
 		.kubeconfig = r->a.kubeconfig,
 		.node = r->a.node,
@@ -491,16 +598,45 @@ static int start_agent(struct lab_run *r)
 		.pin_dir = r->pin_dir,
 		.state_file = r->agent_state,
 		.log_file = r->agent_log,
+		.cni_socket = cni ? r->cni_socket : NULL,
 		.bridged = r->a.mode == LAB_MODE_BRIDGE,
 		.xdp = r->a.xdp,
 		.enforce_host = r->a.enforce_host,
 	};
-	int err = lab_agent_start(&o, record_agent, r, &r->agent_pid);
+	int err;
+
+	if (r->agent_started)
+		return 0;
+	err = lab_agent_start(&o, record_agent, r, &r->agent_pid);
+	r->agent_started = !err;
+	return err;
+}
+
+/* Cluster mode's datapath: the agent, started once the node namespace and
+ * the veths exist (or before, above), and waited for until it enforces
+ * what the lab listed. */
+static int start_agent(struct lab_run *r)
+{
+	int err = start_agent_early(r);
 
 	if (!err)
 		err = lab_agent_wait(r->agent_pid, r->agent_state, r->agent_log, &r->info,
 				     LAB_AGENT_READY_MS);
 	return err;
+}
+
+/* --cni: what the chain needs before the first ADD. npbpf-cni attaches
+ * the pinned programs: the lab's own (file mode) or its agent's, which
+ * binds each pod as npbpf-cni announces it (cluster mode). */
+static int before_cni_add(void *arg)
+{
+	struct lab_run *r = arg;
+
+	if (!lab_cni_conf_has_npbpf_cni(r->net.cni_conf))
+		return 0;
+	if (!r->a.kubeconfig)
+		return lab_datapath_load(r->pin_dir, &r->net, &r->loader);
+	return start_agent_early(r);
 }
 
 static double since(int64_t t0)
@@ -525,15 +661,29 @@ static int build_and_probe(struct lab_run *r)
 	err = record_plan(r);
 	if (err)
 		return err;
-	log_info("lab %s: %zu namespaces, %s mode", r->st.id, r->net.n_hosts + 1,
-		 lab_mode_name(r->a.mode));
+	log_info("lab %s: %zu namespaces, %s mode%s", r->st.id, r->net.n_hosts + 1,
+		 lab_mode_name(r->a.mode), r->a.cni ? ", CNI plugins" : "");
 	t = lab_now_ms();
+	if (r->net.cni_conf) {
+		r->net.before_cni_add = before_cni_add;
+		r->net.before_cni_add_arg = r;
+	}
 	err = lab_net_create(&r->net);
 	if (!err && lab_stop_requested())
 		err = -EINTR;
 	if (err)
 		return err;
 	log_info("lab %s: network ready in %.2f s", r->st.id, since(t));
+	/* --cni, file mode: the model is complete once host-local answered. */
+	if (r->a.cni && !r->a.kubeconfig) {
+		err = cni_addresses(r);
+		if (!err)
+			err = file_matrices(r);
+		/* Bad input (an --expect file, an address clash) is still exit 2. */
+		r->bad_input = err == -EINVAL;
+		if (err)
+			return err;
+	}
 	t = lab_now_ms();
 	if (r->a.kubeconfig)
 		err = start_agent(r);
@@ -545,6 +695,10 @@ static int build_and_probe(struct lab_run *r)
 		return err;
 	log_info("lab %s: datapath on %zu veths in %.2f s", r->st.id,
 		 r->a.kubeconfig ? r->net.n_hosts : r->cp.n_endpoints, since(t));
+	/* --cni: what a runtime's CHECK says of every pod, datapath on. */
+	err = lab_net_cni_check(&r->net);
+	if (err)
+		return err;
 	return run_probes(r);
 }
 
@@ -673,7 +827,7 @@ static int lab_run(struct lab_run *r)
 		if (err == -EINTR)
 			log_error("interrupted by signal %d, removing the lab",
 				  lab_stop_signal());
-		return EXIT_FAIL;
+		return r->bad_input ? EXIT_USAGE : EXIT_FAIL;
 	}
 	print_result(r);
 	ret = judge(r);
@@ -832,8 +986,14 @@ static int probe_namespaces(struct lab_run *r, char *state_text)
 		log_info("lab %s: pod %s/%s is gone (or has other addresses): removing %s",
 			 r->st.id, h->ns, h->name, h->netns);
 		if (!strncmp(h->netns, LAB_NETNS_PREFIX, strlen(LAB_NETNS_PREFIX)) &&
-		    lab_netns_exists(h->netns))
+		    lab_netns_exists(h->netns)) {
+			/* --cni: DEL through the chain first, as the kubelet's runtime */
+			err = lab_net_del_host(&r->net, h->netns);
+			if (err)
+				log_warn("lab %s: CNI DEL of %s failed; removing it anyway", r->st.id,
+					 h->netns);
 			lab_batch_add(&b, "netns del %s", h->netns);
+		}
 	}
 	for (size_t i = 0; i < r->net.n_hosts; i++) {
 		if (!fresh[i])
@@ -842,8 +1002,10 @@ static int probe_namespaces(struct lab_run *r, char *state_text)
 		log_info("lab %s: pod %s/%s is new: creating %s", r->st.id, r->net.hosts[i].pod->ns,
 			 r->net.hosts[i].pod->name, r->net.hosts[i].netns);
 		/* Left by a probe that failed half-way. */
-		if (lab_netns_exists(r->net.hosts[i].netns))
+		if (lab_netns_exists(r->net.hosts[i].netns)) {
+			lab_net_del_host(&r->net, r->net.hosts[i].netns);
 			lab_batch_add(&b, "netns del %s", r->net.hosts[i].netns);
+		}
 	}
 	err = lab_batch_run(&b, NULL, true, "removing the namespaces of gone pods");
 	lab_batch_free(&b);

@@ -64,9 +64,10 @@ __attribute__((noreturn)) static void child(const struct lab_agent_opts *o, cons
 	argv[n++] = o->kubeconfig;
 	argv[n++] = "--listen";
 	argv[n++] = "off";
-	/* The lab's agent must not take the node's npbpf-cni socket. */
+	/* The lab's agent must not take the node's npbpf-cni socket: the
+	 * lab's own (--cni with npbpf-cni), or none. */
 	argv[n++] = "--cni-socket";
-	argv[n++] = "off";
+	argv[n++] = o->cni_socket ? o->cni_socket : "off";
 	argv[n++] = "--pin-dir";
 	argv[n++] = o->pin_dir;
 	argv[n++] = "--node-netns";

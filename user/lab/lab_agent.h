@@ -30,6 +30,7 @@ struct lab_agent_opts {
 	const char *pin_dir;
 	const char *state_file;
 	const char *log_file;
+	const char *cni_socket; /* npbpf-cni's (--cni); NULL: off */
 	bool bridged, xdp, enforce_host;
 };
 

@@ -33,7 +33,11 @@ static int sync_tables(struct loader *l, const struct lab_net *net, const struct
 		eps[n].name = net->hosts[i].pod->name;
 		eps[n].ifindex = net->hosts[i].ifindex;
 		eps[n].has_mac = true;
-		lab_host_mac(net->hosts[i].slot, eps[n].mac);
+		/* The bridge plugin's eth0 has a random MAC: the one it reported. */
+		if (net->hosts[i].has_mac)
+			memcpy(eps[n].mac, net->hosts[i].mac, sizeof(eps[n].mac));
+		else
+			lab_host_mac(net->hosts[i].slot, eps[n].mac);
 		n++;
 	}
 	err = mapsync_apply(l, cp, eps, n, &st);
@@ -62,18 +66,27 @@ static int attach_all(struct loader *l, const struct lab_net *net, bool xdp)
 	return err;
 }
 
-int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
-		      bool xdp, struct loader **out)
+int lab_datapath_load(const char *pin_dir, const struct lab_net *net, struct loader **out)
 {
 	struct loader_opts opts = {
 		.pin_dir = pin_dir,
 		.cfg_flags = net->mode == LAB_MODE_BRIDGE ? NPBPF_CFG_BRIDGED : 0,
 	};
-	struct loader *l = NULL;
-	int err;
 
 	*out = NULL;
-	err = loader_open(&opts, &l);
+	return loader_open(&opts, out);
+}
+
+int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
+		      bool xdp, struct loader **out)
+{
+	struct loader *l = *out;
+	int err = 0;
+
+	/* Loaded already (--cni), or now. */
+	*out = NULL;
+	if (!l)
+		err = lab_datapath_load(pin_dir, net, &l);
 	/* Tables first: a veth with no endpoint entry drops everything. */
 	if (!err)
 		err = sync_tables(l, net, cp);

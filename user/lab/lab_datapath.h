@@ -29,6 +29,10 @@ void lab_datapath_pin_dir(const char *id, char *buf, size_t len);
  */
 int lab_datapath_open(const char *pin_dir, const struct lab_net *net, const struct compiled *cp,
 		      bool xdp, struct loader **out);
+/* Only loads and pins the programs and maps (--cni: before the pods' ADD,
+ * which npbpf-cni needs); lab_datapath_open then goes on with *out. 0 or
+ * -errno (logged). */
+int lab_datapath_load(const char *pin_dir, const struct lab_net *net, struct loader **out);
 void lab_datapath_close(struct loader *l);
 
 #endif /* NPBPF_LAB_DATAPATH_H */

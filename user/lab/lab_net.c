@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lab_addr.h"
+#include "lab_cni.h"
 #include "lab_ip.h"
 #include "lab_probe.h"
 #include "lab_signal.h"
 #include "log.h"
+#include "matrix.h"
 #include "vec.h"
 
 #define BRIDGE "cni0"
@@ -22,6 +25,8 @@
 #define GW_V4 "169.254.1.1"
 #define GW_V6 "fe80::ecee:eeff:feee:eeee"
 #define HOST_VETH_INDEX 100
+/* How long an ADD is retried while the chain says "try again later". */
+#define CNI_RETRY_MS 30000
 
 int lab_mode_parse(const char *text, enum lab_mode *mode)
 {
@@ -151,6 +156,181 @@ int lab_net_plan_node(struct lab_net *net, enum lab_mode mode, const struct np_c
 	return err;
 }
 
+/* a with the bits after plen cleared. */
+static void addr_mask(struct np_addr *a, unsigned int plen)
+{
+	for (unsigned int bit = plen; bit < (a->family == 6 ? 128u : 32u); bit++)
+		a->bytes[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+	a->plen = (uint8_t)plen;
+}
+
+static unsigned int common_plen(const struct np_addr *a, const struct np_addr *b)
+{
+	unsigned int full = a->family == 6 ? 128 : 32, bit;
+
+	for (bit = 0; bit < full; bit++) {
+		uint8_t m = (uint8_t)(0x80u >> (bit % 8));
+
+		if ((a->bytes[bit / 8] & m) != (b->bytes[bit / 8] & m))
+			break;
+	}
+	return bit;
+}
+
+static bool addr_in(const struct np_addr *v, size_t n, const struct np_addr *a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!addr_cmp(&v[i], a))
+			return true;
+	return false;
+}
+
+/* Held by a pod of any node, a node, an external or the lab's node. */
+static bool addr_taken(const struct lab_net *net, const struct np_cluster *c,
+		       const struct np_addr *a)
+{
+	for (size_t i = 0; i < c->n_pods; i++) {
+		if (addr_in(c->pods[i].addrs, c->pods[i].n_addrs, a) ||
+		    addr_in(c->pods[i].host_addrs, c->pods[i].n_host_addrs, a))
+			return true;
+	}
+	return addr_in(net->ext, net->n_ext, a) || addr_in(net->node_addrs, net->n_node_addrs, a);
+}
+
+/* The address before a (within its family), false below the start. */
+static bool addr_prev(struct np_addr *a)
+{
+	for (int i = a->family == 6 ? 15 : 3; i >= 0; i--) {
+		if (a->bytes[i]--)
+			return true;
+	}
+	return false;
+}
+
+/* The node's IPv6 address out of the pod subnet sub (on cni0 it would
+ * stop the bridge plugin's next ADD): the highest free one of the range
+ * outside it. */
+static int move_node_addr(struct lab_net *net, const struct np_cluster *c,
+			  const struct np_addr *sub)
+{
+	struct np_addr cand, old = net->node[1];
+	char buf[64];
+
+	if (addr_parse(LAB_RANGE_V6, true, &cand) || sub->plen <= cand.plen) {
+		log_error("lab: --cni: the IPv6 pod CIDR %s leaves the node no address",
+			  addr_format(sub, buf, sizeof(buf)));
+		return -EINVAL;
+	}
+	for (unsigned int bit = cand.plen; bit < 128; bit++)
+		cand.bytes[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
+	cand.plen = 128;
+	do {
+		if (!addr_prev(&cand) || !lab_addr_in_range(&cand)) {
+			log_error("lab: --cni: no address for the node outside %s",
+				  addr_format(sub, buf, sizeof(buf)));
+			return -EINVAL;
+		}
+	} while (addr_contains(sub, &cand) || addr_taken(net, c, &cand));
+	net->node[1] = cand;
+	for (size_t i = 0; i < net->n_node_addrs; i++)
+		if (!addr_cmp(&net->node_addrs[i], &old))
+			net->node_addrs[i] = cand;
+	log_info("lab: --cni: the node's IPv6 address is %s, outside the pod CIDR",
+		 addr_format(&cand, buf, sizeof(buf)));
+	return 0;
+}
+
+static int cni_family(struct lab_net *net, const struct np_cluster *c, int f, bool wanted,
+		      struct lab_cni_conf *conf)
+{
+	unsigned int full = f ? 128 : 32, range_plen = f ? 32 : 15, max_plen = f ? 64 : 24;
+	const struct np_addr *first = NULL;
+	unsigned int plen = full;
+	struct np_addr sub, gw, end, base;
+	char buf[64], buf2[64];
+	size_t n_decl = 0;
+
+	for (size_t i = 0; i < net->n_hosts; i++) {
+		const struct lab_host *h = &net->hosts[i];
+
+		for (size_t a = 0; h->pod && a < h->n_addrs; a++) {
+			if (h->addrs[a].family != (f ? 6 : 4))
+				continue;
+			if (!first)
+				first = &h->addrs[a];
+			n_decl++;
+			if (common_plen(first, &h->addrs[a]) < plen)
+				plen = common_plen(first, &h->addrs[a]);
+		}
+	}
+	if (!wanted && !n_decl)
+		return 0;
+	conf->family[f] = true;
+	if (first) {
+		sub = *first;
+	} else if (addr_parse(f ? LAB_RANGE_V6 : LAB_RANGE_V4, true, &sub)) {
+		return -EINVAL;
+	}
+	if (plen > max_plen)
+		plen = max_plen;
+	/* Room for every pod, the network, the gateway and the broadcast. */
+	while (plen > range_plen && full - plen < 40 &&
+	       (1ull << (full - plen)) < (unsigned long long)net->n_hosts + 4)
+		plen--;
+	if (plen < range_plen) {
+		log_error("lab: --cni: the pods' addresses span more than the lab's range");
+		return -EINVAL;
+	}
+	addr_mask(&sub, plen);
+	base = sub;
+	base.plen = (uint8_t)full;
+	end = sub;
+	end.plen = (uint8_t)full;
+	for (unsigned int bit = plen; bit < full; bit++)
+		end.bytes[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
+	/* From the top (below the broadcast address), as the lab's node
+	 * address: pods' addresses are usually counted from the bottom, and
+	 * a kept cluster-mode lab's new pods must not claim it. */
+	gw = end;
+	do {
+		if (!addr_prev(&gw) || !addr_cmp(&gw, &base)) {
+			log_error("lab: --cni: no free address for cni0 in %s",
+				  addr_format(&sub, buf, sizeof(buf)));
+			return -EINVAL;
+		}
+	} while (addr_taken(net, c, &gw));
+	conf->subnet[f] = sub;
+	conf->gw[f] = gw;
+	if (f && addr_contains(&sub, &net->node[1])) {
+		int err = move_node_addr(net, c, &sub);
+
+		if (err)
+			return err;
+	}
+	log_info("lab: --cni: pod CIDR %s, cni0 %s", addr_format(&sub, buf, sizeof(buf)),
+		 addr_format(&gw, buf2, sizeof(buf2)));
+	return add_node_addr(net, &gw);
+}
+
+int lab_net_cni_plan(struct lab_net *net, const struct np_cluster *c, int families,
+		     const char *chain)
+{
+	struct lab_cni_conf *conf = calloc(1, sizeof(*conf));
+	int err;
+
+	if (!conf)
+		return -ENOMEM;
+	net->cni_conf = conf;
+	conf->ext = net->ext;
+	conf->n_ext = net->n_ext;
+	err = lab_cni_parse_chain(chain ? chain : "auto", conf);
+	for (int f = 0; !err && f < 2; f++)
+		err = cni_family(net, c, f, families & (f ? MATRIX_V6 : MATRIX_V4), conf);
+	for (size_t i = 0; !err && i < net->n_hosts; i++)
+		net->hosts[i].cni_dynamic = net->hosts[i].pod && !net->hosts[i].n_addrs;
+	return err;
+}
+
 void lab_net_name(struct lab_net *net, const char *id)
 {
 	snprintf(net->id, sizeof(net->id), "%s", id);
@@ -170,6 +350,10 @@ void lab_net_name(struct lab_net *net, const char *id)
 
 void lab_net_free(struct lab_net *net)
 {
+	if (net->cni)
+		lab_cni_free(net->cni);
+	free(net->cni);
+	free(net->cni_conf);
 	free(net->node_addrs);
 	free(net->hosts);
 	memset(net, 0, sizeof(*net));
@@ -317,6 +501,8 @@ static void host_batch(const struct lab_net *net, const struct lab_host *h, stru
 	char buf[64], gw[64];
 
 	lab_batch_add(b, "link set lo up");
+	if ((net->cni_conf || net->cni) && h->pod)
+		return; /* the bridge plugin wired eth0 */
 	for (size_t a = 0; a < h->n_addrs; a++)
 		batch_addr(b, &h->addrs[a], "eth0");
 	lab_batch_add(b, "link set eth0 up");
@@ -390,10 +576,159 @@ static int node_ready(struct lab_net *net)
 	return err;
 }
 
+/* ---- --cni: the pods' veths, addresses and routes from the plugins */
+
+static bool is_cni_gw(const struct lab_net *net, const struct np_addr *a)
+{
+	const struct lab_cni_conf *conf = net->cni_conf;
+
+	return (conf->family[0] && !addr_cmp(&conf->gw[0], a)) ||
+	       (conf->family[1] && !addr_cmp(&conf->gw[1], a));
+}
+
+/* ADD of host h, or (done) the cached result of an earlier ADD. */
+static int cni_host(struct lab_net *net, struct lab_host *h, bool done)
+{
+	struct lab_cni_iface ifc;
+	int err;
+
+	if (done) {
+		err = lab_cni_cached(net->cni, h->netns, &ifc);
+		if (err)
+			log_error("lab: no CNI result cached for %s: %s", h->netns, strerror(-err));
+	} else {
+		int64_t deadline = lab_now_ms() + CNI_RETRY_MS;
+
+		/* A plugin may say "try again later" (npbpf-cni before the
+		 * agent pinned its programs): retried, as the kubelet does. */
+		for (bool said = false;; said = true) {
+			log_debug("lab: CNI ADD %s/%s (%s)", h->pod->ns, h->pod->name, h->netns);
+			err = lab_cni_add(net->cni, h->netns, h->netns, h->pod->ns, h->pod->name,
+					  h->cni_dynamic ? NULL : h->addrs,
+					  h->cni_dynamic ? 0 : h->n_addrs, &ifc);
+			if (err != -EAGAIN || lab_stop_requested())
+				break;
+			if (lab_now_ms() >= deadline) {
+				log_error("lab: CNI ADD of %s/%s: the chain still says try again "
+					  "later after %d s (see %s)",
+					  h->pod->ns, h->pod->name, CNI_RETRY_MS / 1000,
+					  net->cni->dir);
+				break;
+			}
+			if (!said)
+				log_info("lab: CNI ADD of %s/%s: try again later, retrying",
+					 h->pod->ns, h->pod->name);
+			usleep(100 * 1000);
+		}
+	}
+	if (err)
+		return err;
+	snprintf(h->veth, sizeof(h->veth), "%s", ifc.veth);
+	h->has_mac = ifc.has_mac;
+	memcpy(h->mac, ifc.mac, sizeof(h->mac));
+	if (h->cni_dynamic) {
+		memcpy(h->cni_addrs, ifc.addrs, sizeof(h->cni_addrs));
+		h->n_cni_addrs = ifc.n_addrs;
+		h->addrs = h->cni_addrs;
+		h->n_addrs = h->n_cni_addrs;
+	}
+	return 0;
+}
+
+/* Every pod host (fresh NULL), or those with fresh[i] (the others from the
+ * cache): pods that keep declared addresses first, so that host-local
+ * hands none of them to a pod without. */
+static int cni_hosts(struct lab_net *net, const bool *fresh)
+{
+	int err = 0;
+
+	for (int pass = 0; !err && pass < 2; pass++) {
+		for (size_t i = 0; !err && i < net->n_hosts; i++) {
+			struct lab_host *h = &net->hosts[i];
+
+			if (!h->pod || h->cni_dynamic != (pass == 1))
+				continue;
+			err = cni_host(net, h, fresh && !fresh[i]);
+			if (!err && lab_stop_requested())
+				err = -EINTR;
+		}
+	}
+	return err;
+}
+
+static int cni_open(struct lab_net *net)
+{
+	int err;
+
+	if (net->cni)
+		return 0;
+	net->cni = calloc(1, sizeof(*net->cni));
+	if (!net->cni)
+		return -ENOMEM;
+	if (net->cni_conf)
+		err = lab_cni_create(net->cni, net->id, net->node_netns, net->cni_conf);
+	else
+		err = lab_cni_load(net->cni, net->id, net->node_netns);
+	return err;
+}
+
+static int cni_create(struct lab_net *net)
+{
+	struct lab_batch b;
+	bool pods = false;
+	int err;
+
+	err = create_namespaces(net, NULL);
+	if (!err)
+		err = cni_open(net);
+	if (!err && lab_stop_requested())
+		err = -EINTR;
+	if (!err) {
+		lab_batch_init(&b);
+		lab_batch_add(&b, "link set lo up");
+		for (size_t i = 0; i < net->n_hosts; i++)
+			if (!net->hosts[i].pod)
+				host_link_batch(net, &net->hosts[i], &b);
+		err = lab_batch_run(&b, net->node_netns, false, "setting up the node");
+		lab_batch_free(&b);
+	}
+	if (!err && net->before_cni_add)
+		err = net->before_cni_add(net->before_cni_add_arg);
+	if (!err)
+		err = cni_hosts(net, NULL);
+	if (!err) {
+		/* The node's own addresses on cni0, after the gateways (the
+		 * bridge plugin's ADD takes the first IPv4 address it finds
+		 * for the gateway's, and refuses a bridge with another IPv6
+		 * address in the pod subnet: lab_net_cni_plan moved the
+		 * node's out of it). */
+		lab_batch_init(&b);
+		for (size_t i = 0; i < net->n_hosts; i++)
+			pods |= net->hosts[i].pod != NULL;
+		if (!pods) {
+			lab_batch_add(&b, "link add %s type bridge", BRIDGE);
+			lab_batch_add(&b, "link set %s up", BRIDGE);
+		}
+		for (size_t i = 0; i < net->n_node_addrs; i++)
+			if (!is_cni_gw(net, &net->node_addrs[i]))
+				batch_addr(&b, &net->node_addrs[i], BRIDGE);
+		err = lab_batch_run(&b, net->node_netns, false, "setting up the node");
+		lab_batch_free(&b);
+	}
+	if (!err)
+		err = configure_hosts(net, NULL);
+	if (!err)
+		err = node_ready(net);
+	return err;
+}
+
 int lab_net_create(struct lab_net *net)
 {
 	struct lab_batch b;
 	int err;
+
+	if (net->cni_conf)
+		return cni_create(net);
 
 	err = create_namespaces(net, NULL);
 	if (!err && lab_stop_requested())
@@ -413,6 +748,41 @@ int lab_net_create(struct lab_net *net)
 	return err;
 }
 
+int lab_net_cni_check(struct lab_net *net)
+{
+	int err = 0, ret;
+
+	if (!net->cni)
+		return 0;
+	for (size_t i = 0; i < net->n_hosts; i++) {
+		if (!net->hosts[i].pod)
+			continue;
+		ret = lab_cni_check(net->cni, net->hosts[i].netns);
+		if (ret && !err)
+			err = ret;
+	}
+	return err;
+}
+
+bool lab_net_is_cni(const struct lab_net *net)
+{
+	char dir[256];
+
+	if (net->cni_conf || net->cni)
+		return true;
+	lab_cni_dir(net->id, dir, sizeof(dir));
+	return !access(dir, F_OK);
+}
+
+int lab_net_del_host(struct lab_net *net, const char *netns)
+{
+	int err = lab_net_is_cni(net) ? cni_open(net) : 0;
+
+	if (!err && net->cni)
+		err = lab_cni_del(net->cni, netns);
+	return err;
+}
+
 int lab_net_add_hosts(struct lab_net *net, const bool *fresh)
 {
 	struct lab_batch b;
@@ -421,6 +791,16 @@ int lab_net_add_hosts(struct lab_net *net, const bool *fresh)
 
 	for (size_t i = 0; i < net->n_hosts; i++)
 		n += fresh[i];
+	if (lab_net_is_cni(net)) {
+		err = n ? create_namespaces(net, fresh) : 0;
+		if (!err)
+			err = cni_open(net);
+		if (!err)
+			err = cni_hosts(net, fresh);
+		if (!err && n)
+			err = configure_hosts(net, fresh);
+		return err ? err : node_ready(net);
+	}
 	if (n) {
 		err = create_namespaces(net, fresh);
 		if (!err && lab_stop_requested())

@@ -49,7 +49,17 @@ struct lab_host {
 	 * its index in hosts, but a kept cluster-mode lab keeps each pod's
 	 * slot while pods come and go (lab probe). */
 	size_t slot;
+	/* --cni: eth0's MAC as the bridge plugin made it (else lab_host_mac);
+	 * a pod without addresses gets host-local's, kept here. */
+	bool has_mac;
+	uint8_t mac[6];
+	bool cni_dynamic;
+	struct np_addr cni_addrs[4];
+	size_t n_cni_addrs;
 };
+
+struct lab_cni;
+struct lab_cni_conf;
 
 struct lab_net {
 	char id[LAB_ID_LEN + 1];
@@ -64,6 +74,14 @@ struct lab_net {
 	size_t n_hosts, cap_hosts;
 	const struct np_addr *ext;
 	size_t n_ext;
+	/* --cni (lab_net_cni_plan): pods wired by the CNI plugins (lab_cni.h)
+	 * instead of the lab's own veths; the bridge mode only. */
+	struct lab_cni_conf *cni_conf;
+	struct lab_cni *cni;
+	/* --cni: runs once the namespaces exist, before the first ADD (what
+	 * the chain needs on the node: npbpf-cni the pinned programs). */
+	int (*before_cni_add)(void *arg);
+	void *before_cni_add_arg;
 };
 
 /* The MAC of host i's eth0: locally administered, unique within a lab (each
@@ -87,6 +105,20 @@ int lab_net_plan(struct lab_net *net, enum lab_mode mode, const struct np_cluste
  * live yet). */
 int lab_net_plan_node(struct lab_net *net, enum lab_mode mode, const struct np_cluster *c,
 		      const char *node, const struct np_addr node_addr[2]);
+/*
+ * --cni, after lab_net_plan(_node): the node's pod CIDR per family (the
+ * smallest prefix, at most a /24 or /64, holding the pods' declared
+ * addresses, else 198.18.0.0/24 and 2001:db8::/64; grown to fit the pods),
+ * its gateway (the first address no pod, node or external holds: cni0's,
+ * one more node address) and the plugins after bridge (chain: "auto",
+ * lab_cni_parse_chain). c is the whole cluster (every address it holds is
+ * avoided). 0, -ENOMEM or -EINVAL (logged).
+ */
+int lab_net_cni_plan(struct lab_net *net, const struct np_cluster *c, int families,
+		     const char *chain);
+/* (lab_net_cni_plan also moves the node's IPv6 address, net->node[1], out
+ * of the IPv6 pod CIDR when it lies inside.) */
+
 /* Names the namespaces and veths after the run id, without creating
  * anything, so that the state file can list them first. */
 void lab_net_name(struct lab_net *net, const char *id);
@@ -101,6 +133,18 @@ int lab_net_create(struct lab_net *net);
  * of the hosts with fresh[i] set (the node namespace exists), then waits for
  * every host's veth and fills each ifindex. 0 or -errno (logged). */
 int lab_net_add_hosts(struct lab_net *net, const bool *fresh);
+
+/* A lab whose pods the CNI plugins wired (planned so, or a kept lab with a
+ * CNI directory). */
+bool lab_net_is_cni(const struct lab_net *net);
+/* --cni: DEL through the chain of the pod in namespace netns (lab probe,
+ * a pod that went), before its namespace goes. 0 or -errno (logged). */
+int lab_net_del_host(struct lab_net *net, const char *netns);
+
+/* --cni: CHECK of every pod through the chain (once the datapath is on:
+ * npbpf-cni checks its programs are attached). 0 or the first -errno
+ * (logged). */
+int lab_net_cni_check(struct lab_net *net);
 
 /* The host of a pod, NULL for a hostNetwork pod. */
 const struct lab_host *lab_net_host_of(const struct lab_net *net, const struct np_pod *pod);

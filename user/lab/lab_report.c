@@ -3,6 +3,7 @@
 
 #include "exit_status.h"
 #include "json_out.h"
+#include "lab_cni.h"
 #include "lab_ip.h"
 
 static void print_addrs(struct out *o, const char *key, const struct np_addr *v, size_t n)
@@ -40,6 +41,9 @@ static void print_placement(struct out *o, const struct lab_placement *p)
 	out_str(o, "mode", lab_mode_name(p->mode));
 	out_str(o, "node_netns", net->node_netns);
 	out_str(o, "pin_dir", p->pin_dir);
+	/* --cni: the list, the CNI cache and host-local's allocations */
+	if (net->cni)
+		out_str(o, "cni_dir", net->cni->dir);
 	print_addrs(o, "node_addresses", net->node, 2);
 	/* Not `ip netns exec`: it remounts /sys, hiding the pins on bpffs. */
 	snprintf(buf, sizeof(buf), "nsenter --net=%s/%s npbpf status --pin-dir %s", LAB_NETNS_DIR,

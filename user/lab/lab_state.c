@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lab_agent.h"
+#include "lab_cni.h"
 #include "lab_ip.h"
 #include "lab_probe.h"
 #include "log.h"
@@ -263,6 +264,20 @@ static void file_fn(const char *path, void *arg)
 	unlink(tmp);
 }
 
+/* "cni DIR NODE_NETNS" (--cni): DEL of every pod the CNI cache holds, run
+ * in the node namespace, while the namespaces still exist; then DIR. */
+static void cni_fn(const char *args, void *arg)
+{
+	char dir[256], netns[LAB_NAME_MAX];
+	int *err = arg, ret;
+
+	if (sscanf(args, "%255s %127s", dir, netns) != 2 || !valid_netns(netns))
+		return;
+	ret = lab_cni_teardown(dir, netns);
+	if (ret && !*err)
+		*err = ret;
+}
+
 static void netns_fn(const char *name, void *arg)
 {
 	if (valid_netns(name) && lab_netns_exists(name))
@@ -285,19 +300,20 @@ static void pin_fn(const char *dir, void *arg)
 static int teardown_text(char *text)
 {
 	struct lab_batch b;
-	int err, pin_err = 0, agent_err = 0;
+	int err, pin_err = 0, agent_err = 0, cni_err = 0;
 
 	each_line(text, "worker", worker_fn, NULL);
 	/* The agent before its namespace and pins go, so it cannot write them
 	 * again. */
 	each_line(text, "agent", agent_fn, &agent_err);
+	each_line(text, "cni", cni_fn, &cni_err);
 	lab_batch_init(&b);
 	each_line(text, "netns", netns_fn, &b);
 	err = lab_batch_run(&b, NULL, true, "removing network namespaces");
 	lab_batch_free(&b);
 	each_line(text, "pin", pin_fn, &pin_err);
 	each_line(text, "file", file_fn, NULL);
-	return err ? err : pin_err ? pin_err : agent_err;
+	return err ? err : pin_err ? pin_err : agent_err ? agent_err : cni_err;
 }
 
 static int teardown_fd(int fd, const char *path)

@@ -10,8 +10,9 @@
  *
  * Lines: "id ID", "pid PID", "netns NAME", "pin DIR", "worker PID NETNS",
  * "agent PID PIN_DIR" (cluster mode's agent), "file PATH" (in LAB_STATE_DIR),
+ * "cni DIR NODE_NETNS" (--cni: the CNI list, cache and host-local's data),
  * "kept". Teardown stops workers, then the agent (SIGTERM, then SIGKILL),
- * removes namespaces, pins and files. Names are checked against the lab's own prefixes before anything
+ * runs CNI DEL for every cached pod, removes namespaces, pins and files. Names are checked against the lab's own prefixes before anything
  * is removed, and a worker is killed only while it still lives in its
  * namespace, so a damaged file cannot make the lab remove what is not its.
  */
