@@ -29,17 +29,16 @@ meson test -C "$build" --print-errorlogs || status=1
 step "unit tests under ASan + UBSan ($asan)"
 [ -d "$asan" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false
 meson compile -C "$asan"
-# --no-early-exit: criterion's test workers otherwise end with _exit(), before
-# LeakSanitizer looks, and a leak in a test body goes unseen. Allocation
-# stacks two frames deep: criterion's own leak (lsan.supp) is then the only
-# one with a libcriterion frame, where a deeper stack would give every leak
-# in a test body one and hide it too.
+# Allocation stacks two frames deep: criterion's own leak (lsan.supp) is then
+# the only one with a libcriterion frame, where a deeper stack would give
+# every leak in a test body one (the runner calls the test) and the
+# suppression would hide it too.
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=2
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-meson test -C "$asan" --suite unit --print-errorlogs --test-args=--no-early-exit || status=1
+meson test -C "$asan" --suite unit --print-errorlogs || status=1
 # The API client and endpoint discovery too (root; the test API server).
-meson test -C "$asan" --print-errorlogs --test-args=--no-early-exit --logbase testlog-kube \
+meson test -C "$asan" --print-errorlogs --logbase testlog-kube \
 	test_kube_config test_kube_client test_reflector test_netdisc || status=1
 unset LSAN_OPTIONS ASAN_OPTIONS UBSAN_OPTIONS
 
