@@ -6,8 +6,9 @@
  *
  * Per packet, in order (each step returns a verdict or falls through):
  *  1. config: one read, copied to the stack (generation, revision, flags);
- *  2. endpoint by ifindex: unknown veth -> NPBPF_DROP_NO_ENDPOINT (a pod the
- *     agent does not know yet is treated as isolated);
+ *  2. endpoint by ifindex; else a pending record (npbpf-cni wired the pod,
+ *     the agent has not bound it: steps 3-4, then pending_decide()); else
+ *     NPBPF_DROP_NO_ENDPOINT (a veth nobody knows is treated as isolated);
  *  3. parse; tagged frames from pods drop;
  *  4. from-pod, before anything can pass: the Ethernet source must be the
  *     pod's MAC; ARP must speak for the pod's own address and MAC; link-scope
@@ -34,7 +35,9 @@
  *     passes, after a policy re-check when the revision moved; a bare TCP
  *     SYN skips this step;
  *  9. no entry: TCP without a bare SYN is no new flow (NPBPF_DROP_NO_CT when
- *     isolated); else the policy (policy.h) decides, and an allowed flow is
+ *     isolated); a peer address of this node's pod segment that no bound
+ *     pod has drops (NPBPF_DROP_UNKNOWN_POD: the pod is being wired, its
+ *     own hook is not there yet); else the policy (policy.h) decides, and an allowed flow is
  *     tracked (of ICMP only echo is tracked; other messages are judged per
  *     packet).
  * An established packet costs config + endpoint + 1 ct lookup (2 when the
@@ -287,10 +290,15 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 	if (p->t.proto == NPBPF_PROTO_TCP && !tcp_syn) {
 		if (subject_isolated(s, st->hook))
 			return -NPBPF_DROP_NO_CT;
+		if (state_peer(st) == NPBPF_ID_UNKNOWN_POD)
+			return -NPBPF_DROP_UNKNOWN_POD;
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
 	}
 
 	peer = state_peer(st);
+	/* Before the policy, whose wildcard entries would admit any peer. */
+	if (peer == NPBPF_ID_UNKNOWN_POD)
+		return -NPBPF_DROP_UNKNOWN_POD;
 	r = policy_check(s, st->subject, st->cfg.generation, st->hook, peer, p->t.proto,
 			 bpf_ntohs(p->t.dport), &by);
 	if (r == POLICY_DENIED)
@@ -325,6 +333,8 @@ static __always_inline int later_fragment(const struct npbpf_ctx *c, struct npbp
 	if (!fv) {
 		if (subject_isolated(subject_lookup(st->subject, st->cfg.generation), st->hook))
 			return -NPBPF_DROP_FRAG;
+		if (state_peer(st) == NPBPF_ID_UNKNOWN_POD)
+			return -NPBPF_DROP_UNKNOWN_POD;
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_UNISOLATED);
 	}
 	if (fv->revision != st->cfg.revision) {
@@ -452,13 +462,50 @@ static __always_inline int check_link(const struct npbpf_ctx *c, struct npbpf_st
 	return 0;
 }
 
+/*
+ * A pending pod (npbpf_pending: npbpf-cni attached the programs, the agent
+ * has not bound it): isolated both ways, after the same link checks as a
+ * bound pod. Only the node reaches it (its probes; not with
+ * NPBPF_CFG_ENFORCE_HOST), tracked in the pod's conntrack map so that the
+ * pod's replies pass and nothing else it sends does. The entries carry the
+ * revision of their creation: once the agent binds the pod and syncs, the
+ * next packet of each is judged again by the pod's policy.
+ */
+static __always_inline int pending_decide(struct npbpf_state *st, int parsed)
+{
+	const struct npbpf_pkt *p = &st->pkt;
+	struct npbpf_ct_value *v;
+	struct npbpf_ct_key k;
+	int hit = CT_MISS;
+
+	if (parsed < 0 || !st->ct || p->frag != PKT_FRAG_NONE ||
+	    (st->cfg.flags & NPBPF_CFG_ENFORCE_HOST))
+		return -NPBPF_DROP_PENDING;
+	k = p->t;
+	k.dir = st->hook;
+	v = ct_lookup(st->ct, &k, st->hook, st->now, &hit);
+	if (v) {
+		if (p->t.proto == NPBPF_PROTO_TCP)
+			ct_tcp_update(v, hit == CT_REPLY, p->tcp_flags);
+		else
+			ct_other_update(v, hit == CT_REPLY);
+		ct_touch(v, st->now);
+		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CT);
+	}
+	if (st->hook != NPBPF_DIR_INGRESS || addr_locality(p->t.saddr, p->t.family) != LOC_NODE)
+		return -NPBPF_DROP_PENDING;
+	if (!pkt_is_icmp(p) || icmp_is_echo_request(p->t.family, p->icmp_type))
+		ct_create(st->ct, &k, st->now, st->cfg.revision, NPBPF_ID_HOST, st->subject);
+	return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_PENDING_HOST);
+}
+
 static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state *st)
 {
 	struct npbpf_pkt *p = &st->pkt;
 	struct npbpf_endpoint *ep;
 	struct npbpf_config *cfg;
 	__u32 zero = 0;
-	int parsed, r;
+	int parsed, r, pending = 0;
 
 	/* One read per packet: the loader flips generation/revision with
 	 * single stores, and this packet sees one consistent copy. */
@@ -471,9 +518,13 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 	}
 
 	ep = bpf_map_lookup_elem(&npbpf_endpoint, &st->ifindex);
-	if (!ep)
-		return -NPBPF_DROP_NO_ENDPOINT;
-	st->subject = ep->identity;
+	if (!ep) {
+		ep = bpf_map_lookup_elem(&npbpf_pending, &st->ifindex);
+		if (!ep)
+			return -NPBPF_DROP_NO_ENDPOINT;
+		pending = 1;
+	}
+	st->subject = pending ? NPBPF_ID_UNKNOWN_POD : ep->identity;
 
 	parsed = parse_packet(c, p, st->hook == NPBPF_DIR_EGRESS, st->cfg.flags);
 	if (parsed == -NPBPF_DROP_VLAN)
@@ -485,6 +536,8 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CONTROL);
 	if (st->own)
 		st->ct = ct_map_of(st->ifindex);
+	if (pending)
+		return pending_decide(st, parsed);
 
 	if (parsed < 0) {
 		if (subject_isolated(subject_lookup(st->subject, st->cfg.generation), st->hook))

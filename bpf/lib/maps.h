@@ -61,6 +61,24 @@ struct {
 	__type(value, struct npbpf_endpoint);
 } npbpf_endpoint SEC(".maps");
 
+/* Written by npbpf-cni only (datapath.h says why): a pod wired and not
+ * bound yet, keyed like npbpf_endpoint; this node's pod segments and their
+ * gateways, keyed like npbpf_ipc_cidr. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NPBPF_MAX_PENDING);
+	__type(key, __u32); /* host-side veth ifindex */
+	__type(value, struct npbpf_endpoint);
+} npbpf_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, NPBPF_MAX_SEGMENT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct npbpf_ipc_key);
+	__type(value, struct npbpf_ipc_value);
+} npbpf_segment SEC(".maps");
+
 /* State the datapath writes. Conntrack: one LRU per endpoint, created by the
  * loader next to the endpoint record (conntrack.h says why). */
 struct npbpf_ct_inner {

@@ -27,6 +27,11 @@
 #define NPBPF_MAP_FIXCNT "npbpf_fixcnt"     /* PERCPU_ARRAY NPBPF_FIXCNT_INDEX -> npbpf_counter */
 #define NPBPF_MAP_EVENTS "npbpf_events"     /* RINGBUF of npbpf_event */
 #define NPBPF_MAP_CONFIG "npbpf_config"     /* ARRAY[1] npbpf_config */
+/* Written by npbpf-cni, never by the map sync (the agent does not own them):
+ * pods whose veth has the programs but whom the agent has not bound yet, and
+ * this node's pod segments (see NPBPF_ID_UNKNOWN_POD). */
+#define NPBPF_MAP_PENDING "npbpf_pending"   /* HASH  __u32 host-side ifindex -> npbpf_endpoint */
+#define NPBPF_MAP_SEGMENT "npbpf_segment"   /* LPM   npbpf_ipc_key -> npbpf_ipc_value */
 
 #define NPBPF_MAX_POLICY 262144
 #define NPBPF_MAX_RANGE 65536
@@ -34,6 +39,8 @@
 #define NPBPF_MAX_IPC_HOST 262144
 #define NPBPF_MAX_IPC_CIDR 65536
 #define NPBPF_MAX_ENDPOINT 4096
+#define NPBPF_MAX_PENDING 4096
+#define NPBPF_MAX_SEGMENT 256
 /* Conntrack entries per endpoint. Each endpoint has an LRU map of its own
  * (npbpf_ct is a map of maps keyed by ifindex), so one pod opening flows as
  * fast as it can only evicts its own entries. Preallocated: about 2 MiB per
@@ -147,6 +154,11 @@ enum npbpf_drop_reason {
 				     * header too short to read its source */
 	NPBPF_DROP_TUNNEL = 10,     /* from a pod: encapsulation (IPIP, SIT, GRE, VXLAN,
 				     * Geneve) addressed to this node */
+	NPBPF_DROP_PENDING = 11,    /* a pod npbpf-cni wired that the agent has not
+				     * bound yet: only the node may reach it */
+	NPBPF_DROP_UNKNOWN_POD = 12, /* the far end is an address of this node's pod
+				      * segment that no bound pod has (a pod still
+				      * being wired, or a stale address) */
 };
 
 /* Allowed packets that no policy entry is charged for: counter key policy =
@@ -158,6 +170,7 @@ enum npbpf_allow_reason {
 	NPBPF_ALLOW_RELATED = 3,    /* ICMP error about a tracked flow */
 	NPBPF_ALLOW_FRAG = 4,       /* later fragment of an allowed first fragment */
 	NPBPF_ALLOW_CONTROL = 5,    /* ARP, IPv6 neighbour discovery and MLD */
+	NPBPF_ALLOW_PENDING_HOST = 6, /* the node to a pending pod (its probes) */
 };
 
 /* What each reason means, in words for people (status, test reports): named
@@ -185,6 +198,10 @@ static inline const char *npbpf_drop_reason_name(unsigned int reason)
 		return "not IP from a pod";
 	case NPBPF_DROP_TUNNEL:
 		return "encapsulated packet from a pod to the node";
+	case NPBPF_DROP_PENDING:
+		return "pod not bound by the agent yet (pending)";
+	case NPBPF_DROP_UNKNOWN_POD:
+		return "address of this node's pod segment that no bound pod has";
 	}
 	return "other";
 }
@@ -202,6 +219,8 @@ static inline const char *npbpf_allow_reason_name(unsigned int reason)
 		return "later fragment";
 	case NPBPF_ALLOW_CONTROL:
 		return "ARP / neighbour discovery";
+	case NPBPF_ALLOW_PENDING_HOST:
+		return "the node to a pending pod";
 	}
 	return "other";
 }
@@ -236,8 +255,8 @@ struct npbpf_counter {
 #define NPBPF_FIXCNT_SLOTS (2 * 2 * NPBPF_FIXCNT_REASONS) /* dir x verdict x reason */
 #define NPBPF_FIXCNT_INDEX(dir, verdict, reason)                                      \
 	((((__u32)(dir) * 2u + (__u32)(verdict)) * NPBPF_FIXCNT_REASONS) + (__u32)(reason))
-_Static_assert(NPBPF_DROP_TUNNEL < NPBPF_FIXCNT_REASONS &&
-		       NPBPF_ALLOW_CONTROL < NPBPF_FIXCNT_REASONS,
+_Static_assert(NPBPF_DROP_UNKNOWN_POD < NPBPF_FIXCNT_REASONS &&
+		       NPBPF_ALLOW_PENDING_HOST < NPBPF_FIXCNT_REASONS,
 	       "every fixed reason has a slot in npbpf_fixcnt");
 
 /* Whether the counter key (policy, verdict) is one of the fixed reasons. */
@@ -276,6 +295,10 @@ struct npbpf_config {
  * it (routed wiring: every pod behind its own /32 route), the node routes
  * pod-to-pod traffic, and only the node itself is on a pod's segment. */
 #define NPBPF_CFG_BRIDGED (1u << 1)
+/* The node's traffic to isolated pods is policy traffic (agent
+ * --enforce-host): the compile emits no host entries, and a pending pod is
+ * not reachable from the node either. */
+#define NPBPF_CFG_ENFORCE_HOST (1u << 2)
 
 /*
  * Userspace-only state, pinned next to the datapath maps. The loader creates

@@ -16,7 +16,7 @@
 
 /* Map layout version: bump when any struct below changes incompatibly, so an
  * agent never adopts pinned maps of another layout. */
-#define NPBPF_LAYOUT_VERSION 3
+#define NPBPF_LAYOUT_VERSION 4
 
 /*
  * Identities. An identity is a number that stands for everything the policy
@@ -32,6 +32,11 @@
 #define NPBPF_ID_HOST 1u       /* the node itself and hostNetwork pods */
 #define NPBPF_ID_WORLD 2u      /* an address no ipcache entry covers */
 #define NPBPF_ID_CLUSTER 3u    /* wildcard peer in policy keys: any pod identity */
+/* An address of this node's pod segment (npbpf_segment) that no ipcache
+ * entry names: a pod still being wired, or one gone. Never in a policy key;
+ * the datapath drops a new flow with it (NPBPF_DROP_UNKNOWN_POD) before any
+ * wildcard entry could admit it. */
+#define NPBPF_ID_UNKNOWN_POD 4u
 #define NPBPF_ID_FIRST_POD 256u
 #define NPBPF_ID_FIRST_CIDR 0x01000000u
 #define NPBPF_ID_IS_CIDR(id) ((id) >= NPBPF_ID_FIRST_CIDR)

@@ -170,6 +170,10 @@ endpoint_of() { # IFINDEX: "yes" when it has an endpoint record, else nothing
 	bpftool map lookup pinned "$pins/npbpf_endpoint" \
 		key $(printf '0x%02x 0x%02x 0 0' $(($1 & 255)) $(($1 >> 8))) >/dev/null 2>&1 && echo yes
 }
+pending_of() { # IFINDEX: "yes" when it has a pending record
+	bpftool map lookup pinned "$pins/npbpf_pending" \
+		key $(printf '0x%02x 0x%02x 0 0' $(($1 & 255)) $(($1 >> 8))) >/dev/null 2>&1 && echo yes
+}
 ifindex_of() { ip -n "$node" -o link show "$1" | cut -d: -f1; }
 start_agent() { # MODE [ARGS]
 	stop_agent
@@ -254,20 +258,42 @@ fi
 ifx_a=$(ifindex_of "$veth_a")
 if [ -z "$(endpoint_of "$ifx_a")" ]; then ok "agent absent: no endpoint record for ifindex $ifx_a (pending)"
 else not_ok "agent absent: an endpoint record exists" "$(endpoint_of "$ifx_a")"; fi
+if [ -n "$(pending_of "$ifx_a")" ]; then ok "agent absent: a pending record for ifindex $ifx_a"
+else not_ok "agent absent: no pending record for ifindex $ifx_a"; fi
+seg=$(bpftool -j map dump pinned "$pins/npbpf_segment" 2>&1)
+if [ "$("$py" -c 'import json,sys
+d = json.load(sys.stdin)
+print(len(d))' <<<"$seg")" = 4 ]; then
+	ok "agent absent: npbpf_segment holds both segments and both gateways of the pod's addresses"
+else
+	not_ok "npbpf_segment after the ADD" "$seg"
+fi
 if grep -q 'pod starts isolated' "$tmp/rt.err" && grep -q 'pod starts isolated' "$tmp/cni.log"; then
 	ok "agent absent: logged to stderr and logFile"
 else
 	not_ok "agent absent: log lines" "$(cat "$tmp/rt.err")"
 fi
-# from-pod (EGRESS=1), DROP=1, NO_ENDPOINT=7: (1*2+1)*16+7
-before=$(fixcnt 55)
+# from-pod (EGRESS=1), DROP=1, PENDING=11: (1*2+1)*16+11
+before=$(fixcnt 59)
 ip netns exec "$p-a" ping -c 3 -i 0.2 -W 1 198.18.64.1 >/dev/null 2>&1
 prc=$?
-after=$(fixcnt 55)
+after=$(fixcnt 59)
 if [ $prc -ne 0 ] && [ "$after" -gt "$before" ]; then
-	ok "pending pod: ping to the gateway fails, npbpf_fixcnt NO_ENDPOINT from-pod $before -> $after"
+	ok "pending pod: its ping to the gateway fails, npbpf_fixcnt PENDING from-pod $before -> $after"
 else
 	not_ok "pending pod: packets dropped and counted" "ping rc=$prc fixcnt $before -> $after"
+fi
+# to-pod (INGRESS=0), ALLOW=0, PENDING_HOST=6: the node (the bridge's
+# address, the segment's gateway) reaches it, the reply passes on conntrack.
+addr_a=$(ip -n "$p-a" -4 -o addr show eth0 | awk '{sub(/\/.*/, "", $4); print $4}')
+before=$(fixcnt 6)
+nsenter --net="/run/netns/$node" ping -c 2 -i 0.2 -W 1 "$addr_a" >/dev/null 2>&1
+prc=$?
+after=$(fixcnt 6)
+if [ $prc -eq 0 ] && [ "$after" -gt "$before" ]; then
+	ok "pending pod: the node's ping reaches it and is answered (PENDING_HOST $before -> $after)"
+else
+	not_ok "pending pod: the node's ping" "ping $addr_a rc=$prc fixcnt $before -> $after"
 fi
 check "CHECK (1.0.0, no agent): programs attached" rt CHECK "$tmp/v1.conflist" a
 # A repeated ADD: npbpf-cni twice more with the same prevResult (the bridge
@@ -286,8 +312,9 @@ else
 fi
 out=$(plugin DEL a "$conf_a")
 rc=$?
-if [ $rc -eq 0 ] && [ -z "$out" ] && none_attached "$veth_a" && [ -z "$(endpoint_of "$ifx_a")" ]; then
-	ok "DEL (npbpf-cni, the veth still there): programs removed, no output"
+if [ $rc -eq 0 ] && [ -z "$out" ] && none_attached "$veth_a" && [ -z "$(endpoint_of "$ifx_a")" ] &&
+	[ -z "$(pending_of "$ifx_a")" ]; then
+	ok "DEL (npbpf-cni, the veth still there): programs and pending record removed, no output"
 else
 	not_ok "DEL" "rc=$rc out=$out" "$(cat "$tmp/plugin.err")"
 fi

@@ -511,7 +511,7 @@ if start_floods victim2 40 "$want"; then
 	outw1=$(counts "$tmp/webrecv-victim2.json" "${ip_of[victim2]}")
 	sent_t=$(jf "$tmp/tool-victim2.json" 'd["sent"]')
 	if [ "$in1" = "$in0" ] && [ "$out1" = "$out0" ] && [ "$outw1" = "$outw0" ]; then
-		ok "agent down 4 s after the ADD: victim2 (programs, no endpoint) got 0 datagrams (tool and web flooding) and sent 0 out"
+		ok "agent down 4 s after the ADD: victim2 (programs, a pending record) got 0 datagrams (tool and web flooding) and sent 0 out"
 	else
 		todo "agent down: datagrams crossed the isolated victim2 after its ADD" \
 			"in: $in0 -> $in1 ($(jf "$r" 'd["by_src"]'))" "out to db: $out0 -> $out1, to web: $outw0 -> $outw1"

@@ -166,5 +166,7 @@ void matrix_run(struct harness *h, struct scen *s);
 void features_run(struct harness *h);
 /* What a hostile pod can send (hardening.c). */
 void hardening_run(struct harness *h);
+/* The new-pod window: unknown pods of the segment, pending pods (window.c). */
+void window_run(struct harness *h);
 
 #endif

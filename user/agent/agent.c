@@ -836,7 +836,8 @@ int agent_run(const struct agent_opts *o)
 	struct agent *a = calloc(1, sizeof(*a));
 	struct loader_opts lo = {
 		.pin_dir = o->pin_dir,
-		.cfg_flags = o->bridged ? NPBPF_CFG_BRIDGED : 0,
+		.cfg_flags = (o->bridged ? NPBPF_CFG_BRIDGED : 0) |
+			     (o->enforce_host ? NPBPF_CFG_ENFORCE_HOST : 0),
 	};
 	int sig_fd = -1, status = 1, err;
 

@@ -91,6 +91,7 @@ static const char *drop_slug(unsigned int r)
 		[NPBPF_DROP_NO_CT] = "no_conntrack",   [NPBPF_DROP_FRAG] = "fragment",
 		[NPBPF_DROP_NO_ENDPOINT] = "no_endpoint", [NPBPF_DROP_CONTROL] = "control",
 		[NPBPF_DROP_NOT_IP] = "not_ip",	      [NPBPF_DROP_TUNNEL] = "tunnel",
+		[NPBPF_DROP_PENDING] = "pending",     [NPBPF_DROP_UNKNOWN_POD] = "unknown_pod",
 	};
 
 	return r < sizeof(n) / sizeof(n[0]) && n[r] ? n[r] : "other";
@@ -101,7 +102,7 @@ static const char *allow_slug(unsigned int r)
 	static const char *const n[] = {
 		[NPBPF_ALLOW_UNISOLATED] = "unisolated", [NPBPF_ALLOW_CT] = "conntrack",
 		[NPBPF_ALLOW_RELATED] = "related",	 [NPBPF_ALLOW_FRAG] = "fragment",
-		[NPBPF_ALLOW_CONTROL] = "control",
+		[NPBPF_ALLOW_CONTROL] = "control",	 [NPBPF_ALLOW_PENDING_HOST] = "pending_host",
 	};
 
 	return r < sizeof(n) / sizeof(n[0]) && n[r] ? n[r] : "other";

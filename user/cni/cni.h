@@ -2,10 +2,10 @@
 /*
  * npbpf-cni: a chained CNI plugin (spec 1.0.0 and 0.4.0), appended to the
  * node's conflist after the main plugin (flannel -> bridge + host-local).
- * On ADD it attaches the pinned datapath programs to the pod's host-side
- * veth before the pod's first packet, with no endpoint record (the datapath
- * drops and counts everything, NPBPF_DROP_NO_ENDPOINT), asks the agent to
- * bind the pod, and waits for that. DEL undoes, CHECK verifies, VERSION
+ * On ADD it writes the pod's segment and a pending record (cni_window.h),
+ * attaches the pinned datapath programs to the pod's host-side veth before
+ * the pod's first packet (pending: isolated, the node alone reaches it),
+ * asks the agent to bind the pod, and waits for that. DEL undoes, CHECK verifies, VERSION
  * answers. `npbpf-cni install|uninstall` edits the conflist (the DaemonSet's
  * init container).
  */

@@ -22,6 +22,7 @@
 #include "cni_agent.h"
 #include "cni_json.h"
 #include "cni_nl.h"
+#include "window.h"
 #include "loader.h"
 #include "log.h"
 #include "pinned.h"
@@ -151,6 +152,7 @@ struct prev_iface {
 
 struct prev_ip {
 	char *address; /* "198.18.64.5/24" */
+	char *gateway; /* NULL when not given */
 	int64_t iface; /* index into interfaces, -1 when missing */
 };
 
@@ -234,6 +236,7 @@ static int conf_prev(struct cni_conf *c, const struct yt_node *prev)
 			struct prev_ip *p = &c->ips[c->n_ips];
 
 			p->address = cj_strdup(yt_map_get(it, "address"));
+			p->gateway = cj_strdup(yt_map_get(it, "gateway"));
 			p->iface = -1;
 			if (ifn && yt_get_int(ifn, &p->iface))
 				p->iface = -1;
@@ -547,21 +550,55 @@ static int clear_stale_endpoint(const struct cni_conf *c, const struct pod_link 
 	return err;
 }
 
+/* The pod's prevResult addresses with their prefixes and gateways. */
+static size_t pod_window_ips(const struct cni_env *e, const struct cni_conf *c,
+			     struct window_ip *out)
+{
+	int pod = pod_iface_index(e, c);
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n_ips && n < MAX_IPS; i++) {
+		if (c->ips[i].iface >= 0 && pod >= 0 && c->ips[i].iface != pod)
+			continue;
+		if (!window_ip_parse(c->ips[i].address, c->ips[i].gateway, &out[n]))
+			n++;
+	}
+	return n;
+}
+
 /*
- * Hook for a "pending" identity (tracker issue 11): today a pending pod has
- * no endpoint record, so the datapath drops all of its traffic and counts
- * it as NPBPF_DROP_NO_ENDPOINT, including the node's own (kubelet probes)
- * until the agent binds it. A pending record that admits the node would be
- * written here, after the attach and before the agent is asked. Nothing to
- * do yet.
+ * What the datapath needs before the programs go on (datapath.h,
+ * cni_window.h): this pod's segment, so that the node's other pods drop
+ * traffic to and from its address until the agent has bound it (their
+ * hooks are attached, the new veth's are not yet); and its pending record,
+ * so that from the first packet the pod is isolated with its own MAC and
+ * addresses checked, and the node (its probes) still reaches it.
  */
 static int write_pending_endpoint(const struct cni_conf *c, const struct pod_link *pl,
-				  const struct pod_addrs *pa)
+				  const struct pod_addrs *pa, const struct window_ip *ips,
+				  size_t n_ips)
 {
-	(void)c;
-	(void)pl;
-	(void)pa;
-	return 0;
+	struct npbpf_endpoint ep;
+	int err;
+
+	err = window_segments_put(c->pin_dir, ips, n_ips);
+	if (err)
+		return err;
+	memset(&ep, 0, sizeof(ep));
+	ep.identity = NPBPF_ID_UNKNOWN_POD;
+	if (pa->has4) {
+		ep.flags |= NPBPF_EP_HAS_V4;
+		memcpy(ep.addr4, pa->a4, 4);
+	}
+	if (pa->has6) {
+		ep.flags |= NPBPF_EP_HAS_V6;
+		memcpy(ep.addr6, pa->a6, 16);
+	}
+	if (pl->pod.has_mac) {
+		ep.flags |= NPBPF_EP_HAS_MAC;
+		memcpy(ep.mac, pl->pod.mac, 6);
+	}
+	return window_pending_put(c->pin_dir, (uint32_t)pl->host.ifindex, &ep);
 }
 
 /* ---- Output. */
@@ -635,7 +672,9 @@ static void tell_agent_del(const struct cni_env *e, const struct cni_conf *c, in
 
 static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 {
-	int from = -1, to = -1, err;
+	int from = -1, to = -1, err, gone;
+	struct window_ip ips[MAX_IPS];
+	size_t n_ips;
 	struct agent_reply r;
 	struct pod_addrs pa;
 	struct pod_link pl;
@@ -682,16 +721,22 @@ static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 	if (err)
 		fail(CNI_ERR_MAPS, strerror(-err), "checking the endpoint record of %s",
 		     pl.host.name);
-	err = loader_tc_attach_fds((uint32_t)pl.host.ifindex, from, to, NULL);
-	close(from);
-	close(to);
-	if (err)
-		fail(CNI_ERR_ATTACH, strerror(-err), "attaching the npbpf programs to %s",
-		     pl.host.name);
-	err = write_pending_endpoint(c, &pl, &pa);
+	gone = window_pending_gc(c->pin_dir);
+	if (gone > 0)
+		plog(LOG_INFO, "removed %d pending records of veths that are gone", gone);
+	n_ips = pod_window_ips(e, c, ips);
+	err = write_pending_endpoint(c, &pl, &pa, ips, n_ips);
 	if (err)
 		fail(CNI_ERR_MAPS, strerror(-err), "writing the pending endpoint of %s",
 		     pl.host.name);
+	err = loader_tc_attach_fds((uint32_t)pl.host.ifindex, from, to, NULL);
+	close(from);
+	close(to);
+	if (err) {
+		window_pending_del(c->pin_dir, (uint32_t)pl.host.ifindex);
+		fail(CNI_ERR_ATTACH, strerror(-err), "attaching the npbpf programs to %s",
+		     pl.host.name);
+	}
 	plog(LOG_INFO, "%s/%s: programs attached to %s (ifindex %d), pending", e->pod_ns,
 	     e->pod_name, pl.host.name, pl.host.ifindex);
 
@@ -704,6 +749,8 @@ static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 	free(req);
 	if (!err && r.ok && !strcmp(r.state, "bound")) {
 		plog(LOG_INFO, "%s/%s: bound to identity %u", e->pod_ns, e->pod_name, r.identity);
+		/* The endpoint record shadows it already; tidy. */
+		window_pending_del(c->pin_dir, (uint32_t)pl.host.ifindex);
 		print_result(c);
 		return;
 	}
@@ -725,6 +772,11 @@ static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 		     e->pod_ns, e->pod_name, (long long)c->timeout_ms);
 	case ON_TIMEOUT_ALLOW:
 		err = loader_tc_detach_ifindex((uint32_t)pl.host.ifindex);
+		/* Not an unknown pod for the others either: world to them. */
+		if (!err)
+			err = window_unenforced_put(c->pin_dir, ips, n_ips);
+		if (!err)
+			err = window_pending_del(c->pin_dir, (uint32_t)pl.host.ifindex);
 		if (err)
 			fail(CNI_ERR_ATTACH, strerror(-err),
 			     "onAgentTimeout allow: removing the programs from %s", pl.host.name);
@@ -742,12 +794,21 @@ static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 
 static void cmd_del(const struct cni_env *e, const struct cni_conf *c)
 {
+	struct window_ip ips[MAX_IPS];
+	size_t n_ips;
 	struct pod_link pl;
 	int ep, ct, err;
 	__u32 key;
 
 	require_env("CNI_CONTAINERID", e->container_id);
 	require_env("CNI_IFNAME", e->ifname);
+	/* An "allow" pod's addresses stop being world: free addresses of the
+	 * segment are unknown pods again. */
+	n_ips = pod_window_ips(e, c, ips);
+	err = window_unenforced_del(c->pin_dir, ips, n_ips);
+	if (err)
+		plog(LOG_WARN, "removing the unenforced addresses of %s/%s: %s", e->pod_ns,
+		     e->pod_name, strerror(-err));
 	err = find_links(e, c, &pl);
 	if (err) {
 		/* No namespace, no interface, or no veth peer here: a veth
@@ -758,6 +819,10 @@ static void cmd_del(const struct cni_env *e, const struct cni_conf *c)
 		return;
 	}
 	key = (__u32)pl.host.ifindex;
+	err = window_pending_del(c->pin_dir, key);
+	if (err)
+		fail(CNI_ERR_MAPS, strerror(-err), "removing the pending record of %s",
+		     pl.host.name);
 	/* The record first (the pod is isolated), then its conntrack map, then
 	 * our filters (the main plugin's DEL, after ours, removes the veth). */
 	ep = pinned_fd(c, NPBPF_MAP_ENDPOINT);
@@ -837,8 +902,23 @@ static void cmd_check(const struct cni_env *e, const struct cni_conf *c)
 		     "egress %u)",
 		     pl.host.name, in, eg);
 	}
-	if (!agent_listening(c->agent_socket))
+	if (!agent_listening(c->agent_socket)) {
+		/* Pending or bound: either record keeps the pod isolated. */
+		bool found = false;
+
+		for (int m = 0; m < 2 && !found; m++) {
+			fd = pinned_fd(c, m ? NPBPF_MAP_PENDING : NPBPF_MAP_ENDPOINT);
+			if (fd >= 0) {
+				found = !bpf_map_lookup_elem(fd, &key, &rec);
+				close(fd);
+			}
+		}
+		if (!found)
+			fail(CNI_ERR_CHECK, NULL,
+			     "%s (ifindex %u) has neither an endpoint nor a pending record",
+			     pl.host.name, key);
 		return;
+	}
 	fd = pinned_fd(c, NPBPF_MAP_ENDPOINT);
 	if (fd < 0)
 		fail(CNI_ERR_MAPS, strerror(-fd), "opening %s under %s", NPBPF_MAP_ENDPOINT,

@@ -32,6 +32,8 @@ enum pin_map {
 	PIN_FIXCNT,
 	PIN_EVENTS,
 	PIN_CONFIG,
+	PIN_PENDING, /* npbpf-cni's, not the map sync's */
+	PIN_SEGMENT, /* npbpf-cni's, not the map sync's */
 	PIN_N_DATAPATH,
 	PIN_META = PIN_N_DATAPATH,
 	PIN_IDMETA,

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "matrix.h"
 #include "vec.h"
+#include "window.h"
 
 #define BRIDGE "cni0"
 #define EXT_VETH "lab-ext"
@@ -586,6 +587,41 @@ static bool is_cni_gw(const struct lab_net *net, const struct np_addr *a)
 	       (conf->family[1] && !addr_cmp(&conf->gw[1], a));
 }
 
+/*
+ * The lab's external hosts are behind the node, but their addresses may lie
+ * in the pods' CNI subnet (a pod inside an ipBlock, as the upstream suite
+ * has it), which npbpf-cni writes as this node's pod segment: a free
+ * address there is an unknown pod, dropped at every pod's hook. They are
+ * written as world, as they are (no real node has hosts inside its pod
+ * CIDR). Before each ADD attempt: the pins may appear only with the agent.
+ */
+static void cni_mark_externals(const struct lab_net *net)
+{
+	const struct lab_cni_conf *conf = net->cni_conf;
+	struct window_ip ips[16];
+	size_t n = 0;
+	int err;
+
+	if (!conf || !conf->pin_dir)
+		return;
+	for (size_t i = 0; i < conf->n_ext && n < sizeof(ips) / sizeof(ips[0]); i++) {
+		const struct np_addr *a = &conf->ext[i];
+		int f = a->family == 6;
+
+		if (!conf->family[f] || !addr_contains(&conf->subnet[f], a))
+			continue;
+		memset(&ips[n], 0, sizeof(ips[n]));
+		ips[n].family = a->family;
+		memcpy(ips[n].addr, a->bytes, f ? 16 : 4);
+		ips[n].plen = f ? 128 : 32;
+		n++;
+	}
+	err = n ? window_unenforced_put(conf->pin_dir, ips, n) : 0;
+	if (err)
+		log_debug("lab: marking the externals inside the pod subnet: %s (retried)",
+			  strerror(-err));
+}
+
 /* ADD of host h, or (done) the cached result of an earlier ADD. */
 static int cni_host(struct lab_net *net, struct lab_host *h, bool done)
 {
@@ -603,6 +639,7 @@ static int cni_host(struct lab_net *net, struct lab_host *h, bool done)
 		 * agent pinned its programs): retried, as the kubelet does. */
 		for (bool said = false;; said = true) {
 			log_debug("lab: CNI ADD %s/%s (%s)", h->pod->ns, h->pod->name, h->netns);
+			cni_mark_externals(net);
 			err = lab_cni_add(net->cni, h->netns, h->netns, h->pod->ns, h->pod->name,
 					  h->cni_dynamic ? NULL : h->addrs,
 					  h->cni_dynamic ? 0 : h->n_addrs, &ifc);
