@@ -6,7 +6,9 @@
  *   npbpf_to_pod        TC egress of the host-side veth: the pod's INGRESS
  *   npbpf_xdp_from_pod  XDP on the host-side veth: the pod's EGRESS, the same
  *                       core as npbpf_from_pod (the loader picks one of the
- *                       two; see the VLAN note in lib/parse.h)
+ *                       two; see the VLAN note in lib/parse.h). With
+ *                       both attached, TC passes what XDP passed without
+ *                       judging it again (lib/xdpmark.h)
  *
  * Everything else is in lib/: enforce.h is the core, the other headers one
  * concern each.
@@ -22,6 +24,9 @@ int npbpf_from_pod(struct __sk_buff *skb)
 {
 	struct npbpf_ctx c = { .ctx = skb, .xdp = 0 };
 
+	/* XDP mode: XDP judged, counted and passed this very frame. */
+	if (xdp_mark_valid(skb))
+		return TC_ACT_OK;
 	return npbpf_run(&c, NPBPF_DIR_EGRESS) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 

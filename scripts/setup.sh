@@ -9,6 +9,7 @@ packages=(
   libyaml-dev libcurl4-openssl-dev libcriterion-dev libyajl-dev libmicrohttpd-dev libmnl-dev
   python3 openssl curl
   iproute2 iputils-ping python3-scapy containernetworking-plugins
+  iptables nftables ipset
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -27,6 +27,14 @@
  *     pod itself (another pod's address at layer 3, broadcast, multicast)
  *     is judged by policy without matching or creating any state, so state
  *     is only ever created and found by packets that belong to the pod;
+ * 4b. the denial cache (denycache.h), for the pod's own packets only (never
+ *     before the link checks above: a spoofed packet neither hits nor
+ *     inserts): a bare TCP SYN, a datagram or a non-error ICMP message
+ *     whose tuple this CPU saw denied at this endpoint and hook, under the
+ *     same revision, generation, identity and conntrack epoch, drops again
+ *     for the cached reason without steps 5-9. TCP without a bare SYN is
+ *     not cached: established flows are looked up in conntrack first and
+ *     pay no probe;
  *  5. unparseable drops when the pod is isolated in this direction;
  *  6. later fragments follow the first fragment's recorded verdict (frag.h),
  *     judged again when the policy revision moved;
@@ -39,13 +47,24 @@
  *     pod has drops (NPBPF_DROP_UNKNOWN_POD: the pod is being wired, its
  *     own hook is not there yet); else the policy (policy.h) decides, and an allowed flow is
  *     tracked (of ICMP only echo is tracked; other messages are judged per
- *     packet).
+ *     packet). A tracked flow's insert bumps the endpoint's conntrack epoch
+ *     (it may make a cached denial pass); a policy drop of a cacheable
+ *     packet goes to the denial cache.
+ * Accounting (npbpf_run): every packet is charged to one (policy, rule)
+ * counter and to its endpoint's counters (per-CPU array slot, events.h);
+ * drops emit an event when the per-CPU token bucket allows, which in a
+ * flood costs one compare (no refill within a clock tick). XDP passes
+ * leave a mark TC trusts instead of judging again (xdpmark.h).
+ *
  * An established packet costs config + endpoint + 1 ct lookup (2 when the
- * first key tried misses) + counter; a new TCP connection config + endpoint
- * + subject + ipcache + policy (1 lookup for the usual rule forms) +
- * counter, and a ct insert when allowed. The subject, ipcache and policy
+ * first key tried misses) + counters (UDP/ICMP: + the cache probe, two
+ * array slots); a new TCP connection config + endpoint + probe + subject +
+ * ipcache + policy (1 lookup for the usual rule forms) + counters, and a ct
+ * insert and epoch bump when allowed; a repeated denial config + endpoint
+ * + parse + link checks + probe + counters. The subject, ipcache and policy
  * tables are read only for new flows, re-checks and unparseable or
- * fragmented packets.
+ * fragmented packets. In XDP mode TC costs a metadata check per passed
+ * packet.
  *
  * Functions return 0 (pass, with st->policy/rule saying what to charge) or a
  * negative enum npbpf_drop_reason, which npbpf_run() turns into a counter and
@@ -62,15 +81,18 @@
 
 #include "conntrack.h"
 #include "ctx.h"
+#include "denycache.h"
 #include "events.h"
 #include "frag.h"
 #include "identity.h"
 #include "maps.h"
 #include "parse.h"
 #include "policy.h"
+#include "xdpmark.h"
 
 struct npbpf_state {
-	struct npbpf_pkt pkt;
+	struct npbpf_pkt pkt; /* first: its tuple is read as 8-byte words
+			       * (denycache.h), the state is 8-byte aligned */
 	struct npbpf_config cfg; /* the one read of npbpf_config for this packet */
 	__u64 now;
 	void *ct;      /* the endpoint's conntrack map; NULL when the packet may
@@ -312,6 +334,8 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 			ct_create(st->ct, &k, st->now, st->cfg.revision, st->subject, peer);
 		else
 			ct_create(st->ct, &k, st->now, st->cfg.revision, peer, st->subject);
+		/* The entry may make a cached denial pass (denycache.h). */
+		deny_ct_created(st->ifindex);
 	}
 	if (r == POLICY_RULE)
 		return pass(st, by.policy, by.rule);
@@ -499,13 +523,27 @@ static __always_inline int pending_decide(struct npbpf_state *st, int parsed)
 	return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_PENDING_HOST);
 }
 
+/* Whether the packet's verdict may come from, and go to, the denial cache
+ * (denycache.h says why exactly these). */
+static __always_inline int deny_cache_applies(const struct npbpf_state *st, int parsed)
+{
+	const struct npbpf_pkt *p = &st->pkt;
+
+	if (!st->own || parsed < 0 || p->frag != PKT_FRAG_NONE)
+		return 0;
+	if (p->t.proto == NPBPF_PROTO_TCP)
+		return (p->tcp_flags & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) == NPBPF_TCP_SYN;
+	return !(pkt_is_icmp(p) && icmp_is_error(p->t.family, p->icmp_type));
+}
+
 static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state *st)
 {
 	struct npbpf_pkt *p = &st->pkt;
 	struct npbpf_endpoint *ep;
 	struct npbpf_config *cfg;
+	struct deny_probe d;
 	__u32 zero = 0;
-	int parsed, r, pending = 0;
+	int parsed, r, pending = 0, cache;
 
 	/* One read per packet: the loader flips generation/revision with
 	 * single stores, and this packet sees one consistent copy. */
@@ -534,6 +572,12 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		return r;
 	if (r > 0)
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CONTROL);
+	cache = !pending && deny_cache_applies(st, parsed);
+	if (cache) {
+		r = deny_lookup(&d, p, &st->cfg, st->ifindex, st->hook, st->subject);
+		if (r)
+			return -r;
+	}
 	if (st->own)
 		st->ct = ct_map_of(st->ifindex);
 	if (pending)
@@ -549,6 +593,8 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		return later_fragment(c, st);
 
 	r = decide(c, st, 1);
+	if (cache && deny_cacheable(r))
+		deny_insert(&d, p, &st->cfg, st->subject, r);
 	if (p->frag == PKT_FRAG_FIRST && st->own)
 		frag_record(p, st->ifindex, st->hook, st->now, st->cfg.revision, r >= 0);
 	return r;
@@ -583,7 +629,9 @@ static __always_inline void event_emit(struct npbpf_state *st, __u8 reason)
 
 /*
  * Runs the core for one packet at a hook of direction hook and does the
- * accounting: every packet is charged to one counter, drops also to an event.
+ * accounting: every packet is charged to one counter and to its endpoint's
+ * counters, drops also to an event (rate limited); a pass at XDP leaves TC
+ * the mark that spares it judging again (xdpmark.h).
  * Returns 1 to pass, 0 to drop.
  */
 static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
@@ -605,9 +653,14 @@ static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
 	len = ctx_len(c);
 	if (r >= 0) {
 		counter_add(st.policy, st.rule, hook, NPBPF_VERDICT_ALLOW, len);
+		epcnt_add(st.ifindex, 1, hook, NPBPF_VERDICT_ALLOW, len);
+		/* After the counters: the mark moves data_meta, not data. */
+		if (c->xdp)
+			xdp_mark_write((struct xdp_md *)c->ctx, st.ifindex, st.cfg.revision, st.now);
 		return 1;
 	}
 	counter_add(~0u, (__u16)-r, hook, NPBPF_VERDICT_DROP, len);
+	epcnt_add(st.ifindex, r != -NPBPF_DROP_NO_ENDPOINT, hook, NPBPF_VERDICT_DROP, len);
 	event_emit(&st, (__u8)-r);
 	return 0;
 }

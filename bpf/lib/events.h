@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Counters and drop events. The datapath never prints: every packet is
- * charged to one counter, and drops also emit an event on the ring buffer,
- * rate limited per CPU so a flood cannot swamp the reader or the ring.
+ * charged to one counter and to its endpoint's counters, and drops also emit
+ * an event on the ring buffer, rate limited per CPU so a flood cannot swamp
+ * the reader or the ring.
  */
 #ifndef NPBPF_BPF_EVENTS_H
 #define NPBPF_BPF_EVENTS_H
@@ -57,6 +58,64 @@ static __always_inline void counter_add(__u32 policy, __u16 rule, __u8 dir, __u8
 	}
 }
 
+/* The overflow: one hash lookup (a 4-byte key); the first packet creates
+ * the entry. */
+static __always_inline void epcnt_add_ov(__u32 ifindex, __u8 dir, __u8 verdict, __u32 len)
+{
+	struct npbpf_ep_counters *c = bpf_map_lookup_elem(&npbpf_epcnt_ov, &ifindex);
+
+	if (c) {
+		c->c[dir & 1][verdict & 1].packets += 1;
+		c->c[dir & 1][verdict & 1].bytes += len;
+		return;
+	}
+	{
+		struct npbpf_ep_counters init;
+
+		__builtin_memset(&init, 0, sizeof(init));
+		init.c[dir & 1][verdict & 1].packets = 1;
+		init.c[dir & 1][verdict & 1].bytes = len;
+		/* NOEXIST: as in counter_add, a race loses one packet. */
+		bpf_map_update_elem(&npbpf_epcnt_ov, &ifindex, &init, BPF_NOEXIST);
+	}
+}
+
+/* Whether a veth still has an endpoint or pending record. */
+static __always_inline int epcnt_owner_live(__u32 ifindex)
+{
+	return bpf_map_lookup_elem(&npbpf_endpoint, &ifindex) ||
+	       bpf_map_lookup_elem(&npbpf_pending, &ifindex);
+}
+
+/*
+ * Adds one packet of len bytes to endpoint ifindex's counters for (dir,
+ * verdict) (datapath.h, npbpf_ep_slot). Usually one inlined array lookup:
+ * this CPU's slot of the endpoint. A slot owned by another endpoint is taken
+ * over when that one is gone; while it lives, this endpoint counts in the
+ * overflow hash. known: the veth has a record now (an unknown veth never
+ * takes a slot over, so a veth nobody knows cannot push a pod out).
+ */
+static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 verdict,
+				      __u32 len)
+{
+	__u32 idx = ifindex & (NPBPF_EPCNT_SLOTS - 1);
+	struct npbpf_ep_slot *s = bpf_map_lookup_elem(&npbpf_epcnt, &idx);
+
+	if (!s)
+		return;
+	if (s->ifindex != ifindex) {
+		if (!known || (s->ifindex && epcnt_owner_live(s->ifindex))) {
+			epcnt_add_ov(ifindex, dir, verdict, len);
+			return;
+		}
+		__builtin_memset(&s->n, 0, sizeof(s->n));
+		s->ifindex = ifindex;
+	}
+	/* Per-CPU slot: no other writer, plain adds are exact. */
+	s->n.c[dir & 1][verdict & 1].packets += 1;
+	s->n.c[dir & 1][verdict & 1].bytes += len;
+}
+
 /*
  * Token bucket, one per CPU: at most `rate` events per second on average,
  * bursts of up to one second's worth. Credit is kept in tokens * 1e9 so the
@@ -76,6 +135,11 @@ static __always_inline int event_ratelimit_ok(__u32 rate, __u64 now)
 	if (!rl)
 		return 0;
 	elapsed = now - rl->last_ns;
+	/* A flood: the bucket is empty and the coarse clock has not ticked
+	 * since the last drop, so nothing refilled. No arithmetic, no stores:
+	 * most drops of a flood end here. */
+	if (!elapsed && rl->credit_ns < NPBPF_NSEC_PER_SEC)
+		return 0;
 	if (elapsed > NPBPF_NSEC_PER_SEC)
 		elapsed = NPBPF_NSEC_PER_SEC;
 	cap = (__u64)rate * NPBPF_NSEC_PER_SEC;

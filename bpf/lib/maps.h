@@ -120,6 +120,24 @@ struct {
 	__type(value, struct npbpf_counter);
 } npbpf_fixcnt SEC(".maps");
 
+/* Per-endpoint counters (datapath.h, events.h): the direct-mapped array
+ * every packet of most endpoints touches, an inlined lookup; the hash for
+ * the few whose slot a live endpoint holds on that CPU, an LRU because
+ * nothing deletes the counters of a veth that went away. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NPBPF_EPCNT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct npbpf_ep_slot);
+} npbpf_epcnt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, NPBPF_MAX_EPCNT_OV);
+	__type(key, __u32); /* host-side veth ifindex */
+	__type(value, struct npbpf_ep_counters);
+} npbpf_epcnt_ov SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, NPBPF_EVENTS_BYTES);
@@ -144,5 +162,36 @@ struct {
 	__type(key, __u32);
 	__type(value, struct npbpf_ratelimit);
 } npbpf_ratelim SEC(".maps");
+
+/* Recent denials, per CPU, direct-mapped (denycache.h; the slot layout is
+ * in datapath.h for the tests). Private to the datapath and not pinned: a
+ * new object starts with an empty cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NPBPF_DENY_SLOTS);
+	__type(key, __u32);
+	__type(value, struct npbpf_deny_slot);
+} npbpf_deny SEC(".maps");
+
+/* Conntrack epochs: bumped whenever a hook creates a conntrack entry in the
+ * map of an endpoint whose ifindex falls on the slot (denycache.h says why).
+ * Shared by all CPUs: written once per new allowed flow, read per cached
+ * denial. */
+#define NPBPF_CT_EPOCHS 1024 /* power of two */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NPBPF_CT_EPOCHS);
+	__type(key, __u32);
+	__type(value, __u32);
+} npbpf_ctepoch SEC(".maps");
+
+/* The secret of the XDP-to-TC mark (xdpmark.h), drawn by the first XDP
+ * packet. Never leaves the kernel: not pinned, no program exports it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} npbpf_markkey SEC(".maps");
 
 #endif /* NPBPF_BPF_MAPS_H */

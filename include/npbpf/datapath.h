@@ -32,6 +32,13 @@
  * this node's pod segments (see NPBPF_ID_UNKNOWN_POD). */
 #define NPBPF_MAP_PENDING "npbpf_pending"   /* HASH  __u32 host-side ifindex -> npbpf_endpoint */
 #define NPBPF_MAP_SEGMENT "npbpf_segment"   /* LPM   npbpf_ipc_key -> npbpf_ipc_value */
+/* Packets and bytes per endpoint (the host-side ifindex the hook runs on),
+ * so a flood can be put down to the pod that sends or receives it: a per-CPU
+ * direct-mapped array (ifindex % NPBPF_EPCNT_SLOTS, each CPU's slot tagged
+ * with the ifindex that owns it there), and an overflow hash for endpoints
+ * whose slot another live endpoint owns on that CPU. */
+#define NPBPF_MAP_EPCNT "npbpf_epcnt"       /* PERCPU_ARRAY slot -> npbpf_ep_slot */
+#define NPBPF_MAP_EPCNT_OV "npbpf_epcnt_ov" /* LRU_PERCPU_HASH __u32 ifindex -> npbpf_ep_counters */
 
 #define NPBPF_MAX_POLICY 262144
 #define NPBPF_MAX_RANGE 65536
@@ -50,6 +57,10 @@
 #define NPBPF_MAX_FRAG 8192
 #define NPBPF_MAX_COUNTERS 65536
 #define NPBPF_MAX_FIXCNT NPBPF_FIXCNT_SLOTS
+#define NPBPF_EPCNT_SLOTS 4096 /* power of two */
+/* Room for every bound and every pending endpoint; an LRU, so the counters
+ * of veths long gone (nobody deletes them) make room for new ones. */
+#define NPBPF_MAX_EPCNT_OV (NPBPF_MAX_ENDPOINT + NPBPF_MAX_PENDING)
 #define NPBPF_EVENTS_BYTES (256 * 1024)
 
 /* A pod veth the datapath enforces for, keyed by the host-side ifindex. */
@@ -241,6 +252,29 @@ struct npbpf_counter {
 	__u64 bytes;
 };
 
+/* One endpoint's counters (npbpf_epcnt), by [dir][verdict]: dir the enum
+ * npbpf_dir of the hook (EGRESS what the pod sends, INGRESS what it
+ * receives), verdict enum npbpf_verdict. Every packet a hook judges is
+ * charged here as well as to its (policy, rule) counter, unknown veths
+ * (NPBPF_DROP_NO_ENDPOINT) included. Per CPU: readers sum. */
+struct npbpf_ep_counters {
+	struct npbpf_counter c[2][2];
+};
+_Static_assert(sizeof(struct npbpf_ep_counters) == 64, "endpoint counters layout");
+
+/* A slot of npbpf_epcnt on one CPU: the counters of endpoint ifindex there
+ * (0: never used). A CPU's slot passes to another endpoint only when its
+ * owner has neither an endpoint nor a pending record any more (its veth is
+ * gone, or no longer enforced): that owner's counts on that CPU go with it.
+ * Readers add every CPU's slot to the ifindex it names, then the overflow
+ * hash. */
+struct npbpf_ep_slot {
+	__u32 ifindex;
+	__u32 pad;
+	struct npbpf_ep_counters n;
+};
+_Static_assert(sizeof(struct npbpf_ep_slot) == 72, "endpoint slot layout");
+
 /*
  * Counters of the fixed reasons: allows without a policy entry (policy =
  * NPBPF_POLICY_NONE, verdict ALLOW, rule = enum npbpf_allow_reason) and drops
@@ -265,6 +299,28 @@ static inline int npbpf_counter_is_fixed(__u32 policy, __u8 verdict)
 	return (policy == NPBPF_POLICY_NONE && verdict == NPBPF_VERDICT_ALLOW) ||
 	       (policy == ~0u && verdict == NPBPF_VERDICT_DROP);
 }
+
+/*
+ * The denial cache (bpf/lib/denycache.h): per CPU, direct-mapped, private to
+ * the datapath (not pinned; tests read it through the skeleton). A slot is
+ * one recent denial and what it was judged under.
+ */
+#define NPBPF_DENY_SLOTS 256 /* power of two */
+struct npbpf_deny_slot {
+	/* The key, compared as six 8-byte words: the packet's tuple exactly
+	 * as parsed (struct npbpf_ct_key, dir 0), then ifindex | hook << 32 |
+	 * kind << 40 (kind: the ICMP type, else 0). */
+	__u64 t[5];
+	__u64 where;
+	__u32 revision;   /* npbpf_config.revision of the verdict */
+	__u32 generation; /* and its generation */
+	__u32 subject;    /* the endpoint's identity then */
+	__u32 epoch;      /* the endpoint's conntrack epoch then (denycache.h) */
+	__u32 reason;     /* the enum npbpf_drop_reason it was dropped for */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct npbpf_ct_key) == 5 * sizeof(__u64), "ct key: five words");
+_Static_assert(sizeof(struct npbpf_deny_slot) == 72, "deny slot layout");
 
 struct npbpf_event {
 	__u64 ts_ns;

@@ -168,5 +168,8 @@ void features_run(struct harness *h);
 void hardening_run(struct harness *h);
 /* The new-pod window: unknown pods of the segment, pending pods (window.c). */
 void window_run(struct harness *h);
+/* A denied flood judged once: the denial cache, per-endpoint counters, XDP
+ * mode judging once (flood.c). */
+void flood_run(struct harness *h);
 
 #endif

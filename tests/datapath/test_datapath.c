@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 	features_run(&h);
 	hardening_run(&h);
 	window_run(&h);
+	flood_run(&h);
 	run_examples(&h, examples_dir);
 	run_generated(&h);
 

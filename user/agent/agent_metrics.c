@@ -13,6 +13,10 @@
 
 static const double latency_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 					  0.1,	 0.25,	 0.5,	1,    2.5,   5 };
+/* The per-endpoint families: kept here, not in struct agent_metric_ids,
+ * one agent per process. -1 until declared. */
+static int mid_ep_packets = -1, mid_ep_bytes = -1;
+
 static const double sync_buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
 				       0.25,  0.5,   1,	   2.5,	  5,	10 };
 
@@ -79,6 +83,19 @@ int agent_metrics_init(struct agent *a)
 		METRIC_COUNTER, "", NULL, 0);
 	DECLARE(ready, "npbpf_ready", "1 when /readyz answers ok.", METRIC_GAUGE, "", NULL, 0);
 #undef DECLARE
+	mid_ep_packets = metrics_declare(
+		m, "npbpf_endpoint_packets_total",
+		"Packets judged at each pod's veth, by pod (namespace/name; empty for a veth "
+		"nobody named), host-side interface index, direction (egress: sent by the pod) "
+		"and verdict: which pod a flood comes from or is dropped at.",
+		METRIC_COUNTER, "pod,ifindex,direction,verdict", NULL, 0);
+	if (mid_ep_packets < 0)
+		return mid_ep_packets;
+	mid_ep_bytes = metrics_declare(m, "npbpf_endpoint_bytes_total",
+				       "Bytes of npbpf_endpoint_packets_total.", METRIC_COUNTER,
+				       "pod,ifindex,direction,verdict", NULL, 0);
+	if (mid_ep_bytes < 0)
+		return mid_ep_bytes;
 	return 0;
 }
 
@@ -139,6 +156,48 @@ static void refresh_verdicts(struct agent *a)
 	counters_close(&c);
 }
 
+/* Per-endpoint counters (counters.h), named by the endpoint names the sync
+ * and npbpf-cni keep (npbpf_epmeta). Veths whose counters aged out of the
+ * maps leave the output. */
+static void refresh_endpoints(struct agent *a)
+{
+	struct ep_counter_row *rows = NULL;
+	size_t n = 0;
+
+	if (mid_ep_packets < 0 ||
+	    counters_collect_endpoints(a->l->fds[PIN_EPCNT], a->l->fds[PIN_EPCNT_OV], &rows, &n))
+		return;
+	metrics_lock(a->m);
+	metrics_reset(a->m, mid_ep_packets);
+	metrics_reset(a->m, mid_ep_bytes);
+	for (size_t i = 0; i < n; i++) {
+		struct npbpf_name pod;
+		char ifindex[16];
+
+		if (a->l->fds[PIN_EPMETA] < 0 ||
+		    bpf_map_lookup_elem(a->l->fds[PIN_EPMETA], &rows[i].ifindex, &pod))
+			pod.name[0] = '\0';
+		pod.name[sizeof(pod.name) - 1] = '\0';
+		snprintf(ifindex, sizeof(ifindex), "%u", rows[i].ifindex);
+		for (int d = 0; d < 2; d++) {
+			for (int v = 0; v < 2; v++) {
+				const char *labels[] = {
+					pod.name, ifindex,
+					d == NPBPF_DIR_INGRESS ? "ingress" : "egress",
+					v == NPBPF_VERDICT_DROP ? "drop" : "allow"
+				};
+
+				metrics_add(a->m, mid_ep_packets, labels,
+					    (double)rows[i].sum.c[d][v].packets);
+				metrics_add(a->m, mid_ep_bytes, labels,
+					    (double)rows[i].sum.c[d][v].bytes);
+			}
+		}
+	}
+	metrics_unlock(a->m);
+	free(rows);
+}
+
 /* Entries of a hash map, counted key by key (maps of this size take a few
  * ms; done every few seconds, not per packet). */
 static long count_entries(int fd, uint32_t key_size)
@@ -167,8 +226,8 @@ static void refresh_map_entries(struct agent *a)
 		const char *labels[] = { sp->name };
 		long n;
 
-		if (m == PIN_CT || m == PIN_EVENTS || m == PIN_FIXCNT || m == PIN_CONFIG ||
-		    m == PIN_META || a->l->fds[m] < 0)
+		if (m == PIN_CT || m == PIN_EVENTS || m == PIN_FIXCNT || m == PIN_EPCNT ||
+		    m == PIN_CONFIG || m == PIN_META || a->l->fds[m] < 0)
 			continue;
 		n = count_entries(a->l->fds[m], sp->key_size);
 		if (n >= 0)
@@ -210,6 +269,7 @@ int agent_metrics_render(void *ctx, char **body, size_t *len)
 	 * server has stopped (stop_all), and the registry takes its lock. */
 	if (atomic_load(&a->maps_open)) {
 		refresh_verdicts(a);
+		refresh_endpoints(a);
 		refresh_map_entries(a);
 	}
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench_agent.h"
+#include "bench_drop.h"
 #include "bench_verdict.h"
 #include "cluster_gen.h"
 #include "commands.h"
@@ -48,6 +49,8 @@ enum {
 	BENCH_OPT_STREAMING,
 	BENCH_OPT_NO_MEMORY,
 	BENCH_OPT_KEEP_LOGS,
+	BENCH_OPT_PLOT,
+	BENCH_OPT_ROUNDS,
 };
 
 /* ---- Temporary file: removed on every exit path, and on SIGINT/TERM/HUP. */
@@ -523,4 +526,51 @@ int cmd_bench_agent(const struct command *self, int argc, char **argv)
 	if (!err)
 		err = cli_no_operands(&p, argc, argv);
 	return err ? EXIT_USAGE : bench_agent(&a);
+}
+
+/* ---- bench drop: the options; the measuring is bench_drop.c's. */
+
+const struct cli_opt bench_drop_opts[] = {
+	{ "quick", BENCH_OPT_QUICK, NULL,
+	  "fewer sweep points (1 and 1,000 policies; 1 and 100,000 flows),\n"
+	  STR(BENCH_DROP_QUICK_ROUNDS) " rounds of short windows (under a minute)" },
+	{ "rounds", BENCH_OPT_ROUNDS, "N",
+	  "rounds, medians are reported (default " STR(BENCH_DROP_ROUNDS) ", --quick " STR(
+		  BENCH_DROP_QUICK_ROUNDS) ")" },
+	{ "plot", BENCH_OPT_PLOT, "FILE", "also write an SVG bar chart to FILE" },
+	{ "output", 'o', "FORMAT", "text (default) or json" },
+	{ 0 },
+};
+
+int cmd_bench_drop(const struct command *self, int argc, char **argv)
+{
+	struct bench_drop_args a = { 0 };
+	struct cli_parser p;
+	uint64_t v = 0;
+	int c, err = 0;
+
+	(void)self;
+	cli_parser_init(&p, bench_drop_opts);
+	while (!err && (c = cli_next(&p, argc, argv)) != -1) {
+		switch (c) {
+		case BENCH_OPT_QUICK:
+			a.quick = true;
+			break;
+		case BENCH_OPT_ROUNDS:
+			err = opt_number("rounds", optarg, 1, BENCH_DROP_MAX_ROUNDS, &v);
+			a.rounds = (uint32_t)v;
+			break;
+		case BENCH_OPT_PLOT:
+			a.plot = optarg;
+			break;
+		case 'o':
+			err = opt_output(optarg, &a.json);
+			break;
+		default:
+			err = -EINVAL;
+		}
+	}
+	if (!err)
+		err = cli_no_operands(&p, argc, argv);
+	return err ? EXIT_USAGE : bench_drop(&a);
 }

@@ -412,11 +412,75 @@ static int view_ipcache(struct status_ctx *x)
 	return 0;
 }
 
+/* ---- Per-endpoint counters (counters.h): who sends and receives what. */
+
+static int read_ep_counters(struct status_ctx *x, struct ep_counter_row **rows, size_t *n)
+{
+	*rows = NULL;
+	*n = 0;
+	if (x->ps.fds[PIN_EPCNT] < 0 && x->ps.fds[PIN_EPCNT_OV] < 0)
+		return 0; /* maps of an older npbpf: no per-endpoint counters */
+	return counters_collect_endpoints(x->ps.fds[PIN_EPCNT], x->ps.fds[PIN_EPCNT_OV], rows, n);
+}
+
+static const struct npbpf_ep_counters *ep_row_find(const struct ep_counter_row *rows, size_t n,
+						    uint32_t ifindex)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rows[mid].ifindex == ifindex)
+			return &rows[mid].sum;
+		if (rows[mid].ifindex < ifindex)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* JSON: "traffic": {"egress": {"allowed": {"packets", "bytes"}, "dropped":
+ * {...}}, "ingress": {...}}; text: "sent A ok D dropped, received A ok D
+ * dropped" in packets. */
+static void emit_ep_traffic(struct out *o, const struct npbpf_ep_counters *c)
+{
+	static const struct npbpf_ep_counters zero;
+	static const char *const dirs[2] = { [NPBPF_DIR_INGRESS] = "ingress",
+					     [NPBPF_DIR_EGRESS] = "egress" };
+
+	if (!c)
+		c = &zero;
+	out_json_obj_begin(o, "traffic");
+	for (int d = 0; d < 2; d++) {
+		out_json_obj_begin(o, dirs[d]);
+		for (int v = 0; v < 2; v++) {
+			out_json_obj_begin(o, v == NPBPF_VERDICT_ALLOW ? "allowed" : "dropped");
+			out_json_uint(o, "packets", c->c[d][v].packets);
+			out_json_uint(o, "bytes", c->c[d][v].bytes);
+			out_json_obj_end(o);
+		}
+		out_json_obj_end(o);
+	}
+	out_json_obj_end(o);
+	out_text(o, "sent %llu ok %llu dropped, received %llu ok %llu dropped",
+		 (unsigned long long)ep_packets(c, NPBPF_DIR_EGRESS, NPBPF_VERDICT_ALLOW),
+		 (unsigned long long)ep_packets(c, NPBPF_DIR_EGRESS, NPBPF_VERDICT_DROP),
+		 (unsigned long long)ep_packets(c, NPBPF_DIR_INGRESS, NPBPF_VERDICT_ALLOW),
+		 (unsigned long long)ep_packets(c, NPBPF_DIR_INGRESS, NPBPF_VERDICT_DROP));
+}
+
 static int view_endpoints(struct status_ctx *x)
 {
 	const struct ms_table *t = &x->st.endpoint;
 	struct out *o = &x->o;
+	struct ep_counter_row *rows;
+	size_t n_rows;
+	int err = read_ep_counters(x, &rows, &n_rows);
 
+	if (err)
+		return err;
 	out_json_arr_begin(o, NULL);
 	for (size_t i = 0; i < t->n; i++) {
 		uint32_t ifindex = *(const uint32_t *)ms_table_key(t, i);
@@ -449,11 +513,14 @@ static int view_endpoints(struct status_ctx *x)
 		out_json_uint(o, "tc_ingress_prog", in_id);
 		out_json_uint(o, "tc_egress_prog", eg_id);
 		out_json_uint(o, "xdp_prog", xdp_id);
-		out_text(o, " tc %s/%s%s\n", in_id ? "in" : "-", eg_id ? "out" : "-",
+		out_text(o, " tc %s/%s%s  ", in_id ? "in" : "-", eg_id ? "out" : "-",
 			 xdp_id ? " xdp" : "");
+		emit_ep_traffic(o, ep_row_find(rows, n_rows, ifindex));
+		out_text(o, "\n");
 		out_json_obj_end(o);
 	}
 	out_json_arr_end(o);
+	free(rows);
 	return 0;
 }
 
@@ -602,6 +669,55 @@ static int view_counters(struct status_ctx *x)
 }
 
 /* ---- summary. */
+
+static uint64_t ep_dropped(const struct npbpf_ep_counters *c)
+{
+	return ep_packets(c, NPBPF_DIR_EGRESS, NPBPF_VERDICT_DROP) +
+	       ep_packets(c, NPBPF_DIR_INGRESS, NPBPF_VERDICT_DROP);
+}
+
+static int ep_by_dropped(const void *pa, const void *pb)
+{
+	uint64_t a = ep_dropped(&((const struct ep_counter_row *)pa)->sum);
+	uint64_t b = ep_dropped(&((const struct ep_counter_row *)pb)->sum);
+
+	return a > b ? -1 : a < b;
+}
+
+/* The endpoints with the most drops (a flood, a pod cut off by policy): by
+ * pod name where the map sync or npbpf-cni named the veth. */
+#define SUMMARY_TOP_DROPPED 5
+static int summary_dropped_by_endpoint(struct status_ctx *x)
+{
+	struct ep_counter_row *rows;
+	size_t n;
+	int err = read_ep_counters(x, &rows, &n);
+
+	if (err)
+		return err;
+	if (n)
+		qsort(rows, n, sizeof(*rows), ep_by_dropped);
+	out_arr_begin(&x->o, "most_dropped_endpoints");
+	for (size_t i = 0; i < n && i < SUMMARY_TOP_DROPPED && ep_dropped(&rows[i].sum); i++) {
+		const struct npbpf_name *pod = ms_table_get(&x->st.epmeta, &rows[i].ifindex);
+		bool bound = ms_table_get(&x->st.endpoint, &rows[i].ifindex) != NULL;
+		char ifname[IF_NAMESIZE] = "(gone)";
+		const char *who = pod ? pod->name : bound ? "?" : "(no endpoint)";
+
+		if_indextoname(rows[i].ifindex, ifname);
+		/* "  POD IFNAME ifindex N sent ... dropped, received ... dropped" */
+		out_json_obj_begin(&x->o, NULL);
+		out_print_str(&x->o, "pod", "  %s ", who);
+		out_print_str(&x->o, "ifname", "%s ", ifname);
+		out_print_uint(&x->o, "ifindex", "ifindex %llu  ", rows[i].ifindex);
+		emit_ep_traffic(&x->o, &rows[i].sum);
+		out_text(&x->o, "\n");
+		out_json_obj_end(&x->o);
+	}
+	out_arr_end(&x->o);
+	free(rows);
+	return 0;
+}
 
 struct totals {
 	uint64_t packets[2], bytes[2]; /* by verdict */
@@ -769,8 +885,9 @@ static int view_summary(struct status_ctx *x)
 	out_uint(&x->o, "packets", tot.packets[1]);
 	out_uint(&x->o, "bytes", tot.bytes[1]);
 	out_obj_end(&x->o);
+	err = summary_dropped_by_endpoint(x);
 	out_obj_end(&x->o);
-	return 0;
+	return err;
 }
 
 static int status_run(const struct status_args *a)

@@ -44,8 +44,10 @@ int status_show_summary(const char *pin_dir);
 extern const struct cli_opt bench_compile_opts[];
 extern const struct cli_opt bench_verdict_opts[];
 extern const struct cli_opt bench_agent_opts[];
+extern const struct cli_opt bench_drop_opts[];
 int cmd_bench_compile(const struct command *self, int argc, char **argv);
 int cmd_bench_verdict(const struct command *self, int argc, char **argv);
 int cmd_bench_agent(const struct command *self, int argc, char **argv);
+int cmd_bench_drop(const struct command *self, int argc, char **argv);
 
 #endif

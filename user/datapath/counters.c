@@ -192,3 +192,154 @@ int counters_collect(struct counters *c, struct counter_row **rows, size_t *n)
 	*n = r.n;
 	return err;
 }
+
+/* ---- Per endpoint */
+
+static void ep_add(struct npbpf_ep_counters *to, const struct npbpf_ep_counters *from)
+{
+	for (int d = 0; d < 2; d++) {
+		for (int v = 0; v < 2; v++) {
+			to->c[d][v].packets += from->c[d][v].packets;
+			to->c[d][v].bytes += from->c[d][v].bytes;
+		}
+	}
+}
+
+static bool ep_zero(const struct npbpf_ep_counters *c)
+{
+	for (int d = 0; d < 2; d++) {
+		for (int v = 0; v < 2; v++) {
+			if (c->c[d][v].packets || c->c[d][v].bytes)
+				return false;
+		}
+	}
+	return true;
+}
+
+struct ep_rows {
+	struct ep_counter_row *v;
+	size_t n, cap;
+};
+
+static int ep_push(struct ep_rows *r, uint32_t ifindex, const struct npbpf_ep_counters *c)
+{
+	struct ep_counter_row *row;
+
+	if (!ifindex || ep_zero(c))
+		return 0;
+	row = VEC_PUSH(r->v, r->n, r->cap);
+	if (!row)
+		return -ENOMEM;
+	row->ifindex = ifindex;
+	row->sum = *c;
+	return 0;
+}
+
+static int ep_cmp(const void *pa, const void *pb)
+{
+	uint32_t a = ((const struct ep_counter_row *)pa)->ifindex;
+	uint32_t b = ((const struct ep_counter_row *)pb)->ifindex;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Adds every CPU's slots (each to its owner) and the overflow entries to r,
+ * one row per (owner, CPU) or entry: merged by the caller. With only != 0,
+ * just that endpoint's. */
+static int ep_gather(int slots_fd, int ov_fd, uint32_t only, struct ep_rows *r)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct npbpf_ep_slot *slots = NULL;
+	struct npbpf_ep_counters *ov = NULL, sum;
+	int err = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	slots = calloc((size_t)ncpu, sizeof(*slots));
+	ov = calloc((size_t)ncpu, sizeof(*ov));
+	if (!slots || !ov) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 i = 0; slots_fd >= 0 && !err && i < NPBPF_EPCNT_SLOTS; i++) {
+		if (only && i != (only & (NPBPF_EPCNT_SLOTS - 1)))
+			continue;
+		if (bpf_map_lookup_elem(slots_fd, &i, slots)) {
+			err = -errno;
+			break;
+		}
+		for (int c = 0; c < ncpu && !err; c++) {
+			if (!only || slots[c].ifindex == only)
+				err = ep_push(r, slots[c].ifindex, &slots[c].n);
+		}
+	}
+	if (!err && ov_fd >= 0 && only) {
+		if (!bpf_map_lookup_elem(ov_fd, &only, ov)) {
+			memset(&sum, 0, sizeof(sum));
+			for (int c = 0; c < ncpu; c++)
+				ep_add(&sum, &ov[c]);
+			err = ep_push(r, only, &sum);
+		} else if (errno != ENOENT) {
+			err = -errno;
+		}
+	} else if (!err && ov_fd >= 0) {
+		__u32 key, next;
+		bool first = true;
+
+		while (!err && !bpf_map_get_next_key(ov_fd, first ? NULL : &key, &next)) {
+			first = false;
+			key = next;
+			if (bpf_map_lookup_elem(ov_fd, &next, ov))
+				continue; /* evicted under us */
+			memset(&sum, 0, sizeof(sum));
+			for (int c = 0; c < ncpu; c++)
+				ep_add(&sum, &ov[c]);
+			err = ep_push(r, next, &sum);
+		}
+	}
+out:
+	free(slots);
+	free(ov);
+	return err;
+}
+
+int counters_collect_endpoints(int slots_fd, int ov_fd, struct ep_counter_row **rows, size_t *n)
+{
+	struct ep_rows r = { 0 };
+	size_t out = 0;
+	int err = ep_gather(slots_fd, ov_fd, 0, &r);
+
+	if (!err && r.n) {
+		/* Merge the rows of one ifindex (one per CPU and the overflow). */
+		qsort(r.v, r.n, sizeof(*r.v), ep_cmp);
+		for (size_t i = 0; i < r.n; i++) {
+			if (out && r.v[out - 1].ifindex == r.v[i].ifindex)
+				ep_add(&r.v[out - 1].sum, &r.v[i].sum);
+			else
+				r.v[out++] = r.v[i];
+		}
+	}
+	if (err) {
+		free(r.v);
+		r.v = NULL;
+		out = 0;
+	}
+	*rows = r.v;
+	*n = out;
+	return err;
+}
+
+int counters_endpoint(int slots_fd, int ov_fd, uint32_t ifindex, struct npbpf_ep_counters *sum)
+{
+	struct ep_rows r = { 0 };
+	int err;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!ifindex)
+		return -EINVAL;
+	err = ep_gather(slots_fd, ov_fd, ifindex, &r);
+	for (size_t i = 0; !err && i < r.n; i++)
+		ep_add(sum, &r.v[i].sum);
+	free(r.v);
+	return err;
+}

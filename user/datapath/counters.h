@@ -58,4 +58,32 @@ int counters_read(int hash_fd, int fixed_fd, const struct npbpf_counter_key *key
  */
 int counters_collect(struct counters *c, struct counter_row **rows, size_t *n);
 
+/* ---- Per endpoint (npbpf_epcnt and its overflow npbpf_epcnt_ov). */
+
+/* One endpoint's counters, summed over CPUs and both maps. */
+struct ep_counter_row {
+	uint32_t ifindex; /* host-side veth */
+	struct npbpf_ep_counters sum; /* [dir][verdict], as in datapath.h */
+};
+
+/*
+ * Every endpoint that has counted something: each CPU's slot of the array
+ * added to the ifindex that owns it there, then the overflow hash. Sorted by
+ * ifindex; *rows malloc'd (NULL when *n is 0). Either fd may be -1 (then
+ * nothing comes from that map). 0 or -errno.
+ */
+int counters_collect_endpoints(int slots_fd, int ov_fd, struct ep_counter_row **rows,
+			       size_t *n);
+
+/* One endpoint's counters (zeros when it has none). 0 or -errno. */
+int counters_endpoint(int slots_fd, int ov_fd, uint32_t ifindex,
+		      struct npbpf_ep_counters *sum);
+
+/* Packets or bytes of a row's (dir, verdict), for readers' sorting and
+ * totals. */
+static inline uint64_t ep_packets(const struct npbpf_ep_counters *c, uint8_t dir, uint8_t verdict)
+{
+	return c->c[dir & 1][verdict & 1].packets;
+}
+
 #endif

@@ -34,6 +34,8 @@ enum pin_map {
 	PIN_CONFIG,
 	PIN_PENDING, /* npbpf-cni's, not the map sync's */
 	PIN_SEGMENT, /* npbpf-cni's, not the map sync's */
+	PIN_EPCNT,    /* per-endpoint counters, written by the datapath only */
+	PIN_EPCNT_OV, /* and their overflow */
 	PIN_N_DATAPATH,
 	PIN_META = PIN_N_DATAPATH,
 	PIN_IDMETA,
