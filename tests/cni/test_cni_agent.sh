@@ -516,6 +516,12 @@ if start_floods victim2 40 "$want"; then
 		todo "agent down: datagrams crossed the isolated victim2 after its ADD" \
 			"in: $in0 -> $in1 ($(jf "$r" 'd["by_src"]'))" "out to db: $out0 -> $out1, to web: $outw0 -> $outw1"
 	fi
+	v2veth=$(host_veth victim2)
+	v2st=$(endpoint_pod "$v2veth")
+	case "$v2st" in
+	*pending*) ok "agent down: npbpf status endpoints shows victim2's $v2veth as pending ($v2st)" ;;
+	*) not_ok "agent down: status does not show victim2 ($v2veth) as pending" "$v2st" "$(cat "$tmp/status.err")" ;;
+	esac
 	# The window with the agent down: K more pods made under fire, nothing
 	# but npbpf-cni to attach the programs (after the bridge plugin has
 	# wired and addressed the pod). Each new pod sends to db:7001 from

@@ -471,55 +471,76 @@ static void emit_ep_traffic(struct out *o, const struct npbpf_ep_counters *c)
 		 (unsigned long long)ep_packets(c, NPBPF_DIR_INGRESS, NPBPF_VERDICT_DROP));
 }
 
+/* One endpoint: bound (a record of the map sync) or pending (npbpf-cni's
+ * record, the agent has not bound it: isolated, the node alone reaches it). */
+static void emit_endpoint(struct status_ctx *x, uint32_t ifindex, const struct npbpf_endpoint *ep,
+			  bool pending, const struct ep_counter_row *rows, size_t n_rows)
+{
+	const struct npbpf_name *pod = pending ? NULL : ms_table_get(&x->st.epmeta, &ifindex);
+	char ifname[IF_NAMESIZE] = "?", a4[64] = "", a6[64] = "", lb[64];
+	uint32_t in_id = 0, eg_id = 0, xdp_id = 0;
+	uint8_t xdp_mode = 0;
+	const char *label = pending ? "pending" : id_label(x, ep->identity, lb, sizeof(lb));
+	struct out *o = &x->o;
+
+	if (!if_indextoname(ifindex, ifname))
+		snprintf(ifname, sizeof(ifname), "(gone)");
+	loader_query_tc(ifindex, &in_id, &eg_id);
+	loader_query_xdp(ifindex, &xdp_id, &xdp_mode);
+	if (ep->flags & NPBPF_EP_HAS_V4)
+		fmt_addr(NPBPF_FAMILY_V4, ep->addr4, -1, a4, sizeof(a4));
+	if (ep->flags & NPBPF_EP_HAS_V6)
+		fmt_addr(NPBPF_FAMILY_V6, ep->addr6, -1, a6, sizeof(a6));
+	/* "IFINDEX IFNAME POD identity N LABEL ADDR4 ADDR6 tc in/out xdp" */
+	out_json_obj_begin(o, NULL);
+	out_print_uint(o, "ifindex", "%llu ", ifindex);
+	out_print_str(o, "ifname", "%s ", ifname);
+	out_json_str(o, "pod", pod ? pod->name : "");
+	out_text(o, "%s ", pod ? pod->name : pending ? "(not bound yet)" : "?");
+	out_json_bool(o, "pending", pending);
+	if (pending)
+		out_text(o, "pending ");
+	else
+		out_print_uint(o, "identity", "identity %llu ", ep->identity);
+	out_print_str(o, "label", "%s ", label);
+	out_print_str(o, "ipv4", "%s", a4);
+	out_text(o, "%s", a6[0] ? " " : "");
+	out_print_str(o, "ipv6", "%s", a6);
+	out_json_uint(o, "tc_ingress_prog", in_id);
+	out_json_uint(o, "tc_egress_prog", eg_id);
+	out_json_uint(o, "xdp_prog", xdp_id);
+	out_text(o, " tc %s/%s%s  ", in_id ? "in" : "-", eg_id ? "out" : "-", xdp_id ? " xdp" : "");
+	emit_ep_traffic(o, ep_row_find(rows, n_rows, ifindex));
+	out_text(o, "\n");
+	out_json_obj_end(o);
+}
+
 static int view_endpoints(struct status_ctx *x)
 {
 	const struct ms_table *t = &x->st.endpoint;
-	struct out *o = &x->o;
+	int pend = x->ps.fds[PIN_PENDING];
 	struct ep_counter_row *rows;
+	uint32_t key, next;
+	void *prev = NULL;
 	size_t n_rows;
 	int err = read_ep_counters(x, &rows, &n_rows);
 
 	if (err)
 		return err;
-	out_json_arr_begin(o, NULL);
-	for (size_t i = 0; i < t->n; i++) {
-		uint32_t ifindex = *(const uint32_t *)ms_table_key(t, i);
-		const struct npbpf_endpoint *ep = ms_table_value(t, i);
-		const struct npbpf_name *pod = ms_table_get(&x->st.epmeta, &ifindex);
-		char ifname[IF_NAMESIZE] = "?", a4[64] = "", a6[64] = "", lb[64];
-		uint32_t in_id = 0, eg_id = 0, xdp_id = 0;
-		uint8_t xdp_mode = 0;
-		const char *label = id_label(x, ep->identity, lb, sizeof(lb));
+	out_json_arr_begin(&x->o, NULL);
+	for (size_t i = 0; i < t->n; i++)
+		emit_endpoint(x, *(const uint32_t *)ms_table_key(t, i), ms_table_value(t, i), false,
+			      rows, n_rows);
+	/* Pending records an endpoint record does not shadow. */
+	while (pend >= 0 && !bpf_map_get_next_key(pend, prev, &next)) {
+		struct npbpf_endpoint ep;
 
-		if (!if_indextoname(ifindex, ifname))
-			snprintf(ifname, sizeof(ifname), "(gone)");
-		loader_query_tc(ifindex, &in_id, &eg_id);
-		loader_query_xdp(ifindex, &xdp_id, &xdp_mode);
-		if (ep->flags & NPBPF_EP_HAS_V4)
-			fmt_addr(NPBPF_FAMILY_V4, ep->addr4, -1, a4, sizeof(a4));
-		if (ep->flags & NPBPF_EP_HAS_V6)
-			fmt_addr(NPBPF_FAMILY_V6, ep->addr6, -1, a6, sizeof(a6));
-		/* "IFINDEX IFNAME POD identity N LABEL ADDR4 ADDR6 tc in/out xdp" */
-		out_json_obj_begin(o, NULL);
-		out_print_uint(o, "ifindex", "%llu ", ifindex);
-		out_print_str(o, "ifname", "%s ", ifname);
-		out_json_str(o, "pod", pod ? pod->name : "");
-		out_text(o, "%s ", pod ? pod->name : "?");
-		out_print_uint(o, "identity", "identity %llu ", ep->identity);
-		out_print_str(o, "label", "%s ", label);
-		out_print_str(o, "ipv4", "%s", a4);
-		out_text(o, "%s", a6[0] ? " " : "");
-		out_print_str(o, "ipv6", "%s", a6);
-		out_json_uint(o, "tc_ingress_prog", in_id);
-		out_json_uint(o, "tc_egress_prog", eg_id);
-		out_json_uint(o, "xdp_prog", xdp_id);
-		out_text(o, " tc %s/%s%s  ", in_id ? "in" : "-", eg_id ? "out" : "-",
-			 xdp_id ? " xdp" : "");
-		emit_ep_traffic(o, ep_row_find(rows, n_rows, ifindex));
-		out_text(o, "\n");
-		out_json_obj_end(o);
+		key = next;
+		prev = &key;
+		if (!ms_table_get(t, &key) && !bpf_map_lookup_elem(pend, &key, &ep))
+			emit_endpoint(x, key, &ep, true, rows, n_rows);
 	}
-	out_json_arr_end(o);
+	out_json_arr_end(&x->o);
 	free(rows);
 	return 0;
 }
@@ -848,6 +869,22 @@ static void summary_sync_result(struct status_ctx *x)
 	out_obj_end(&x->o);
 }
 
+/* Pods npbpf-cni wired that the agent has not bound (no endpoint record). */
+static uint64_t count_pending(const struct status_ctx *x)
+{
+	int fd = x->ps.fds[PIN_PENDING];
+	uint32_t key, next;
+	void *prev = NULL;
+	uint64_t n = 0;
+
+	while (fd >= 0 && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		n += !ms_table_get(&x->st.endpoint, &key);
+	}
+	return n;
+}
+
 static int view_summary(struct status_ctx *x)
 {
 	char when[64] = "never";
@@ -869,6 +906,7 @@ static int view_summary(struct status_ctx *x)
 	summary_sync_result(x);
 	status_agent_section(&x->o, x->a.state_file, x->ps.dir);
 	out_uint(&x->o, "endpoints", ms_table_count(&x->st.endpoint));
+	out_uint(&x->o, "pending_endpoints", count_pending(x));
 	out_uint(&x->o, "identities", x->n_labels);
 	out_uint(&x->o, "policies", ms_table_count(&x->st.polname));
 	out_obj_begin(&x->o, "programs");
