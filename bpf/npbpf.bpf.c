@@ -9,6 +9,9 @@
  *                       two; see the VLAN note in lib/parse.h). With
  *                       both attached, TC passes what XDP passed without
  *                       judging it again (lib/xdpmark.h)
+ *   npbpf_bridge        TC egress of the pods' bridge (cni0): new addresses
+ *                       of the segment unreachable until bound
+ *                       (lib/bridge.h)
  *
  * Everything else is in lib/: enforce.h is the core, the other headers one
  * concern each.
@@ -17,6 +20,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
+#include "lib/bridge.h"
 #include "lib/enforce.h"
 
 SEC("tc")
@@ -44,6 +48,14 @@ int npbpf_xdp_from_pod(struct xdp_md *ctx)
 	struct npbpf_ctx c = { .ctx = ctx, .xdp = 1 };
 
 	return npbpf_run(&c, NPBPF_DIR_EGRESS) ? XDP_PASS : XDP_DROP;
+}
+
+SEC("tc")
+int npbpf_bridge(struct __sk_buff *skb)
+{
+	struct npbpf_ctx c = { .ctx = skb, .xdp = 0 };
+
+	return bridge_run(&c) ? TC_ACT_OK : TC_ACT_SHOT;
 }
 
 /* The kernel reads this only to gate GPL-only helpers; none is used. */

@@ -185,5 +185,9 @@ struct npbpf_ipc_value {
  * (a number in the CIDR range): "is this the node" is this flag, not a
  * comparison with NPBPF_ID_HOST. Set together with NPBPF_IPC_ON_LINK. */
 #define NPBPF_IPC_NODE (1u << 1)
+/* npbpf_segment only: the address of a pending pod (npbpf-cni wired it, the
+ * agent has not bound it). Its identity stays NPBPF_ID_UNKNOWN_POD for the
+ * other pods; the bridge hook lets the node reach it (bpf/lib/bridge.h). */
+#define NPBPF_IPC_PENDING (1u << 2)
 
 #endif /* NPBPF_TABLES_H */

@@ -263,8 +263,8 @@ else not_ok "agent absent: no pending record for ifindex $ifx_a"; fi
 seg=$(bpftool -j map dump pinned "$pins/npbpf_segment" 2>&1)
 if [ "$("$py" -c 'import json,sys
 d = json.load(sys.stdin)
-print(len(d))' <<<"$seg")" = 4 ]; then
-	ok "agent absent: npbpf_segment holds both segments and both gateways of the pod's addresses"
+print(len(d))' <<<"$seg")" = 6 ]; then
+	ok "agent absent: npbpf_segment holds both segments, both gateways and the pod's two pending addresses"
 else
 	not_ok "npbpf_segment after the ADD" "$seg"
 fi
@@ -295,6 +295,52 @@ if [ $prc -eq 0 ] && [ "$after" -gt "$before" ]; then
 else
 	not_ok "pending pod: the node's ping" "ping $addr_a rc=$prc fixcnt $before -> $after"
 fi
+# The window frozen: pod w wired by the bridge plugin alone (the state between
+# the bridge's ADD and npbpf-cni's attach). Another node's pod (namespace
+# remote, routed through the node as the overlay would deliver it) and the
+# node itself must not reach it; npbpf_bridge on cni0 (attached by the ADD
+# of a) drops them, counted as UNKNOWN_POD at to-pod (index 28).
+if nsenter --net="/run/netns/$node" tc filter show dev cni0 egress 2>/dev/null | grep -q npbpf_bridge; then
+	ok "npbpf-cni attached npbpf_bridge to cni0's egress"
+else
+	not_ok "npbpf_bridge is not on cni0" "$(nsenter --net="/run/netns/$node" tc filter show dev cni0 egress 2>&1)"
+fi
+pod w
+rt ADD "$tmp/bridge.conflist" w >/dev/null
+addr_w=$(ip -n "$p-w" -4 -o addr show eth0 | awk '{sub(/\/.*/, "", $4); print $4}')
+ip -n "$p-w" route add 198.18.65.0/24 via 198.18.64.1
+ip netns add "$p-remote"
+ip link add "$p-rn" type veth peer name "$p-rr" 2>/dev/null ||
+	ip link add rn$$ type veth peer name rr$$
+rn=$p-rn rr=$p-rr
+ip link show "$rn" >/dev/null 2>&1 || { rn=rn$$; rr=rr$$; }
+ip link set "$rn" netns "$node" && ip link set "$rr" netns "$p-remote"
+ip -n "$node" addr add 198.18.65.1/24 dev "$rn" && ip -n "$node" link set "$rn" up
+ip -n "$p-remote" addr add 198.18.65.2/24 dev "$rr" && ip -n "$p-remote" link set "$rr" up
+ip -n "$p-remote" link set lo up
+ip -n "$p-remote" route add 198.18.64.0/24 via 198.18.65.1
+nsenter --net="/run/netns/$node" sysctl -qw net.ipv4.ip_forward=1
+before=$(fixcnt 28)
+ip netns exec "$p-remote" ping -c 3 -i 0.2 -W 1 "$addr_w" >/dev/null 2>&1
+r1=$?
+nsenter --net="/run/netns/$node" ping -c 2 -i 0.2 -W 1 "$addr_w" >/dev/null 2>&1
+r2=$?
+after=$(fixcnt 28)
+if [ -n "$addr_w" ] && [ $r1 -ne 0 ] && [ $r2 -ne 0 ] && [ "$after" -ge $((before + 5)) ]; then
+	ok "window frozen: another node's pod and the node do not reach $addr_w (wired, not attached): UNKNOWN_POD $before -> $after"
+else
+	not_ok "window frozen: $addr_w reached" "remote ping rc=$r1, node ping rc=$r2, fixcnt $before -> $after"
+fi
+# The control: without the bridge hook the same pings arrive.
+nsenter --net="/run/netns/$node" tc filter del dev cni0 egress 2>/dev/null
+ip netns exec "$p-remote" ping -c 2 -i 0.2 -W 1 "$addr_w" >/dev/null 2>&1
+r1=$?
+if [ $r1 -eq 0 ]; then ok "control: without npbpf_bridge, another node's pod reaches $addr_w (the hook is what dropped)"
+else not_ok "control: the remote ping fails without the hook too (rc=$r1): the test proves nothing"; fi
+rt DEL "$tmp/bridge.conflist" w >/dev/null
+ip netns del "$p-w"
+ip netns del "$p-remote"
+# npbpf-cni puts the hook back at its next ADD.
 check "CHECK (1.0.0, no agent): programs attached" rt CHECK "$tmp/v1.conflist" a
 # A repeated ADD: npbpf-cni twice more with the same prevResult (the bridge
 # plugin itself refuses a second ADD of an existing eth0).

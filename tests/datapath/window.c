@@ -17,6 +17,7 @@
 #include "harness.h"
 #include "loader.h"
 
+#include <linux/pkt_cls.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -268,6 +269,65 @@ static void wn_pending(struct wn *d)
 	      NPBPF_DROP_NO_ENDPOINT, "neither record: no endpoint");
 }
 
+/* One packet through npbpf_bridge (the pods' bridge egress): 1 pass, 0 drop. */
+static int bridge_pkt(struct wn *d, const struct np_addr *a, const struct np_addr *b,
+		      uint8_t proto, uint16_t port)
+{
+	struct flow f = mkflow(d->h, a, b, proto, port);
+	uint8_t pkt[PKT_CAP];
+	size_t len = pkt_open(&f, pkt);
+	struct __sk_buff ctx = { .ifindex = d->h->dev[N_DEV - 1] };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(d->h->skel->progs.npbpf_bridge), &opts))
+		return -1;
+	return opts.retval == TC_ACT_OK ? 1 : opts.retval == TC_ACT_SHOT ? 0 : -1;
+}
+
+static void bridge_case(struct wn *d, const struct np_addr *a, const struct np_addr *b,
+			int want, const char *what)
+{
+	uint64_t before = counter_get(d->h, ~0u, NPBPF_DROP_UNKNOWN_POD, NPBPF_DIR_INGRESS,
+				      NPBPF_VERDICT_DROP);
+	int got = bridge_pkt(d, a, b, IPPROTO_UDP, 9);
+	uint64_t after = counter_get(d->h, ~0u, NPBPF_DROP_UNKNOWN_POD, NPBPF_DIR_INGRESS,
+				     NPBPF_VERDICT_DROP);
+
+	tap_ok(got == want && (after - before) == (uint64_t)(want == 0),
+	       "bridge hook: %s: %s (counted %llu)", what, got == 1 ? "passes" : "drops",
+	       (unsigned long long)(after - before));
+}
+
+static void wn_bridge(struct wn *d)
+{
+	struct np_addr remote = test_addr("198.18.77.7");
+	struct npbpf_ipc_key k;
+	struct npbpf_ipc_value pend = { .identity = NPBPF_ID_UNKNOWN_POD,
+					.flags = NPBPF_IPC_PENDING };
+
+	bridge_case(d, &remote, &d->unk4, 0, "another node's pod -> unknown address of the segment");
+	bridge_case(d, &d->node4, &d->unk4, 0, "the node -> unknown address of the segment");
+	bridge_case(d, &remote, &d->o4, 1, "another node's pod -> a bound pod (its hook judges)");
+	bridge_case(d, &remote, &d->far4, 1, "an address outside the segment");
+	bridge_case(d, &remote, &d->gw4, 1, "the segment's gateway");
+	memset(&k, 0, sizeof(k));
+	k.prefixlen = 64;
+	k.a.family = NPBPF_FAMILY_V4;
+	memcpy(k.a.addr, d->unk4.bytes, 4);
+	if (bpf_map__update_elem(d->h->skel->maps.npbpf_segment, &k, sizeof(k), &pend, sizeof(pend),
+				 BPF_ANY)) {
+		tap_ok(false, "pending address written");
+		return;
+	}
+	bridge_case(d, &d->node4, &d->unk4, 1, "the node -> a pending pod (its probes)");
+	bridge_case(d, &d->gw4, &d->unk4, 1, "the gateway -> a pending pod");
+	bridge_case(d, &remote, &d->unk4, 0, "another node's pod -> a pending pod");
+	check(d, H_FROM, d->if_o, &d->o4, &d->unk4, IPPROTO_UDP, 53, 0, NPBPF_DROP_UNKNOWN_POD,
+	      "a pending pod's address is still an unknown pod to the node's pods");
+	bpf_map__delete_elem(d->h->skel->maps.npbpf_segment, &k, sizeof(k), 0);
+}
+
 void window_run(struct harness *h)
 {
 	struct wn d = { .h = h };
@@ -295,6 +355,7 @@ void window_run(struct harness *h)
 	d.unk6 = test_addr("2001:db8:31::77");
 	wn_unknown(&d);
 	wn_pending(&d);
+	wn_bridge(&d);
 	segment_del(&d, "198.18.31.0", 24);
 	segment_del(&d, "2001:db8:31::", 64);
 	segment_del(&d, "198.18.31.250", 32);

@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <npbpf/datapath.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -550,6 +551,30 @@ static int clear_stale_endpoint(const struct cni_conf *c, const struct pod_link 
 	return err;
 }
 
+/* The pods' bridge: a prevResult interface outside the sandbox, not the
+ * pod's veth, whose kind is bridge here (the bridge plugin lists cni0
+ * first). 0 when there is none (ptp, routed wiring: nothing to guard). */
+static unsigned int bridge_ifindex(const struct cni_conf *c, const struct pod_link *pl)
+{
+	unsigned int found = 0;
+	int sock = nl_open(NULL);
+
+	if (sock < 0)
+		return 0;
+	for (size_t i = 0; !found && i < c->n_ifaces; i++) {
+		const struct prev_iface *p = &c->ifaces[i];
+		struct nl_link l;
+
+		if (!p->name || (p->sandbox && p->sandbox[0]) || strlen(p->name) >= IF_NAMESIZE ||
+		    !strcmp(p->name, pl->host.name))
+			continue;
+		if (!nl_get_link(sock, p->name, 0, &l) && !strcmp(l.kind, "bridge"))
+			found = (unsigned int)l.ifindex;
+	}
+	close(sock);
+	return found;
+}
+
 /* The pod's prevResult addresses with their prefixes and gateways. */
 static size_t pod_window_ips(const struct cni_env *e, const struct cni_conf *c,
 			     struct window_ip *out)
@@ -673,6 +698,7 @@ static void tell_agent_del(const struct cni_env *e, const struct cni_conf *c, in
 static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 {
 	int from = -1, to = -1, err, gone;
+	unsigned int br;
 	struct window_ip ips[MAX_IPS];
 	size_t n_ips;
 	struct agent_reply r;
@@ -721,6 +747,13 @@ static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 	if (err)
 		fail(CNI_ERR_MAPS, strerror(-err), "checking the endpoint record of %s",
 		     pl.host.name);
+	br = bridge_ifindex(c, &pl);
+	if (br) {
+		err = window_bridge_attach(c->pin_dir, br);
+		if (err)
+			fail(CNI_ERR_ATTACH, strerror(-err),
+			     "attaching the npbpf bridge hook to ifindex %u", br);
+	}
 	gone = window_pending_gc(c->pin_dir);
 	if (gone > 0)
 		plog(LOG_INFO, "removed %d pending records of veths that are gone", gone);
@@ -772,11 +805,12 @@ static void cmd_add(const struct cni_env *e, const struct cni_conf *c)
 		     e->pod_ns, e->pod_name, (long long)c->timeout_ms);
 	case ON_TIMEOUT_ALLOW:
 		err = loader_tc_detach_ifindex((uint32_t)pl.host.ifindex);
-		/* Not an unknown pod for the others either: world to them. */
-		if (!err)
-			err = window_unenforced_put(c->pin_dir, ips, n_ips);
+		/* Not an unknown pod for the others either: world to them
+		 * (after the pending record, whose addresses go with it). */
 		if (!err)
 			err = window_pending_del(c->pin_dir, (uint32_t)pl.host.ifindex);
+		if (!err)
+			err = window_unenforced_put(c->pin_dir, ips, n_ips);
 		if (err)
 			fail(CNI_ERR_ATTACH, strerror(-err),
 			     "onAgentTimeout allow: removing the programs from %s", pl.host.name);

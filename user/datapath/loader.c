@@ -565,6 +565,8 @@ int loader_tc_attach_fds(uint32_t ifindex, int from_pod_fd, int to_pod_fd,
 			    .priority = LOADER_TC_PRIORITY, .prog_fd = progs[i],
 			    .flags = BPF_TC_F_REPLACE);
 
+		if (progs[i] < 0)
+			continue;
 		hook.attach_point = points[i];
 		err = bpf_tc_attach(&hook, &o);
 		if (err)

@@ -88,7 +88,8 @@ int loader_detach_tc(struct loader *l, uint32_t ifindex);
 /* The same attach with program fds of the caller's (the CNI plugin, which
  * opens the pinned programs with bpf_obj_get and has no loader): clsact
  * created when missing (*created_clsact says so; may be NULL), our filters
- * (LOADER_TC_HANDLE, LOADER_TC_PRIORITY) added or replaced. 0 or -errno
+ * (LOADER_TC_HANDLE, LOADER_TC_PRIORITY) added or replaced; an fd < 0
+ * leaves that direction alone (the bridge hook is egress only). 0 or -errno
  * (logged). */
 int loader_tc_attach_fds(uint32_t ifindex, int from_pod_fd, int to_pod_fd,
 			 bool *created_clsact);

@@ -70,6 +70,7 @@ const char *const pin_prog_names[PIN_N_PROGS] = {
 	[PIN_PROG_FROM_POD] = "npbpf_from_pod",
 	[PIN_PROG_TO_POD] = "npbpf_to_pod",
 	[PIN_PROG_XDP] = "npbpf_xdp_from_pod",
+	[PIN_PROG_BRIDGE] = "npbpf_bridge",
 };
 
 int pinned_path(const char *dir, const char *name, char *buf, size_t len)

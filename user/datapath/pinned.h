@@ -61,6 +61,7 @@ enum pin_prog {
 	PIN_PROG_FROM_POD, /* tc, host veth ingress: what the pod sends */
 	PIN_PROG_TO_POD,   /* tc, host veth egress: what the pod receives */
 	PIN_PROG_XDP,      /* xdp: what the pod sends, earlier */
+	PIN_PROG_BRIDGE,   /* tc, the pods' bridge egress: what the node sends in */
 	PIN_N_PROGS,
 };
 

@@ -17,7 +17,7 @@
 #include "loader.h"
 #include "pinned.h"
 
-static int map_fd(const char *pin_dir, const char *name)
+static int pinned_fd(const char *pin_dir, const char *name)
 {
 	char path[4096];
 	int fd;
@@ -74,7 +74,7 @@ static void ipc_key_of(struct npbpf_ipc_key *k, uint8_t family, const uint8_t *a
 
 int window_segments_put(const char *pin_dir, const struct window_ip *ips, size_t n)
 {
-	int fd = map_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
+	int fd = pinned_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
 
 	if (fd < 0)
 		return fd;
@@ -105,7 +105,7 @@ int window_segments_put(const char *pin_dir, const struct window_ip *ips, size_t
 
 static int unenforced(const char *pin_dir, const struct window_ip *ips, size_t n, bool put)
 {
-	int fd = map_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
+	int fd = pinned_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
 	struct npbpf_ipc_value world = { .identity = NPBPF_ID_WORLD };
 
 	if (fd < 0)
@@ -132,13 +132,36 @@ int window_unenforced_del(const char *pin_dir, const struct window_ip *ips, size
 	return unenforced(pin_dir, ips, n, false);
 }
 
+/* The pending pod's own addresses in npbpf_segment (NPBPF_IPC_PENDING): still
+ * unknown pods to the other pods, reachable by the node through the bridge
+ * hook (bpf/lib/bridge.h). */
+static int pending_addrs(const char *pin_dir, const struct npbpf_endpoint *ep, bool put)
+{
+	struct npbpf_ipc_value v = { .identity = NPBPF_ID_UNKNOWN_POD, .flags = NPBPF_IPC_PENDING };
+	int fd = pinned_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
+	struct npbpf_ipc_key k;
+
+	if (fd < 0)
+		return fd;
+	for (int f = 0; !err && f < 2; f++) {
+		if (!(ep->flags & (f ? NPBPF_EP_HAS_V6 : NPBPF_EP_HAS_V4)))
+			continue;
+		ipc_key_of(&k, f ? 6 : 4, f ? ep->addr6 : ep->addr4, f ? 128 : 32);
+		if (put ? bpf_map_update_elem(fd, &k, &v, BPF_ANY)
+			: (bpf_map_delete_elem(fd, &k) && errno != ENOENT))
+			err = -errno;
+	}
+	close(fd);
+	return err;
+}
+
 int window_pending_put(const char *pin_dir, uint32_t ifindex, const struct npbpf_endpoint *ep)
 {
-	int pend = map_fd(pin_dir, NPBPF_MAP_PENDING), ct, err = 0;
+	int pend = pinned_fd(pin_dir, NPBPF_MAP_PENDING), ct, err = 0;
 
 	if (pend < 0)
 		return pend;
-	ct = map_fd(pin_dir, NPBPF_MAP_CT);
+	ct = pinned_fd(pin_dir, NPBPF_MAP_CT);
 	if (ct < 0) {
 		close(pend);
 		return ct;
@@ -146,11 +169,10 @@ int window_pending_put(const char *pin_dir, uint32_t ifindex, const struct npbpf
 	/* The conntrack map first: the record without it drops even the
 	 * node (pending_decide() needs somewhere to track its probes). */
 	err = ct_map_ensure(ct, ifindex);
-	if (err >= 0) {
-		err = 0;
-		if (bpf_map_update_elem(pend, &ifindex, ep, BPF_ANY))
-			err = -errno;
-	}
+	if (err >= 0)
+		err = pending_addrs(pin_dir, ep, true);
+	if (!err && bpf_map_update_elem(pend, &ifindex, ep, BPF_ANY))
+		err = -errno;
 	close(ct);
 	close(pend);
 	return err;
@@ -158,24 +180,28 @@ int window_pending_put(const char *pin_dir, uint32_t ifindex, const struct npbpf
 
 int window_pending_del(const char *pin_dir, uint32_t ifindex)
 {
-	int pend = map_fd(pin_dir, NPBPF_MAP_PENDING), epm, ct, err = 0;
+	int pend = pinned_fd(pin_dir, NPBPF_MAP_PENDING), epm, ct, err = 0;
 	struct npbpf_endpoint ep;
 	bool bound = false;
 
 	if (pend < 0)
 		return pend == -ENOENT ? 0 : pend;
-	if (bpf_map_delete_elem(pend, &ifindex)) {
+	if (bpf_map_lookup_elem(pend, &ifindex, &ep) || bpf_map_delete_elem(pend, &ifindex)) {
 		err = errno == ENOENT ? 0 : -errno;
 		close(pend);
 		return err;
 	}
 	close(pend);
-	epm = map_fd(pin_dir, NPBPF_MAP_ENDPOINT);
+	/* Not this pod's any more: an address another pod may get next. */
+	err = pending_addrs(pin_dir, &ep, false);
+	if (err)
+		return err;
+	epm = pinned_fd(pin_dir, NPBPF_MAP_ENDPOINT);
 	if (epm >= 0) {
 		bound = !bpf_map_lookup_elem(epm, &ifindex, &ep);
 		close(epm);
 	}
-	ct = bound ? -1 : map_fd(pin_dir, NPBPF_MAP_CT);
+	ct = bound ? -1 : pinned_fd(pin_dir, NPBPF_MAP_CT);
 	if (ct >= 0) {
 		err = ct_map_remove(ct, ifindex);
 		close(ct);
@@ -185,7 +211,7 @@ int window_pending_del(const char *pin_dir, uint32_t ifindex)
 
 int window_pending_gc(const char *pin_dir)
 {
-	int pend = map_fd(pin_dir, NPBPF_MAP_PENDING), removed = 0;
+	int pend = pinned_fd(pin_dir, NPBPF_MAP_PENDING), removed = 0;
 	uint32_t key, next, gone[64];
 	char name[IF_NAMESIZE];
 	size_t n = 0;
@@ -206,4 +232,15 @@ int window_pending_gc(const char *pin_dir)
 			removed++;
 	}
 	return removed;
+}
+
+int window_bridge_attach(const char *pin_dir, uint32_t ifindex)
+{
+	int fd = pinned_fd(pin_dir, pin_prog_names[PIN_PROG_BRIDGE]), err;
+
+	if (fd < 0)
+		return fd;
+	err = loader_tc_attach_fds(ifindex, -1, fd, NULL);
+	close(fd);
+	return err;
 }

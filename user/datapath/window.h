@@ -40,13 +40,18 @@ int window_segments_put(const char *pin_dir, const struct window_ip *ips, size_t
 int window_unenforced_put(const char *pin_dir, const struct window_ip *ips, size_t n);
 int window_unenforced_del(const char *pin_dir, const struct window_ip *ips, size_t n);
 
-/* The pending record of the veth at ifindex and its conntrack map. */
+/* The pending record of the veth at ifindex, its conntrack map and its
+ * addresses in npbpf_segment (NPBPF_IPC_PENDING). */
 int window_pending_put(const char *pin_dir, uint32_t ifindex, const struct npbpf_endpoint *ep);
-/* Removes it (and, unless an endpoint record uses it, the conntrack map).
- * 0 when there was none. */
+/* Removes it, its addresses and, unless an endpoint record uses it, the
+ * conntrack map. 0 when there was none. */
 int window_pending_del(const char *pin_dir, uint32_t ifindex);
 /* Removes pending records of veths that no longer exist (a runtime that
  * never ran DEL); returns how many. */
 int window_pending_gc(const char *pin_dir);
+
+/* Attaches the bridge hook (npbpf_bridge, pinned in pin_dir) to the TC
+ * egress of the bridge at ifindex; idempotent. */
+int window_bridge_attach(const char *pin_dir, uint32_t ifindex);
 
 #endif
