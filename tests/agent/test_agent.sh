@@ -356,6 +356,7 @@ for e in json.load(sys.stdin):
 }
 caught_up
 applies0=$(metric npbpf_incremental_applies_total)
+syncs0=$(state "d['last_sync']['syncs']")
 # Existing label sets only (app=web in prod exists: prod/far on node-b), so
 # each change is ipcache-only; a relabel to another existing set too.
 for i in $(seq 1 12); do
@@ -371,9 +372,16 @@ for i in $(seq 7 12); do
 	sleep 0.05
 done
 caught_up
-sleep 6 # the check: a full sync within 5 s of the incremental ones
+sleep 6 # the check: a full sync within 5 s of the incremental ones (and a quiet second)
 applies1=$(metric npbpf_incremental_applies_total)
 mism=$(metric npbpf_incremental_mismatches_total)
+syncs1=$(state "d['last_sync']['syncs']")
+# The check reads the maps back: they must equal both what a full compile
+# of the store wants and the state the agent keeps of them between syncs
+# (every sync before diffed against that state, not the maps): a difference
+# in either counts as a mismatch below.
+[ "${syncs1:-0}" -gt "${syncs0:-0}" ] && ok "a full sync checked the incremental writes ($syncs0 -> $syncs1 syncs)" ||
+	not_ok "no full sync after the incremental writes ($syncs0 -> $syncs1)"
 [ "${applies1%.*}" -gt "${applies0%.*}" ] && ok "pod changes of other nodes took the incremental path ($applies0 -> $applies1 batches)" ||
 	not_ok "no incremental apply ($applies0 -> $applies1)"
 [ "${mism%.*}" = 0 ] && ok "the full syncs after them found nothing to write (0 mismatches)" ||

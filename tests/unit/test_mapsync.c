@@ -413,6 +413,44 @@ static struct sync_stats sync_to(const char *yaml)
 	return sync_eps(yaml, eps_all, sizeof(eps_all) / sizeof(eps_all[0]), NULL);
 }
 
+/* One sync over a state kept from the last one instead of a copy of what
+ * the fake holds (the agent's way): afterwards it must be what the fake
+ * holds. */
+static struct sync_stats sync_keep(const char *yaml, struct ms_state *kept)
+{
+	struct ms_backend be = { fake_update, fake_del, fake_wait, fake_read, &fk, { 0 } };
+	struct ms_state snap, want;
+	struct sync_stats st;
+	struct world w;
+	int err;
+
+	memcpy(be.cap, fk.cap, sizeof(be.cap));
+	memset(&st, 0, sizeof(st));
+	world_load(&w, yaml);
+	cr_assert_eq(ms_state_copy(&snap, &fk.k), 0); /* the checks' "old" */
+	ms_state_init(&want);
+	cr_assert_eq(mapsync_desired(&w.cp, eps_all, sizeof(eps_all) / sizeof(eps_all[0]), kept,
+				     &want, &st),
+		     0);
+	fk.old = &snap;
+	fk.want = &want;
+	fk.n_trace = 0;
+	fk.writes = 0;
+	err = mapsync_execute_keep(&want, kept, &be, &st);
+	fk.trace[fk.n_trace] = '\0';
+	cr_assert_eq(err, 0, "execute: %d (%s), trace %s", err, st.err_what, fk.trace);
+	check_all_new(&fk, "the end of a sync");
+	cr_assert_eq(ms_state_differences(kept, &fk.k), 0, "the kept state is what the maps hold");
+	cr_assert_eq(memcmp(&kept->meta, &fk.k.meta, sizeof(kept->meta)), 0, "meta too");
+	cr_assert_eq(ms_state_compact(kept), 0);
+	cr_assert_eq(ms_state_differences(kept, &fk.k), 0, "compacted, the same");
+	fk.old = fk.want = NULL;
+	ms_state_free(&snap);
+	ms_state_free(&want);
+	world_free(&w);
+	return st;
+}
+
 static uint32_t ipc_identity(const char *addr)
 {
 	struct npbpf_addr k;
@@ -560,6 +598,46 @@ Test(mapsync, policy_change_writes_only_the_difference)
 	cr_assert(st.flipped);
 	cr_assert_eq(st.generation, 1);
 	cr_assert_eq(sync_stats_policy_writes(&st), 4);
+}
+
+/* The agent keeps the state between syncs (mapsync_execute_keep): it
+ * follows every write, flips, moves and staging included, and a sync from
+ * it skips the wait before the inactive generation that its own last sync
+ * made after its flip. */
+Test(mapsync, kept_state_follows_the_maps)
+{
+	struct ms_state kept;
+	struct sync_stats st;
+
+	sync_to(PODS P_DENY P_WEB_API("8080") P_API_DB);
+	cr_assert_eq(ms_state_copy(&kept, &fk.k), 0); /* as read: not settled */
+	cr_assert_not(kept.settled);
+	st = sync_keep(PODS P_DENY P_WEB_API("8081") P_API_DB, &kept);
+	cr_assert(st.flipped);
+	cr_assert_str_eq(fk.trace, "WpPCWpPM", "read from the maps: a wait before the write");
+	cr_assert(kept.settled);
+	st = sync_keep(PODS P_DENY P_WEB_API("8080") P_API_DB, &kept);
+	cr_assert(st.flipped);
+	cr_assert_str_eq(fk.trace, "pPCWpPM", "after its own flip and wait: none before");
+	/* Relabelled into a new label set, then into an existing one. */
+	sync_keep(NS("prod") NS("monitoring") POD("prod", "web-1", "web", "198.18.0.1") POD(
+		"prod", "web-2", "web", "198.18.0.2") POD("prod", "api-1", "api2", "198.18.0.3")
+			  POD("prod", "db-1", "db", "198.18.0.4")
+				  POD("monitoring", "prom-1", "prom", "198.18.0.5")
+					  P_DENY P_WEB_API("8080") P_API_DB,
+		  &kept);
+	sync_keep(NS("prod") NS("monitoring") POD("prod", "web-1", "web", "198.18.0.1") POD(
+		"prod", "web-2", "api", "198.18.0.2") POD("prod", "api-1", "api", "198.18.0.3")
+			  POD("prod", "db-1", "db", "198.18.0.4")
+				  POD("monitoring", "prom-1", "prom", "198.18.0.5")
+					  P_DENY P_WEB_API("8081") P_API_DB,
+		  &kept);
+	assert_no_staging();
+	/* Back where it started, then nothing to do. */
+	sync_keep(PODS P_DENY P_WEB_API("8080") P_API_DB, &kept);
+	st = sync_keep(PODS P_DENY P_WEB_API("8080") P_API_DB, &kept);
+	cr_assert_eq(sync_stats_writes(&st), 0);
+	ms_state_free(&kept);
 }
 
 Test(mapsync, policy_numbers_stay_with_their_names)

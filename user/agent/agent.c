@@ -7,10 +7,12 @@
  * network namespace (--node-netns: the lab's node; else where it started).
  *
  * Order of one change: an event is queued by its reflector, the loop moves
- * it into the store and waits batch_ms for more, then compiles the store and
- * lets the map sync write the difference. Nothing is written before every
- * kind has been listed once: a partial store would isolate or open pods on
- * half the truth.
+ * it into the store and waits for more (batch_due: until they pause, at most
+ * batch_ms), then compiles the store and lets the map sync write the
+ * difference; a pod change the incremental path can apply alone is applied
+ * at once (try_fast_now). Nothing is written before every kind has been
+ * listed once: a partial store would isolate or open pods on half the
+ * truth.
  */
 #include "agent.h"
 
@@ -177,6 +179,10 @@ static void veth_add(struct agent *a, const struct nd_veth *nd)
 		veth_attach(a, v);
 	a->pending_since = a->pending_since ? a->pending_since : agent_now();
 	a->need_full = true;
+	/* npbpf-cni removes a stale endpoint record on ADD and the pod's on
+	 * DEL: the maps are read again rather than trusted as last synced. */
+	a->reread = true;
+	a->pods_dirty = true;
 }
 
 static void veth_remove(struct agent *a, uint32_t ifindex)
@@ -192,6 +198,8 @@ static void veth_remove(struct agent *a, uint32_t ifindex)
 	*v = a->veths[--a->n_veths];
 	a->pending_since = a->pending_since ? a->pending_since : agent_now();
 	a->need_full = true;
+	a->reread = true;
+	a->pods_dirty = true;
 }
 
 static int rescan(struct agent *a)
@@ -266,6 +274,7 @@ static void requery_unbound(struct agent *a, bool now)
 			v->nd = nd;
 			a->pending_since = a->pending_since ? a->pending_since : t;
 			a->need_full = true;
+			a->pods_dirty = true;
 		}
 	}
 }
@@ -352,6 +361,8 @@ static void take_events(struct agent *a)
 		metrics_add(a->m, a->mid.api_events, labels, 1);
 		a->n_events[e->kind][e->type]++;
 		r = store_apply(&a->store, e, &old);
+		if (r > STORE_NONE && e->kind != KUBE_POLICIES)
+			a->pods_dirty = true;
 		if (r > STORE_NONE && e->kind == KUBE_PODS)
 			note_pod_change(a, e, &old);
 		else if (r > STORE_NONE)
@@ -369,8 +380,9 @@ static void take_events(struct agent *a)
 					 : r == STORE_REPLACED ? "changed"
 							       : "removed");
 			pending_note(a, e->received, e->kind);
+			a->event_at = agent_now();
 			if (!a->pending_since)
-				a->pending_since = agent_now();
+				a->pending_since = a->event_at;
 		}
 		kube_event_free(e);
 	}
@@ -391,6 +403,7 @@ static void take_events(struct agent *a)
 		if (all) {
 			a->all_synced = true;
 			a->need_full = true;
+			a->pods_dirty = true;
 			a->pending_since = a->pending_since ? a->pending_since : agent_now();
 			log_info("listed %zu namespaces, %zu pods, %zu networkpolicies",
 				 a->store.n[KUBE_NAMESPACES], a->store.n[KUBE_PODS],
@@ -444,6 +457,23 @@ static void update_ready(struct agent *a)
 	atomic_store(&a->ready, true);
 }
 
+/* Above this RSS after a sync, free heap goes back to the system at once. */
+#define AGENT_TRIM_NOW_BYTES (192ull << 20)
+
+/* The process's resident set, or 0 when /proc cannot tell. */
+static uint64_t rss_bytes(void)
+{
+	unsigned long long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static int sync_now(struct agent *a)
 {
 	struct nd_veth *nds = calloc(a->n_veths + 1, sizeof(*nds));
@@ -459,6 +489,7 @@ static int sync_now(struct agent *a)
 	};
 	struct agent_sync_out out;
 	double done;
+	uint64_t rss;
 	int err;
 
 	if (!nds)
@@ -468,7 +499,26 @@ static int sync_now(struct agent *a)
 		nds[i] = a->veths[i].nd;
 	in.veths = nds;
 	in.n_veths = a->n_veths;
+	in.maps = &a->maps;
+	in.reread = a->reread;
+	in.check = a->check_kept;
+	in.only_policies = !a->pods_dirty;
 	err = agent_sync_full(a->l, &in, &out);
+	if (out.reread)
+		a->reread = a->check_kept = false;
+	if (out.kept_diverged) {
+		const char *none[] = { NULL };
+
+		/* As an incremental step that left the maps other than a full
+		 * sync wants them: the same counter. */
+		a->fast_mismatch++;
+		metrics_add(a->m, a->mid.fast_mismatch, none, 1);
+		log_warn("the maps differed from the state the agent kept of them in %zu entries; "
+			 "read afresh, this sync brings them over (please report this)",
+			 out.kept_diverged);
+	}
+	if (!err)
+		a->pods_dirty = false;
 	done = agent_now();
 	a->syncs++;
 	if (err)
@@ -514,9 +564,21 @@ static int sync_now(struct agent *a)
 	a->last.veth_pod = NULL;
 	free(nds);
 	/* A compile's temporaries (the view, the tables, the map images) are
-	 * freed by now; give the pages back, so the agent's RSS is what it
-	 * holds between syncs, not its peak. */
-	malloc_trim(0);
+	 * freed by now; their pages go back to the system, so the agent's RSS
+	 * is what it holds between syncs, not its peak: at once when the
+	 * process is big (a big cluster: its syncs take seconds, memory is
+	 * what counts), else once no event came for a while (trim_due).
+	 * Trimming after every sync made the next one fault all of its pages
+	 * in again, a sixth of its time. */
+	rss = rss_bytes();
+	if (rss > AGENT_TRIM_NOW_BYTES) {
+		malloc_trim(0);
+		a->trim_at = 0;
+	} else {
+		a->trim_at = done + 1.0;
+	}
+	log_debug("RSS %.0f MB after the sync: free memory returned %s", (double)rss / 1048576,
+		  a->trim_at ? "when idle" : "now");
 	update_ready(a);
 	agent_metrics_refresh(a);
 	agent_report_write(a);
@@ -530,6 +592,7 @@ static int try_fast(struct agent *a)
 	struct fast_change *ch;
 	struct fast_stats st;
 	const char *none[] = { NULL };
+	double oldest;
 	int r;
 
 	if (a->need_full || !a->n_changes || !a->first_sync_done || a->last_err)
@@ -543,28 +606,92 @@ static int try_fast(struct agent *a)
 		ch[i].old = c->old.kind == MANIFEST_POD ? &c->old.u.pod : NULL;
 		ch[i].new = store_pod(&a->store, c->ns, c->name);
 	}
-	r = fast_apply(&a->fast, a->l, ch, a->n_changes, &st);
+	r = fast_apply(&a->fast, a->l, ch, a->n_changes, a->maps.valid ? &a->maps.st : NULL, &st);
 	free(ch);
+	if (r < 0 || st.mirror_stale)
+		a->maps.valid = false;
+	/* The maps' numbering input is worked out again at the next sync. */
+	if (r == 1)
+		a->maps.prior_valid = false;
 	if (r != 1) {
 		if (!r)
 			log_debug("incremental path not taken: %s", st.why_not);
 		return 0;
 	}
-	observe_pending(a, agent_now());
+	a->fast_at = agent_now();
+	oldest = a->n_pending ? a->fast_at - a->pending_t[0] : 0;
+	observe_pending(a, a->fast_at);
 	memcpy(a->applied_rv, a->taken_rv, sizeof(a->applied_rv));
 	a->fast_applied++;
 	metrics_add(a->m, a->mid.fast, none, 1);
-	log_debug("%zu pod changes applied incrementally: %u ipcache writes, %u removals",
-		  a->n_changes, st.ipc_put, st.ipc_del);
+	log_debug("%zu pod changes applied incrementally: %u ipcache writes, %u removals; "
+		  "%.1f ms after the first was received",
+		  a->n_changes, st.ipc_put, st.ipc_del, oldest * 1e3);
 	changes_clear(a);
 	a->pending_since = 0;
 	/* A full sync checks what was written: it must find nothing to do.
 	 * Once per 5 s of incremental applies, not after each: under steady pod
-	 * churn a check after every apply would be a full sync per apply. */
-	if (!a->reconcile_at)
-		a->reconcile_at = agent_now() + 5.0;
+	 * churn a check after every apply would be a full sync per apply. And
+	 * in a quiet moment (reconcile_due): while it runs, the loop serves no
+	 * event, so a pod added meanwhile would wait for the whole check. */
+	if (!a->reconcile_at) {
+		a->reconcile_at = a->fast_at + 5.0;
+		a->reconcile_by = a->fast_at + 30.0;
+	}
 	agent_report_write(a);
 	return 1;
+}
+
+/* Pod changes that may take the incremental path are applied as soon as
+ * they arrive when the loop is idle (none applied within the batch window):
+ * a lone pod add costs its ipcache writes, not a batch window. Under churn
+ * they wait for the window and go as one batch (one revision bump). When
+ * the path does not apply, the batch goes the full way at the window's end. */
+static void try_fast_now(struct agent *a)
+{
+	double now = agent_now();
+
+	if (a->need_full || !a->n_changes || !a->first_sync_done || a->last_err ||
+	    now - a->fast_at < a->o->batch_ms / 1e3)
+		return;
+	if (!try_fast(a))
+		a->need_full = true; /* it would refuse the bigger batch too */
+}
+
+/* When the pending changes are synced: once changes have paused for a third
+ * of the batch window, or when the window is over. A lone change (the usual
+ * case) waits 5 ms, not 15; a burst still goes as one batch. */
+static double batch_due(const struct agent *a)
+{
+	double window = a->o->batch_ms / 1e3;
+	double last = a->event_at > a->pending_since ? a->event_at : a->pending_since;
+	double pause = last + window / 3;
+
+	return pause < a->pending_since + window ? pause : a->pending_since + window;
+}
+
+/* When the free heap goes back to the system: 5 s without events after a
+ * sync. A trim walks every free chunk (hundreds of ms with a big heap, on a
+ * busy node more), and an event that comes meanwhile waits for it. */
+static double trim_due(const struct agent *a)
+{
+	double quiet = a->event_at + 5.0;
+
+	return quiet > a->trim_at ? quiet : a->trim_at;
+}
+
+/* When the check after incremental writes runs: 5 s after the first
+ * unchecked apply at the earliest, once a second went by without events,
+ * and after 30 s whatever comes. 0: none due. */
+static double reconcile_due(const struct agent *a)
+{
+	double quiet = a->event_at + 1.0;
+
+	if (!a->reconcile_at)
+		return 0;
+	if (quiet > a->reconcile_by)
+		quiet = a->reconcile_by;
+	return quiet > a->reconcile_at ? quiet : a->reconcile_at;
 }
 
 /* One batch of changes: the incremental path when it applies, else a
@@ -587,6 +714,9 @@ static void reconcile(struct agent *a)
 	uint64_t writes;
 
 	a->reconcile_at = 0;
+	/* Against what the maps really hold, not the agent's idea of it,
+	 * which is checked too. */
+	a->check_kept = true;
 	if (sync_now(a))
 		return;
 	writes = sync_stats_writes(&a->last.st);
@@ -716,6 +846,7 @@ static void stop_all(struct agent *a)
 	changes_clear(a);
 	free(a->changes);
 	fast_index_free(&a->fast);
+	agent_maps_free(&a->maps);
 	metrics_free(a->m);
 	pthread_mutex_destroy(&a->why_mu);
 }
@@ -749,6 +880,8 @@ static void cni_io(struct agent *a)
 		if (!nd_query(a->nd, news.new_ifindex, &nd))
 			veth_add(a, &nd);
 		a->need_full = true;
+		a->reread = true;
+		a->pods_dirty = true;
 		a->pending_since = a->pending_since ? a->pending_since : agent_now();
 	}
 }
@@ -775,9 +908,11 @@ static int loop(struct agent *a, int sig_fd)
 
 		atomic_store(&a->alive_at, now);
 		if (a->all_synced && a->pending_since)
-			due = a->pending_since + a->o->batch_ms / 1e3;
-		else if (a->reconcile_at && a->reconcile_at < due)
-			due = a->reconcile_at;
+			due = batch_due(a);
+		else if (a->reconcile_at && reconcile_due(a) < due)
+			due = reconcile_due(a);
+		if (a->trim_at && trim_due(a) < due)
+			due = trim_due(a);
 		if (a->report_at && a->report_at < due)
 			due = a->report_at;
 		timeout = due <= now ? 0 : (int)ceil((due - now) * 1e3);
@@ -800,8 +935,11 @@ static int loop(struct agent *a, int sig_fd)
 			if (err == -ENOBUFS)
 				rescan(a);
 		}
-		if (p[1].revents & POLLIN)
+		if (p[1].revents & POLLIN) {
 			take_events(a);
+			if (a->all_synced)
+				try_fast_now(a);
+		}
 		if (n_cni)
 			cni_io(a);
 		now = agent_now();
@@ -810,13 +948,18 @@ static int loop(struct agent *a, int sig_fd)
 			last_scan = now;
 		}
 		if (a->all_synced && a->pending_since &&
-		    now >= a->pending_since + a->o->batch_ms / 1e3) {
+		    now >= batch_due(a)) {
 			int err = sync_batch(a);
 
 			if (a->o->once)
 				return err ? 1 : 0;
-		} else if (a->reconcile_at && !a->pending_since && now >= a->reconcile_at) {
+		} else if (a->reconcile_at && !a->pending_since && now >= reconcile_due(a)) {
 			reconcile(a);
+		} else if (a->trim_at && !a->pending_since && now >= trim_due(a)) {
+			a->trim_at = 0;
+			malloc_trim(0);
+			log_debug("free memory returned to the system in %.1f ms",
+				  (agent_now() - now) * 1e3);
 		}
 		if (a->cni.n_w)
 			agent_cni_answer(&a->cni, agent_now(), endpoint_identity, a);
@@ -850,6 +993,7 @@ int agent_run(const struct agent_opts *o)
 	pthread_mutex_init(&a->why_mu, NULL);
 	store_init(&a->store);
 	fast_index_init(&a->fast);
+	agent_maps_init(&a->maps);
 	a->cni.listen_fd = -1;
 	set_not_ready(a, "starting");
 	atomic_store(&a->alive_at, agent_now());

@@ -137,8 +137,10 @@ static int pod_keys(struct fast_index *fx, const struct np_pod *p,
 	err = identity_keyer_pod(&fx->keyer, p, p->n_addrs ? &p->addrs[0] : NULL, &key, &len);
 	if (!err)
 		err = fn(fx, key, len, arg);
+	/* The first address's key is the primary's, still in the keyer. */
 	for (size_t a = 0; !err && a < p->n_addrs; a++) {
-		err = identity_keyer_pod(&fx->keyer, p, &p->addrs[a], &key, &len);
+		if (a)
+			err = identity_keyer_pod(&fx->keyer, p, &p->addrs[a], &key, &len);
 		if (!err)
 			err = fn(fx, key, len, arg);
 	}
@@ -227,6 +229,44 @@ int fast_index_build(struct fast_index *fx, const struct np_cluster *view,
 	}
 	fx->valid = !err && !idt->region_lost;
 	return err;
+}
+
+bool fast_index_current(const struct fast_index *fx, const struct compiled *cp)
+{
+	const struct identities *idt = &cp->idn;
+	const struct identity_keyer *k = &fx->keyer;
+	size_t n_pod = 0;
+
+	if (!fx->valid || idt->region_lost || k->n_prefixes != idt->n_prefixes ||
+	    (k->n_prefixes &&
+	     memcmp(k->prefixes, idt->prefixes, k->n_prefixes * sizeof(*k->prefixes))) ||
+	    memcmp(k->plens, idt->plens, sizeof(k->plens)) ||
+	    memcmp(k->n_plens, idt->n_plens, sizeof(k->n_plens)))
+		return false;
+	for (size_t i = 0; i < idt->n_ids; i++) {
+		const struct identity *idn = &idt->ids[i];
+		const void *key;
+		size_t len;
+		uint32_t slot;
+
+		if (idn->kind != IDENTITY_POD || idn->id == NUMBER_NONE)
+			continue;
+		key = identity_key(idt, idn, &len);
+		if (!hmap_get(&fx->ids.index, key, len, &slot) || fx->ids.value[slot] != idn->id)
+			return false;
+		n_pod++;
+	}
+	if (n_pod != fx->ids.n)
+		return false;
+	for (size_t i = 0; i < idt->n_node_addrs; i++) {
+		struct np_addr a = full_addr(&idt->node_addrs[i].addr);
+		uint32_t slot;
+
+		if (!hmap_get(&fx->node_addrs.index, &a, sizeof(a), &slot) ||
+		    (idt->node_addrs[i].node == 0) != (fx->node_addrs.count[slot] == FAST_PINNED))
+			return false;
+	}
+	return true;
 }
 
 /* ---- apply */
@@ -406,7 +446,21 @@ static bool retires(const struct fast_index *fx)
 	return false;
 }
 
-static int write_ops(struct loader *l, const struct apply_ctx *x, struct fast_stats *st)
+/* The mirror follows each write that succeeded. */
+static void mirror_ipc(struct ms_state *mirror, const struct ipc_op *op, struct fast_stats *st)
+{
+	int r;
+
+	if (!mirror)
+		return;
+	r = op->put ? ms_table_put(&mirror->ipc_host, &op->key, &op->value)
+		    : ms_table_del(&mirror->ipc_host, &op->key);
+	if (r < 0)
+		st->mirror_stale = true;
+}
+
+static int write_ops(struct loader *l, const struct apply_ctx *x, struct ms_state *mirror,
+		     struct fast_stats *st)
 {
 	int fd = l->fds[PIN_IPC_HOST];
 
@@ -417,20 +471,25 @@ static int write_ops(struct loader *l, const struct apply_ctx *x, struct fast_st
 		if (!x->ops[i].put)
 			continue;
 		if (!bpf_map_lookup_elem(fd, &x->ops[i].key, &cur) &&
-		    !memcmp(&cur, &x->ops[i].value, sizeof(cur)))
+		    !memcmp(&cur, &x->ops[i].value, sizeof(cur))) {
+			mirror_ipc(mirror, &x->ops[i], st);
 			continue;
+		}
 		if (bpf_map_update_elem(fd, &x->ops[i].key, &x->ops[i].value, BPF_ANY))
 			return -errno;
+		mirror_ipc(mirror, &x->ops[i], st);
 		st->ipc_put++;
 	}
 	for (size_t i = 0; i < x->n_ops; i++) {
 		if (x->ops[i].put)
 			continue;
 		if (bpf_map_delete_elem(fd, &x->ops[i].key)) {
-			if (errno == ENOENT)
-				continue;
-			return -errno;
+			if (errno != ENOENT)
+				return -errno;
+			mirror_ipc(mirror, &x->ops[i], st);
+			continue;
 		}
+		mirror_ipc(mirror, &x->ops[i], st);
 		st->ipc_del++;
 	}
 	return 0;
@@ -438,7 +497,7 @@ static int write_ops(struct loader *l, const struct apply_ctx *x, struct fast_st
 
 /* Conntrack re-checks established flows against the new identities, and
  * status sees a sync happened. */
-static int bump_revision(struct loader *l)
+static int bump_revision(struct loader *l, struct ms_state *mirror)
 {
 	struct npbpf_config cfg;
 	struct npbpf_meta meta;
@@ -457,11 +516,15 @@ static int bump_revision(struct loader *l)
 	meta.last_sync_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 	if (bpf_map_update_elem(l->fds[PIN_META], &zero, &meta, BPF_ANY))
 		return -errno;
+	if (mirror) {
+		mirror->config = cfg;
+		mirror->meta = meta;
+	}
 	return 0;
 }
 
 int fast_apply(struct fast_index *fx, struct loader *l, const struct fast_change *ch, size_t n,
-	       struct fast_stats *st)
+	       struct ms_state *mirror, struct fast_stats *st)
 {
 	struct apply_ctx x = { .st = st };
 	int err = 0;
@@ -486,9 +549,9 @@ int fast_apply(struct fast_index *fx, struct loader *l, const struct fast_change
 		fx->valid = false;
 		return err;
 	}
-	err = write_ops(l, &x, st);
+	err = write_ops(l, &x, mirror, st);
 	if (!err && (st->ipc_put || st->ipc_del))
-		err = bump_revision(l);
+		err = bump_revision(l, mirror);
 	free(x.ops);
 	fx->n_undo = 0;
 	if (err) {

@@ -21,6 +21,7 @@
 #include "compile.h"
 #include "hmap.h"
 #include "identity.h"
+#include "mapsync.h"
 #include "model.h"
 
 struct loader;
@@ -56,6 +57,7 @@ struct fast_change {
 
 struct fast_stats {
 	uint32_t ipc_put, ipc_del;
+	bool mirror_stale; /* the mirror could not follow a write (out of memory) */
 	const char *why_not; /* when not applicable: which rule sent it to the full path */
 };
 
@@ -66,10 +68,18 @@ void fast_index_free(struct fast_index *fx);
 int fast_index_build(struct fast_index *fx, const struct np_cluster *view,
 		     const struct compiled *cp, const char *node);
 
-/* Applies the changes through l's maps. 1: done; 0: not applicable
- * (st->why_not says why; nothing written, index unchanged); -errno: a write
- * failed (logged; the index is invalid, a full sync must follow). */
+/* Whether fx, built from an earlier compile, is what fast_index_build would
+ * make from cp, given the pods have not changed since (only policies did):
+ * the same regions and the same numbered pod identities, node addresses
+ * and all. */
+bool fast_index_current(const struct fast_index *fx, const struct compiled *cp);
+
+/* Applies the changes through l's maps, and into mirror (the maps as the
+ * agent keeps them between syncs, agent_sync.h; NULL: none). 1: done; 0:
+ * not applicable (st->why_not says why; nothing written, index unchanged);
+ * -errno: a write failed (logged; the index is invalid, a full sync must
+ * follow, and the mirror is stale). */
 int fast_apply(struct fast_index *fx, struct loader *l, const struct fast_change *ch, size_t n,
-	       struct fast_stats *st);
+	       struct ms_state *mirror, struct fast_stats *st);
 
 #endif /* NPBPF_AGENT_FAST_H */

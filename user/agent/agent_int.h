@@ -85,6 +85,14 @@ struct agent {
 	struct fast_index fast;
 	struct agent_cni cni;
 	double reconcile_at;  /* a full sync checks the incremental writes then; 0: none */
+	double fast_at;	      /* the last incremental apply (monotonic seconds) */
+	double reconcile_by;  /* the check runs by then even without a quiet second */
+	double event_at;      /* the last event that changed the store */
+	double trim_at;	      /* free heap goes back to the system then, if idle; 0: none */
+	struct agent_maps maps; /* what the maps hold, kept between syncs */
+	bool reread;	      /* something besides this agent may have written them */
+	bool check_kept;      /* the next sync reads them and compares with maps */
+	bool pods_dirty;      /* more than policies changed since the last full sync */
 	uint64_t fast_applied, fast_mismatch;
 
 	/* resourceVersions per kind: as of the last events taken from the queue,

@@ -77,21 +77,121 @@ static int overlay_hints(struct np_cluster *view, const struct agent_sync_in *in
 	return 0;
 }
 
+void agent_maps_init(struct agent_maps *m)
+{
+	memset(m, 0, sizeof(*m));
+	ms_state_init(&m->st);
+	numbering_prior_init(&m->prior);
+}
+
+void agent_maps_free(struct agent_maps *m)
+{
+	ms_state_free(&m->st);
+	numbering_prior_free(&m->prior);
+	m->valid = m->prior_valid = false;
+}
+
+/* Memory a hash index holds in use (its slots are all touched). */
+static size_t hmap_bytes(const struct hmap *h)
+{
+	return h->n_slots * sizeof(*h->slots) + h->keys_len;
+}
+
+/* What keeping m costs, as far as pages are touched. */
+static size_t maps_bytes(struct agent_maps *m)
+{
+	size_t b = hmap_bytes(&m->prior.keys);
+
+	for (int p = 0; p < PIN_N; p++) {
+		for (int gen = 0; gen < 2; gen++) {
+			const struct ms_table *t = ms_state_table(&m->st, (enum pin_map)p, gen);
+
+			if (!t || (gen && ms_gmap_of((enum pin_map)p) < 0))
+				continue;
+			b += t->n * (t->key_size + t->value_size) + hmap_bytes(&t->index);
+		}
+	}
+	return b;
+}
+
+/* Over the budget: nothing is kept, the next sync reads the maps. */
+static void maps_budget(struct agent_maps *m)
+{
+	size_t b = maps_bytes(m);
+
+	if (b <= AGENT_KEEP_MAX_BYTES)
+		return;
+	if (!m->over_budget)
+		log_info("sync: the maps' state takes %.0f MB, more than the %u MB kept between "
+			 "syncs: they are read at every sync instead",
+			 (double)b / 1048576, AGENT_KEEP_MAX_BYTES >> 20);
+	m->over_budget = true;
+	ms_state_free(&m->st);
+	numbering_prior_free(&m->prior);
+	m->valid = m->prior_valid = false;
+}
+
+/* After a sync: the next one's numbering input, from what the maps hold now. */
+static void maps_prepare_prior(struct agent_maps *m)
+{
+	numbering_prior_free(&m->prior);
+	numbering_prior_init(&m->prior);
+	m->prior_valid = !mapsync_numbering_from_state(&m->st, &m->prior);
+}
+
+/* The state this sync diffs against: the kept one, or the maps read now
+ * (into the kept one, or into own). */
+static int maps_state(struct loader *l, const struct agent_sync_in *in, struct ms_state *own,
+		      struct ms_state **cur, struct agent_sync_out *out)
+{
+	struct agent_maps *m = in->maps;
+	double now = now_ms() / 1e3;
+	int err;
+
+	out->reread = true;
+	if (!m) {
+		*cur = own;
+		return mapsync_read(l, own);
+	}
+	*cur = &m->st;
+	if (m->valid && !in->reread && !in->check && now - m->read_at < AGENT_REREAD_S) {
+		out->reread = false;
+		return 0;
+	}
+	err = mapsync_read(l, own);
+	/* The kept state must be what the maps hold: checked whenever they
+	 * are read anyway. */
+	if (!err && m->valid && !in->reread)
+		out->kept_diverged = ms_state_differences(&m->st, own);
+	m->valid = m->prior_valid = false;
+	ms_state_free(&m->st);
+	m->st = *own;
+	ms_state_init(own);
+	if (!err) {
+		m->valid = true;
+		m->read_at = now;
+	}
+	return err;
+}
+
 int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct agent_sync_out *out)
 {
 	struct numbering_prior prior;
-	struct ms_state cur;
+	const struct numbering_prior *pr = &prior;
+	struct ms_state own, *cur;
 	struct endpoint_binding *eps = NULL;
 	struct np_cluster view;
 	struct compiled cp;
-	bool have_view = false, have_cp = false;
+	bool have_view = false, have_cp = false, keep_fast = false;
 	size_t n_eps = 0;
-	double t0 = now_ms(), t1;
+	/* Where the time goes, for the debug log: view, maps, numbering input,
+	 * compile, map sync, fast index. */
+	double t[7] = { now_ms() };
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	numbering_prior_init(&prior);
-	ms_state_init(&cur);
+	ms_state_init(&own);
 	out->veth_pod = calloc(in->n_veths + 1, sizeof(*out->veth_pod));
 	if (!out->veth_pod) {
 		err = -ENOMEM;
@@ -101,16 +201,21 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 	if (err)
 		goto out;
 	have_view = true;
+	t[1] = now_ms();
 	err = overlay_hints(&view, in);
 	if (err)
 		goto out;
-	/* One read of the maps: the numbers come from it, and the sync diffs
+	/* One state of the maps: the numbers come from it, and the sync diffs
 	 * against it. Only this process writes them (the pin dir's lock). */
-	err = mapsync_read(l, &cur);
-	if (!err)
-		err = mapsync_numbering_from_state(&cur, &prior);
+	err = maps_state(l, in, &own, &cur, out);
+	t[2] = now_ms();
+	if (!err && in->maps && in->maps->valid && in->maps->prior_valid)
+		pr = &in->maps->prior;
+	else if (!err)
+		err = mapsync_numbering_from_state(cur, &prior);
 	if (err)
 		goto out;
+	t[3] = now_ms();
 	{
 		struct compile_opts co = {
 			.enforce_host = in->enforce_host,
@@ -119,7 +224,7 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 			.per_node = true,
 			.node_name = in->node,
 			.local_subjects_only = true,
-			.prior = &prior,
+			.prior = pr,
 		};
 
 		err = compile_cluster(&view, &co, &cp);
@@ -127,8 +232,8 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 			goto out;
 		have_cp = true;
 	}
-	t1 = now_ms();
-	out->compile_ms = t1 - t0;
+	t[4] = now_ms();
+	out->compile_ms = t[4] - t[0];
 	eps = calloc(in->n_veths + 1, sizeof(*eps));
 	if (!eps) {
 		err = -ENOMEM;
@@ -168,19 +273,51 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 	out->policies = (uint32_t)view.n_policies;
 	out->pods = (uint32_t)view.n_pods;
 	out->namespaces = (uint32_t)view.n_namespaces;
+	keep_fast = in->fast && in->only_policies && fast_index_current(in->fast, &cp);
 	if (in->fast)
 		in->fast->valid = false;
-	err = mapsync_apply_read(l, &cp, eps, n_eps, &cur, &out->st);
-	if (!err && in->fast)
+	if (in->maps) {
+		/* Stale from the first write on, current again once the sync
+		 * succeeded (its mirror of what it wrote). The numbering input
+		 * kept for the next sync goes with it (pr may be it: the
+		 * apply is done with it first). */
+		in->maps->valid = false;
+		err = mapsync_apply_keep(l, &cp, eps, n_eps, cur, pr, &out->st);
+		in->maps->prior_valid = false;
+		if (!err && !ms_state_compact(cur)) {
+			in->maps->valid = true;
+			maps_budget(in->maps); /* the images alone, then with the input */
+			if (in->maps->valid)
+				maps_prepare_prior(in->maps);
+			if (in->maps->prior_valid)
+				maps_budget(in->maps);
+		}
+	} else {
+		err = mapsync_apply_read(l, &cp, eps, n_eps, cur, &out->st);
+	}
+	t[5] = now_ms();
+	/* The index follows pods and identities: after a batch of policy
+	 * changes that kept every identity and its number, it is still right. */
+	if (!err && keep_fast)
+		in->fast->valid = true;
+	else if (!err && in->fast)
 		err = fast_index_build(in->fast, &view, &cp, in->node);
+	t[6] = now_ms();
+	if (!err)
+		log_debug("sync took: view %.1f ms, maps %s %.1f, numbering input %.1f, compile "
+			  "%.1f, map sync %.1f (plan %.1f, writes %.1f, waits %.1f), fast index %s "
+			  "%.1f",
+			  t[1] - t[0], out->reread ? "read" : "kept", t[2] - t[1], t[3] - t[2],
+			  t[4] - t[3], t[5] - t[4], out->st.plan_ms, out->st.write_ms,
+			  out->st.wait_ms, keep_fast ? "kept" : "built", t[6] - t[5]);
 out:
-	out->total_ms = now_ms() - t0;
+	out->total_ms = now_ms() - t[0];
 	if (have_cp)
 		compiled_free(&cp);
 	if (have_view)
 		store_view_free(&view);
 	numbering_prior_free(&prior);
-	ms_state_free(&cur);
+	ms_state_free(&own);
 	free(eps);
 	if (err == -ENOMEM)
 		log_error("sync: out of memory");

@@ -22,6 +22,39 @@
 
 struct loader;
 
+/* Re-read the maps at least this often (seconds), whatever else happened. */
+#define AGENT_REREAD_S 60.0
+/* The most memory the state kept between syncs may take (its images and
+ * indexes, and its numbering input). About 300 bytes per ipcache entry and
+ * more per identity: 10,000 pods keep ~10 MB, 150,000 ~80 MB, where a node
+ * agent must stay small, and where a sync takes seconds anyway, the read a
+ * small share of them. Above it the maps are read at every sync. */
+#define AGENT_KEEP_MAX_BYTES (32u << 20)
+
+/*
+ * What the maps hold, kept from one sync to the next: the agent is their
+ * only writer for the map sync's maps (the pin dir's lock), so what its last
+ * sync left (the map sync's mirror of its own writes, plus the incremental
+ * path's) is what the next sync diffs against, instead of reading every map
+ * back, the largest share of a sync. Read afresh at the start, after any
+ * failure, when something else may have written (npbpf-cni removes endpoint
+ * records: on veth and CNI news), for the check after incremental writes,
+ * and at least every AGENT_REREAD_S.
+ */
+struct agent_maps {
+	struct ms_state st;
+	bool valid;
+	double read_at; /* CLOCK_MONOTONIC seconds of the last read */
+	/* st's numbering input, worked out after the sync that left st (off the
+	 * path of the next change); invalid once anything else writes. */
+	struct numbering_prior prior;
+	bool prior_valid;
+	bool over_budget; /* said once: too big to keep (AGENT_KEEP_MAX_BYTES) */
+};
+
+void agent_maps_init(struct agent_maps *m);
+void agent_maps_free(struct agent_maps *m);
+
 struct agent_sync_in {
 	const struct agent_store *store;
 	const char *node;		  /* this node's name (spec.nodeName) */
@@ -37,6 +70,16 @@ struct agent_sync_in {
 	/* Rebuilt from this sync's compile when it succeeds, invalidated when
 	 * it fails; NULL: none. */
 	struct fast_index *fast;
+	/* The maps as the last sync left them (NULL: read them, keep nothing);
+	 * reread: read them anyway (something else may have written them);
+	 * check: read them and count how they differ from the kept state
+	 * (also done on the periodic read). */
+	struct agent_maps *maps;
+	bool reread, check;
+	/* Only policies changed since the last successful sync (no pod,
+	 * namespace, veth or announcement): the fast index is kept when the
+	 * compile's identities are those it was built from. */
+	bool only_policies;
 };
 
 struct agent_sync_out {
@@ -48,6 +91,11 @@ struct agent_sync_out {
 	uint32_t policies;
 	uint32_t pods, namespaces;
 	double compile_ms, total_ms;
+	bool reread; /* the maps were read (else the kept state was used) */
+	/* When the maps were read while a kept state was current: entries in
+	 * which they differed from it (a bug: something the agent did not
+	 * know about wrote them, or the mirror missed a write). */
+	size_t kept_diverged;
 	/* Per veth (index as in): "ns/name" of the pod bound to it, or NULL.
 	 * malloc'd, n_veths entries: agent_sync_out_free. */
 	char **veth_pod;

@@ -332,9 +332,10 @@ static int agent_start(struct ba_agent *ag, int n, uint16_t port, const char *pi
 
 		argv[n_arg++] = "npbpf";
 		/* -v on the benchmark's command line: the agent logs debug too
-		 * (why the incremental path was not taken, ...). */
-		if (log_get_level() >= LOG_DEBUG)
-			argv[n_arg++] = "-v";
+		 * (why the incremental path was not taken, timings, ...); the
+		 * agent logs info by default, so that takes -vv there. */
+		if (log_get_level() >= LOG_INFO)
+			argv[n_arg++] = "-vv";
 		{
 			char *rest[] = { "agent", "--node", BA_NODE, "--api-server", url,
 					 "--kubeconfig", kc, "--pin-dir", (char *)pins,

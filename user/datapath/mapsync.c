@@ -225,6 +225,7 @@ int ms_state_copy(struct ms_state *dst, const struct ms_state *src)
 	ms_state_init(dst);
 	dst->config = src->config;
 	dst->meta = src->meta;
+	dst->settled = src->settled;
 	for (size_t i = 0; !err && i < N_SYNCED; i++) {
 		for (int gen = 0; !err && gen < 2; gen++) {
 			if (gen && ms_gmap_of(synced_maps[i]) < 0)
@@ -236,6 +237,68 @@ int ms_state_copy(struct ms_state *dst, const struct ms_state *src)
 	if (err)
 		ms_state_free(dst);
 	return err;
+}
+
+/* Entries of a missing from b or different there. */
+static size_t table_missing(const struct ms_table *a, const struct ms_table *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		const void *v;
+
+		if (!ms_table_live(a, i))
+			continue;
+		v = ms_table_get(b, ms_table_key(a, i));
+		n += !v || memcmp(v, ms_table_value(a, i), a->value_size);
+	}
+	return n;
+}
+
+size_t ms_state_differences(const struct ms_state *a, const struct ms_state *b)
+{
+	struct ms_state *sa = (struct ms_state *)a, *sb = (struct ms_state *)b; /* not written */
+	size_t n = memcmp(&a->config, &b->config, sizeof(a->config)) != 0;
+
+	for (size_t i = 0; i < N_SYNCED; i++) {
+		for (int gen = 0; gen < 2; gen++) {
+			const struct ms_table *ta, *tb;
+
+			if (gen && ms_gmap_of(synced_maps[i]) < 0)
+				continue;
+			ta = ms_state_table(sa, synced_maps[i], gen);
+			tb = ms_state_table(sb, synced_maps[i], gen);
+			/* Changed entries count once: from a's side. */
+			n += table_missing(ta, tb);
+			for (size_t j = 0; j < tb->n; j++)
+				n += ms_table_live(tb, j) && !ms_table_get(ta, ms_table_key(tb, j));
+		}
+	}
+	return n;
+}
+
+int ms_state_compact(struct ms_state *s)
+{
+	for (size_t i = 0; i < N_SYNCED; i++) {
+		for (int gen = 0; gen < 2; gen++) {
+			struct ms_table *t, fresh;
+			int err;
+
+			if (gen && ms_gmap_of(synced_maps[i]) < 0)
+				continue;
+			t = ms_state_table(s, synced_maps[i], gen);
+			/* Rebuilt once the dead outnumber a quarter of the live:
+			 * amortised, a put or delete stays O(1). */
+			if (t->n_dead < 64 || t->n_dead * 4 < t->n - t->n_dead)
+				continue;
+			err = ms_table_copy(&fresh, t);
+			if (err)
+				return err;
+			ms_table_free(t);
+			*t = fresh;
+		}
+	}
+	return 0;
 }
 
 /* pin_specs lives with the kernel half; the pure half needs the names only. */
@@ -280,16 +343,19 @@ void ms_meta_clear_error(struct npbpf_meta *meta)
 
 /* ---- Desired state. */
 
+/* "ns/name", NUL-padded. Without printf: a sync names every policy. */
 static int name_of(struct npbpf_name *out, const char *ns, const char *name)
 {
-	int n;
+	size_t a = strlen(ns), b = strlen(name);
 
 	memset(out, 0, sizeof(*out));
-	n = snprintf(out->name, sizeof(out->name), "%s/%s", ns, name);
-	if (n < 0 || (size_t)n >= sizeof(out->name)) {
+	if (a + 1 + b >= sizeof(out->name)) {
 		log_error("%s/%s: name longer than %d bytes", ns, name, NPBPF_NAME_LEN - 1);
 		return -ENOSPC;
 	}
+	memcpy(out->name, ns, a);
+	out->name[a] = '/';
+	memcpy(out->name + a + 1, name, b);
 	return 0;
 }
 
@@ -384,30 +450,47 @@ static int mark_on_link(struct ms_state *want, __u8 family, const __u8 *addr)
 	return ms_table_put(&want->ipc_host, &k, &v);
 }
 
+/* The compiled endpoint of pod ns/name, or -1. The endpoints are in the
+ * cluster's order (sorted by namespace and name), so a binding costs two
+ * binary searches, not an index of every pod of the cluster. */
+static long endpoint_of(const struct compiled *cp, const char *ns, const char *name)
+{
+	const struct np_pod *pod = cluster_find_pod(cp->cluster, ns, name);
+	size_t lo = 0, hi = cp->n_endpoints;
+
+	while (pod && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cp->endpoints[mid].pod == pod)
+			return (long)mid;
+		if (cp->endpoints[mid].pod < pod)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Not where the order says: look at each (a cluster not sorted). */
+	for (size_t i = 0; i < cp->n_endpoints; i++) {
+		const struct np_pod *p = cp->endpoints[i].pod;
+
+		if (!strcmp(p->ns, ns) && !strcmp(p->name, name))
+			return (long)i;
+	}
+	return -1;
+}
+
 static int desired_endpoints(const struct compiled *cp, const struct endpoint_binding *eps,
 			     size_t n, struct ms_state *want, uint32_t *skipped)
 {
-	struct hmap by_name;
-	char buf[NPBPF_NAME_LEN];
 	int err = 0;
 
-	hmap_init(&by_name);
-	for (size_t i = 0; !err && i < cp->n_endpoints; i++) {
-		const struct np_pod *pod = cp->endpoints[i].pod;
-		int len = snprintf(buf, sizeof(buf), "%s/%s", pod->ns, pod->name);
-
-		if (len > 0 && (size_t)len < sizeof(buf) &&
-		    hmap_insert(&by_name, buf, (size_t)len, (uint32_t)i, NULL) < 0)
-			err = -ENOMEM;
-	}
 	for (size_t i = 0; !err && i < n; i++) {
 		struct npbpf_endpoint v;
 		struct npbpf_name name;
 		__u32 key = eps[i].ifindex;
-		uint32_t idx;
+		long idx = -1;
 
 		if (name_of(&name, eps[i].ns, eps[i].name) ||
-		    !hmap_get(&by_name, name.name, strlen(name.name), &idx)) {
+		    (idx = endpoint_of(cp, eps[i].ns, eps[i].name)) < 0) {
 			log_info("endpoint %s/%s (ifindex %u): no such pod with an address to "
 				 "enforce for; skipped",
 				 eps[i].ns, eps[i].name, eps[i].ifindex);
@@ -427,21 +510,22 @@ static int desired_endpoints(const struct compiled *cp, const struct endpoint_bi
 		if (!err && (v.flags & NPBPF_EP_HAS_V6))
 			err = mark_on_link(want, NPBPF_FAMILY_V6, v.addr6);
 	}
-	hmap_free(&by_name);
 	return err;
 }
 
 /* Only over the state it was numbered against does a compile keep its
  * promises: a number it hands out as new may be one this state holds in
  * quarantine, and the numbers it retires are this state's. */
-static int check_numbered_against(const struct compiled *cp, const struct ms_state *cur)
+static int check_numbered_against(const struct compiled *cp, const struct ms_state *cur,
+				  const struct numbering_prior *known)
 {
 	struct numbering_prior prior;
-	int err;
+	int err = 0;
 
 	numbering_prior_init(&prior);
-	err = ms_numbering_read(cur, &prior, false);
-	if (!err && numbering_prior_digest(&prior) != cp->numbering.prior_digest) {
+	if (!known)
+		err = ms_numbering_read(cur, &prior, false);
+	if (!err && numbering_prior_digest(known ? known : &prior) != cp->numbering.prior_digest) {
 		log_error("sync: the compile was numbered against another state of the maps; "
 			  "compile again with the numbers the maps hold (mapsync_load_numbering)");
 		err = -ESTALE;
@@ -476,11 +560,18 @@ static void note_lost(const struct compiled *cp, struct ms_state *want)
 int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
 		    const struct ms_state *cur, struct ms_state *want, struct sync_stats *st)
 {
+	return mapsync_desired_prior(cp, eps, n, cur, NULL, want, st);
+}
+
+int mapsync_desired_prior(const struct compiled *cp, const struct endpoint_binding *eps,
+			  size_t n, const struct ms_state *cur, const struct numbering_prior *prior,
+			  struct ms_state *want, struct sync_stats *st)
+{
 	const struct numbering *nb = &cp->numbering;
 	uint32_t skipped = 0;
 	int err;
 
-	err = check_numbered_against(cp, cur);
+	err = check_numbered_against(cp, cur, prior);
 	if (err)
 		return err;
 	want->config = cur->config;

@@ -148,6 +148,12 @@ struct ms_state {
 	struct npbpf_config config;
 	struct npbpf_meta meta; /* a desired state's error fields carry what could not
 				 * be planned (identity numbers exhausted) */
+	/* The state a sync of this process left, after waiting a grace period
+	 * since it last flipped: no packet can still be reading the inactive
+	 * generation, so the next sync writes it without waiting first. A
+	 * state read from the maps is not (a crash may have flipped just
+	 * before). */
+	bool settled;
 };
 
 void ms_state_init(struct ms_state *s);
@@ -157,6 +163,13 @@ void ms_state_free(struct ms_state *s);
 struct ms_table *ms_state_table(struct ms_state *s, enum pin_map m, int gen);
 /* dst (uninitialised) becomes a copy of src. 0 or -ENOMEM. */
 int ms_state_copy(struct ms_state *dst, const struct ms_state *src);
+/* Entries (and the config record) in which a and b differ, over every map
+ * the sync manages; the meta record aside. 0: the same maps. */
+size_t ms_state_differences(const struct ms_state *a, const struct ms_state *b);
+/* Drops the positions of deleted entries where they have piled up (a state
+ * kept across syncs), so its size follows what the maps hold. 0 or -ENOMEM
+ * (s unchanged). */
+int ms_state_compact(struct ms_state *s);
 
 /* The name of map m (NPBPF_MAP_*). */
 const char *ms_map_name(enum pin_map m);
@@ -199,6 +212,12 @@ int ms_idmeta_decode(const struct ms_table *idmeta, uint32_t id, uint8_t **key,
  */
 int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
 		    const struct ms_state *cur, struct ms_state *want, struct sync_stats *st);
+/* The same, given the numbering input of cur (mapsync_numbering_from_state,
+ * by a caller that has it already): not read from cur a second time. NULL:
+ * as mapsync_desired. */
+int mapsync_desired_prior(const struct compiled *cp, const struct endpoint_binding *eps,
+			  size_t n, const struct ms_state *cur, const struct numbering_prior *prior,
+			  struct ms_state *want, struct sync_stats *st);
 
 /* The entries of one map that differ: positions into want (add, update) and
  * into have (del). */
@@ -249,6 +268,13 @@ struct ms_backend {
  */
 int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
 		    const struct ms_backend *be, struct sync_stats *st);
+/* mapsync_execute for a caller that keeps cur between syncs: cur is taken
+ * over as the mirror of the writes (no copy), and on return holds what the
+ * maps hold as far as the sync knows: exactly so after a success; after a
+ * failure what it read back or wrote since, so read the maps afresh before
+ * trusting it again. */
+int mapsync_execute_keep(const struct ms_state *want, struct ms_state *cur,
+			 const struct ms_backend *be, struct sync_stats *st);
 
 /*
  * The numbering input of a state (numbering.h): every identity key with its
@@ -301,6 +327,15 @@ int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endp
 int mapsync_apply_read(struct loader *l, const struct compiled *cp,
 		       const struct endpoint_binding *eps, size_t n, const struct ms_state *cur,
 		       struct sync_stats *out);
+/* mapsync_apply_read over a state the caller keeps between syncs instead
+ * of reading the maps each time (it must be the only writer, and read them
+ * with mapsync_read at first and after any doubt): on success *cur holds
+ * what the maps hold now (mapsync_execute_keep), on failure it is stale.
+ * prior: cur's numbering input, which cp was numbered against (or NULL:
+ * worked out again to check that). */
+int mapsync_apply_keep(struct loader *l, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n, struct ms_state *cur,
+		       const struct numbering_prior *prior, struct sync_stats *out);
 /* The backend mapsync_apply writes through, for tests that swap in maps of
  * their own in l->fds (caps read from the maps). 0 or -errno. */
 int mapsync_backend(struct loader *l, struct ms_backend *be);

@@ -350,8 +350,8 @@ static void report_failure(const struct sync_stats *st)
 /* Reads what the maps hold (unless the caller did: have), plans cp over
  * it, and writes the difference. */
 static int apply(const struct ms_backend *be, const struct compiled *cp,
-		 const struct endpoint_binding *eps, size_t n, const struct ms_state *have,
-		 struct sync_stats *out)
+		 const struct endpoint_binding *eps, size_t n, struct ms_state *have, bool keep,
+		 const struct numbering_prior *prior, struct sync_stats *out)
 {
 	struct ms_state read, want;
 	const struct ms_state *cur = have ? have : &read;
@@ -369,14 +369,15 @@ static int apply(const struct ms_backend *be, const struct compiled *cp,
 	if (err)
 		goto out;
 	t1 = now_ms();
-	err = mapsync_desired(cp, eps, n, cur, &want, &st);
+	err = mapsync_desired_prior(cp, eps, n, cur, prior, &want, &st);
 	if (err) {
 		if (err == -ENOMEM)
 			log_error("sync: out of memory");
 		goto out;
 	}
 	t2 = now_ms();
-	err = mapsync_execute(&want, cur, be, &st);
+	err = keep ? mapsync_execute_keep(&want, have, be, &st)
+		   : mapsync_execute(&want, cur, be, &st);
 	st.read_ms = t1 - t0;
 	st.plan_ms = t2 - t1;
 	if (err) {
@@ -405,7 +406,7 @@ int mapsync_apply(struct loader *l, const struct compiled *cp, const struct endp
 	struct ms_backend be;
 
 	mapsync_backend(l, &be);
-	return apply(&be, cp, eps, n, NULL, out);
+	return apply(&be, cp, eps, n, NULL, false, NULL, out);
 }
 
 int mapsync_apply_read(struct loader *l, const struct compiled *cp,
@@ -415,7 +416,17 @@ int mapsync_apply_read(struct loader *l, const struct compiled *cp,
 	struct ms_backend be;
 
 	mapsync_backend(l, &be);
-	return apply(&be, cp, eps, n, cur, out);
+	return apply(&be, cp, eps, n, (struct ms_state *)cur, false, NULL, out);
+}
+
+int mapsync_apply_keep(struct loader *l, const struct compiled *cp,
+		       const struct endpoint_binding *eps, size_t n, struct ms_state *cur,
+		       const struct numbering_prior *prior, struct sync_stats *out)
+{
+	struct ms_backend be;
+
+	mapsync_backend(l, &be);
+	return apply(&be, cp, eps, n, cur, true, prior, out);
 }
 
 int mapsync_apply_maps(struct ms_maps *mm, const struct compiled *cp,
@@ -424,5 +435,5 @@ int mapsync_apply_maps(struct ms_maps *mm, const struct compiled *cp,
 	struct ms_backend be;
 
 	mapsync_backend_maps(mm, &be);
-	return apply(&be, cp, eps, n, NULL, out);
+	return apply(&be, cp, eps, n, NULL, false, NULL, out);
 }

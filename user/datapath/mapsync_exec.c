@@ -41,7 +41,9 @@
  *  4. The inactive generation is made equal to the desired policy (plus the
  *     staging numbers): stale entries deleted, changed ones updated, new ones
  *     added. No packet reads this generation. Before writing it we wait one
- *     RCU grace period (a crash may have left it live moments ago).
+ *     RCU grace period (a crash may have left it live moments ago), unless
+ *     the state is what this process's last sync left (ms_state.settled:
+ *     that sync waited after its flip, step 9).
  *  5. One write of npbpf_config flips the generation and bumps the revision.
  *     A packet reads the config once: all of the old policy or all of the
  *     new one. The revision bump makes conntrack re-check established flows
@@ -217,12 +219,12 @@ static int x_finish(struct xc *x, int err)
 	if (x->st->err) {
 		ms_meta_set_error(&meta, x->st->err, x->st->err_map, x->st->err_what);
 		meta.error_isolated = x->st->isolated;
-		meta.failed_syncs = x->cur->meta.failed_syncs + 1;
+		meta.failed_syncs = x->cur_meta.failed_syncs + 1;
 	} else {
 		ms_meta_clear_error(&meta);
 	}
-	meta.syncs = x->cur->meta.syncs;
-	meta.last_sync_ns = x->cur->meta.last_sync_ns;
+	meta.syncs = x->cur_meta.syncs;
+	meta.last_sync_ns = x->cur_meta.last_sync_ns;
 	if (sync_stats_writes(x->st)) {
 		struct timespec ts;
 
@@ -230,8 +232,8 @@ static int x_finish(struct xc *x, int err)
 		meta.syncs++;
 		meta.last_sync_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 	}
-	if (!sync_stats_writes(x->st) && !x->st->err && !x->cur->meta.error &&
-	    !memcmp(&meta, &x->cur->meta, sizeof(meta)))
+	if (!sync_stats_writes(x->st) && !x->st->err && !x->cur_meta.error &&
+	    !memcmp(&meta, &x->cur_meta, sizeof(meta)))
 		return err;
 	ret = x->be->update(x->be->ctx, PIN_META, &key, &meta, 1);
 	if (ret && !err) {
@@ -239,6 +241,8 @@ static int x_finish(struct xc *x, int err)
 		note_error(x, ret, PIN_META);
 		err = ret;
 	}
+	if (!ret)
+		x->k.meta = meta;
 	return err;
 }
 
@@ -247,10 +251,12 @@ static bool full(int err)
 	return err == -E2BIG || err == -ENOSPC || err == -ENOMEM;
 }
 
-int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
-		    const struct ms_backend *be, struct sync_stats *st)
+/* keep: cur is the caller's, moved in as the mirror and handed back as
+ * what the maps hold after the sync; else cur is only read (copied). */
+static int execute(const struct ms_state *want, struct ms_state *cur, bool keep,
+		   const struct ms_backend *be, struct sync_stats *st)
 {
-	struct xc x = { .be = be, .want = want, .cur = cur, .st = st };
+	struct xc x = { .be = be, .want = want, .cur_meta = cur->meta, .st = st };
 	uint32_t skipped = st->endpoints_skipped,
 		 ids[4] = { st->ids_new, st->ids_reused, st->ids_retired, st->ids_expired };
 	struct plan plan;
@@ -268,10 +274,15 @@ int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
 	st->ids_retired = ids[2];
 	st->ids_expired = ids[3];
 	hmap_init(&x.staged);
-	err = ms_state_copy(&x.k, cur);
-	if (err)
-		goto out_free;
-	x.live = (int)(cur->config.generation & 1);
+	if (keep) {
+		x.k = *cur;
+		ms_state_init(cur);
+	} else {
+		err = ms_state_copy(&x.k, cur);
+		if (err)
+			goto out_free;
+	}
+	x.live = (int)(x.k.config.generation & 1);
 
 	x_names(&x);
 	before = sync_stats_writes(st);
@@ -339,6 +350,11 @@ int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
 out_free:
 	if (!err && st->err)
 		err = st->err;
+	/* Step 9 waited after the flip; without a flip nothing changed. */
+	if (!err && x.flipped)
+		x.k.settled = true;
+	else if (err)
+		x.k.settled = false;
 	st->flipped = x.flipped;
 	st->per_pod = x.per_pod;
 	st->generation = x.k.config.generation;
@@ -346,7 +362,24 @@ out_free:
 	st->write_ms = now_ms() - t0;
 	plan_free(&plan);
 	hmap_free(&x.staged);
-	ms_state_free(&x.k);
+	if (keep) {
+		ms_state_free(cur);
+		*cur = x.k;
+	} else {
+		ms_state_free(&x.k);
+	}
 	free(x.kbuf);
 	return err;
+}
+
+int mapsync_execute(const struct ms_state *want, const struct ms_state *cur,
+		    const struct ms_backend *be, struct sync_stats *st)
+{
+	return execute(want, (struct ms_state *)cur, false, be, st);
+}
+
+int mapsync_execute_keep(const struct ms_state *want, struct ms_state *cur,
+			 const struct ms_backend *be, struct sync_stats *st)
+{
+	return execute(want, cur, true, be, st);
 }

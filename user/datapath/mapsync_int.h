@@ -83,7 +83,7 @@ enum op_kind { OP_ADD, OP_UPDATE, OP_DEL };
 struct xc {
 	const struct ms_backend *be;
 	const struct ms_state *want;
-	const struct ms_state *cur; /* at the start of the sync */
+	struct npbpf_meta cur_meta; /* as the maps held it at the start of the sync */
 	struct sync_stats *st;
 	struct ms_state k; /* what the maps hold, as far as we know */
 	int live;

@@ -289,9 +289,20 @@ int numbering_identity(struct numbering *nb, const void *key, size_t len, bool c
 
 size_t numbering_policy_name(const struct np_policy *p, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s", p->ns, p->name);
+	/* snprintf's "%s/%s", truncated the same way, without printf: a
+	 * compile names every policy. */
+	size_t a = strlen(p->ns), b = strlen(p->name), n = 0;
 
-	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < a && n < len - 1; i++)
+		buf[n++] = p->ns[i];
+	if (n < len - 1)
+		buf[n++] = '/';
+	for (size_t i = 0; i < b && n < len - 1; i++)
+		buf[n++] = p->name[i];
+	buf[n] = '\0';
+	return n;
 }
 
 /* Past the last number: the lowest number no name of the prior holds, no
