@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench_drop_net.h"
+#include "inet_csum.h"
 #include "log.h"
 
 /* Frames per BPF_PROG_RUN: adapted so that one call lasts about this long
@@ -57,18 +58,6 @@ void bd_gen_on_signal(int sig)
 	(void)sig; /* only there to interrupt the system call */
 }
 
-static uint16_t csum16(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
 void bd_gen_frame(uint8_t *f, uint16_t sport, uint16_t dport)
 {
 	struct ethhdr *eth = (struct ethhdr *)f;
@@ -88,7 +77,7 @@ void bd_gen_frame(uint8_t *f, uint16_t sport, uint16_t dport)
 	ip->tot_len = htons(BD_FRAME_LEN - ETH_HLEN);
 	ip->saddr = htonl(BD_POD_ADDR);
 	ip->daddr = htonl(BD_RCV_ADDR);
-	ip->check = csum16(ip, sizeof(*ip));
+	ip->check = inet_csum(ip, sizeof(*ip));
 	udp->source = htons(sport);
 	udp->dest = htons(dport);
 	udp->len = htons(BD_FRAME_LEN - ETH_HLEN - sizeof(*ip));

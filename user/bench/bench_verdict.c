@@ -77,6 +77,7 @@
 
 #include "counters.h"
 #include "exit_status.h"
+#include "inet_csum.h"
 #include "json_out.h"
 #include "loader.h"
 #include "log.h"
@@ -228,18 +229,6 @@ static void bv_netns_leave(struct bv_ctx *x)
 
 /* ---- Frames */
 
-static uint16_t bv_csum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
 /* An Ethernet/IPv4/TCP segment src:sport -> dst:dport (host order) with TCP
  * flags. The TCP checksum stays zero: nothing on this path checks it. */
 static void bv_frame(uint8_t *f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
@@ -260,7 +249,7 @@ static void bv_frame(uint8_t *f, uint32_t src, uint32_t dst, uint16_t sport, uin
 	ip->tot_len = htons(sizeof(*ip) + sizeof(*tcp));
 	ip->saddr = htonl(src);
 	ip->daddr = htonl(dst);
-	ip->check = bv_csum(ip, sizeof(*ip));
+	ip->check = inet_csum(ip, sizeof(*ip));
 	tcp->source = htons(sport);
 	tcp->dest = htons(dport);
 	tcp->doff = 5;
