@@ -151,6 +151,12 @@ print(" ".join(e.get("label", "?") for e in json.load(sys.stdin) if e.get("prefi
 down_and_check() {
 	local left
 	[ -n "$lab_id" ] || return 0
+	# The check after lab down knows the agent by its command line: make
+	# sure it would (a check that cannot fire proves nothing).
+	if [ -n "$agent_pid" ] &&
+		! tr '\0' '\n' <"/proc/$agent_pid/cmdline" 2>/dev/null | grep -q "npbpf-lab-$lab_id"; then
+		bad "the agent (pid $agent_pid) does not run, or its command line does not name lab $lab_id"
+	fi
 	if ! timeout 60 "$npbpf" lab down "$lab_id" > "$tmp/down.out" 2>&1; then
 		cat "$tmp/down.out" >&2
 		bad "lab down $lab_id failed"
@@ -158,9 +164,13 @@ down_and_check() {
 	left=$(ip netns list | grep -c "^npbpf-lab-$lab_id-")
 	[ "$left" -eq 0 ] || bad "$left network namespaces of lab $lab_id are left"
 	[ ! -e "/sys/fs/bpf/npbpf-lab-$lab_id" ] || bad "its pin directory is left"
+	# Still our agent: the pid, not a zombie, and its command line names this
+	# lab's pin directory (pids wrap under load; another process may have
+	# the number by now).
 	if [ -n "$agent_pid" ] && [ -e "/proc/$agent_pid" ] &&
-		! grep -q '^State:.*Z' "/proc/$agent_pid/status" 2>/dev/null; then
-		bad "its agent (pid $agent_pid) still runs"
+		! grep -q '^State:.*Z' "/proc/$agent_pid/status" 2>/dev/null &&
+		tr '\0' '\n' <"/proc/$agent_pid/cmdline" 2>/dev/null | grep -q "npbpf-lab-$lab_id"; then
+		bad "its agent (pid $agent_pid) still runs: $(tr '\0' ' ' <"/proc/$agent_pid/cmdline" 2>/dev/null)"
 	fi
 	for f in /run/npbpf-lab/"$lab_id".*; do
 		[ -e "$f" ] && bad "$f is left"
