@@ -147,6 +147,14 @@ print(" ".join(e.get("label", "?") for e in json.load(sys.stdin) if e.get("prefi
 	fi
 }
 
+# Whether the lab's agent still runs: its pid, not a zombie, and its command
+# line names this lab's pin directory (pids wrap under load).
+agent_lives() {
+	[ -n "$agent_pid" ] && [ -e "/proc/$agent_pid" ] &&
+		! grep -q '^State:.*Z' "/proc/$agent_pid/status" 2>/dev/null &&
+		tr '\0' '\n' <"/proc/$agent_pid/cmdline" 2>/dev/null | grep -q "npbpf-lab-$lab_id"
+}
+
 # lab down, then nothing of the lab may be left.
 down_and_check() {
 	local left
@@ -164,13 +172,16 @@ down_and_check() {
 	left=$(ip netns list | grep -c "^npbpf-lab-$lab_id-")
 	[ "$left" -eq 0 ] || bad "$left network namespaces of lab $lab_id are left"
 	[ ! -e "/sys/fs/bpf/npbpf-lab-$lab_id" ] || bad "its pin directory is left"
-	# Still our agent: the pid, not a zombie, and its command line names this
-	# lab's pin directory (pids wrap under load; another process may have
-	# the number by now).
-	if [ -n "$agent_pid" ] && [ -e "/proc/$agent_pid" ] &&
-		! grep -q '^State:.*Z' "/proc/$agent_pid/status" 2>/dev/null &&
-		tr '\0' '\n' <"/proc/$agent_pid/cmdline" 2>/dev/null | grep -q "npbpf-lab-$lab_id"; then
-		bad "its agent (pid $agent_pid) still runs: $(tr '\0' ' ' <"/proc/$agent_pid/cmdline" 2>/dev/null)"
+	# A killed process can take a moment to leave the kernel (threads in
+	# a syscall): up to 5 s, then it is a failure, with its state.
+	for _ in $(seq 1 50); do
+		agent_lives || break
+		sleep 0.1
+	done
+	if agent_lives; then
+		bad "its agent (pid $agent_pid) still runs: $(tr '\0' ' ' <"/proc/$agent_pid/cmdline" 2>/dev/null)" \
+			"$(grep -E '^(State|Threads)' "/proc/$agent_pid/status" 2>/dev/null | tr '\n' ' ')" \
+			"wchan $(cat "/proc/$agent_pid/wchan" 2>/dev/null)"
 	fi
 	for f in /run/npbpf-lab/"$lab_id".*; do
 		[ -e "$f" ] && bad "$f is left"
