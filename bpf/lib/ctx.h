@@ -11,6 +11,11 @@
  * alike, so a non-linear skb (AF_PACKET senders leave only the Ethernet header
  * linear) is parsed exactly like a linear one, and a short packet is a failed
  * load (the parser then calls it unparseable), never a silent pass.
+ *
+ * The parser's fast path (parse.h, parse_packet_fast) reads the common
+ * frame's headers in place instead, through ctx_data()/ctx_data_end(): the
+ * linear part only, every read bounds-checked against its end; whatever is
+ * not entirely there goes to the ctx_load() path.
  */
 #ifndef NPBPF_BPF_CTX_H
 #define NPBPF_BPF_CTX_H
@@ -29,6 +34,23 @@ static __always_inline int ctx_load(const struct npbpf_ctx *c, __u32 off, void *
 	if (c->xdp)
 		return (int)bpf_xdp_load_bytes(c->ctx, off, to, len);
 	return (int)bpf_skb_load_bytes(c->ctx, off, to, len);
+}
+
+/* The linear part of the packet, for direct reads: [ctx_data, ctx_data_end).
+ * TC at both hooks sees the frame from its Ethernet header, like ctx_load()
+ * offset 0. */
+static __always_inline void *ctx_data(const struct npbpf_ctx *c)
+{
+	if (c->xdp)
+		return (void *)(long)((struct xdp_md *)c->ctx)->data;
+	return (void *)(long)((struct __sk_buff *)c->ctx)->data;
+}
+
+static __always_inline void *ctx_data_end(const struct npbpf_ctx *c)
+{
+	if (c->xdp)
+		return (void *)(long)((struct xdp_md *)c->ctx)->data_end;
+	return (void *)(long)((struct __sk_buff *)c->ctx)->data_end;
 }
 
 /* Whole packet length in bytes, fragments included (for the byte counters). */

@@ -94,7 +94,7 @@ struct npbpf_state {
 	struct npbpf_pkt pkt; /* first: its tuple is read as 8-byte words
 			       * (denycache.h), the state is 8-byte aligned */
 	struct npbpf_config cfg; /* the one read of npbpf_config for this packet */
-	__u64 now;
+	__u64 now;     /* coarse clock; 0 until enforce() reads it */
 	void *ct;      /* the endpoint's conntrack map; NULL when the packet may
 			* neither match nor create state (not the pod's own) */
 	__u32 ifindex;
@@ -553,6 +553,8 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		st->cfg.generation = *(volatile __u32 *)&cfg->generation;
 		st->cfg.flags = *(volatile __u32 *)&cfg->flags;
 		st->cfg.events_per_sec = *(volatile __u32 *)&cfg->events_per_sec;
+	} else {
+		__builtin_memset(&st->cfg, 0, sizeof(st->cfg)); /* never: one-slot array */
 	}
 
 	ep = bpf_map_lookup_elem(&npbpf_endpoint, &st->ifindex);
@@ -578,6 +580,17 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		if (r)
 			return -r;
 	}
+	/*
+	 * CLOCK_MONOTONIC at tick resolution (1-10 ms), read here: every use
+	 * of now below is a timeout or an age in seconds, a once-a-second
+	 * touch, an event stamp or the event rate limit, none of which needs
+	 * more. It reads the last tick's time instead of the clock source: in
+	 * a VM (kvm-clock) about 25 ns a packet less than bpf_ktime_get_ns,
+	 * measured by npbpf bench verdict. Not before: what returned above (a
+	 * cached denial in a flood, a link check) needs no clock, and the
+	 * event rate limiter reads it only when a tick has passed (events.h).
+	 */
+	st->now = bpf_ktime_get_coarse_ns();
 	if (st->own)
 		st->ct = ct_map_of(st->ifindex);
 	if (pending)
@@ -604,7 +617,9 @@ static __always_inline void event_emit(struct npbpf_state *st, __u8 reason)
 {
 	struct npbpf_event *e;
 
-	if (!event_ratelimit_ok(st->cfg.events_per_sec, st->now))
+	/* Reads the clock into st->now if this packet had not, when it
+	 * lets the event through. */
+	if (!event_ratelimit_ok(st->cfg.events_per_sec, &st->now))
 		return;
 	e = bpf_ringbuf_reserve(&npbpf_events, sizeof(*e), 0);
 	if (!e)
@@ -640,14 +655,18 @@ static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
 	__u32 len;
 	int r;
 
-	__builtin_memset(&st, 0, sizeof(st));
+	/* Only the parsed packet is zeroed (the parser fills what it finds and
+	 * the key's unused bytes must be 0); the rest is set here, cfg by
+	 * enforce() first thing. */
+	__builtin_memset(&st.pkt, 0, sizeof(st.pkt));
+	st.ct = NULL;
+	st.subject = 0;
+	st.peer = NPBPF_ID_ANY;
+	st.policy = 0;
+	st.rule = 0;
+	st.own = 0;
 	st.hook = hook;
-	/* CLOCK_MONOTONIC at tick resolution (1-10 ms): every use of now is a
-	 * timeout or an age in seconds, a once-a-second touch, an event stamp
-	 * or the event rate limit, none of which needs more. It reads the last
-	 * tick's time instead of the clock source: in a VM (kvm-clock) that
-	 * is about 25 ns a packet less, measured by npbpf bench verdict. */
-	st.now = bpf_ktime_get_coarse_ns();
+	st.now = 0; /* read by enforce() once past the denial cache */
 	st.ifindex = ctx_ifindex(c);
 	r = enforce(c, &st);
 	len = ctx_len(c);
@@ -656,7 +675,7 @@ static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
 		epcnt_add(st.ifindex, 1, hook, NPBPF_VERDICT_ALLOW, len);
 		/* After the counters: the mark moves data_meta, not data. */
 		if (c->xdp)
-			xdp_mark_write((struct xdp_md *)c->ctx, st.ifindex, st.cfg.revision, st.now);
+			xdp_mark_write((struct xdp_md *)c->ctx, st.ifindex, st.cfg.revision);
 		return 1;
 	}
 	counter_add(~0u, (__u16)-r, hook, NPBPF_VERDICT_DROP, len);

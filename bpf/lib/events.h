@@ -122,31 +122,42 @@ static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 v
  * refill (elapsed ns * rate) needs no division. elapsed is capped at one
  * second before the multiplication: 1e9 * 2^32 < 2^63, no overflow.
  * rate 0 disables events.
+ *
+ * *now is the packet's coarse clock, 0 while unread (enforce.h reads it
+ * only once a packet is past the denial cache): it is read here only when
+ * a tick has passed since this CPU last looked. The tick is told by jiffies, which the verifier inlines as
+ * one load (no helper call): the coarse clock only moves when jiffies does,
+ * so while jiffies stands still nothing can have refilled. (Should the
+ * clock's update trail jiffies' within a tick, the refill it brings is
+ * seen one tick later: the credit comes from last_ns, nothing is lost.)
  */
-static __always_inline int event_ratelimit_ok(__u32 rate, __u64 now)
+static __always_inline int event_ratelimit_ok(__u32 rate, __u64 *now)
 {
 	struct npbpf_ratelimit *rl;
 	__u32 zero = 0;
-	__u64 elapsed, credit, cap;
+	__u64 elapsed, credit, cap, jif;
 
 	if (!rate)
 		return 0;
 	rl = bpf_map_lookup_elem(&npbpf_ratelim, &zero);
 	if (!rl)
 		return 0;
-	elapsed = now - rl->last_ns;
-	/* A flood: the bucket is empty and the coarse clock has not ticked
-	 * since the last drop, so nothing refilled. No arithmetic, no stores:
-	 * most drops of a flood end here. */
-	if (!elapsed && rl->credit_ns < NPBPF_NSEC_PER_SEC)
+	/* A flood: the bucket is empty and no tick since the last look. No
+	 * clock, no arithmetic, no stores: most drops of a flood end here. */
+	jif = bpf_jiffies64();
+	if (jif == rl->last_jiffies && rl->credit_ns < NPBPF_NSEC_PER_SEC)
 		return 0;
+	rl->last_jiffies = jif;
+	if (!*now)
+		*now = bpf_ktime_get_coarse_ns();
+	elapsed = *now - rl->last_ns;
 	if (elapsed > NPBPF_NSEC_PER_SEC)
 		elapsed = NPBPF_NSEC_PER_SEC;
 	cap = (__u64)rate * NPBPF_NSEC_PER_SEC;
 	credit = rl->credit_ns + elapsed * rate;
 	if (credit > cap)
 		credit = cap;
-	rl->last_ns = now;
+	rl->last_ns = *now;
 	if (credit < NPBPF_NSEC_PER_SEC) {
 		rl->credit_ns = credit;
 		return 0;

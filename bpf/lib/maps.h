@@ -154,6 +154,7 @@ struct {
 struct npbpf_ratelimit {
 	__u64 credit_ns; /* tokens scaled by 1e9: one event costs NSEC_PER_SEC */
 	__u64 last_ns;
+	__u64 last_jiffies; /* when last_ns was last looked at (events.h) */
 };
 
 struct {

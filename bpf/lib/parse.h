@@ -6,7 +6,10 @@
  *
  * Contract: every read is a ctx_load() of a constant length at a computed
  * offset (ctx.h); a failed load means the packet is shorter than its headers
- * claim and the packet is unparseable. The parser never decides a verdict
+ * claim and the packet is unparseable. The one exception is the fast path
+ * (parse_packet_fast, below) for the common frame, which reads the linear
+ * part in place, gives exactly what the general parser would, and hands
+ * everything else to it. The parser never decides a verdict
  * except for tagged frames from pods; it classifies:
  *   PARSE_IP        an IP packet, tuple filled (ports 0 when the protocol has
  *                   none or the packet is a non-first fragment);
@@ -295,12 +298,34 @@ static __always_inline int ipv6_link_scoped(const __u8 *saddr, const __u8 *daddr
 }
 
 /*
- * Parses the packet into p. from_pod: the frame comes from the pod (tagged
- * frames are then dropped unless NPBPF_CFG_ALLOW_VLAN). Returns enum
- * npbpf_parse or a negative drop reason.
+ * PARSE_IP or PARSE_ND for a packet whose transport header was read.
+ * Neighbour discovery must have hop limit 255 and MLD 1 (RFC 4861, 2710,
+ * 3810); fragmented ones are not legitimate.
  */
-static __always_inline int parse_packet(const struct npbpf_ctx *c, struct npbpf_pkt *p,
-					int from_pod, __u32 cfg_flags)
+static __always_inline int parse_classify(const struct npbpf_pkt *p)
+{
+	if (p->t.family == NPBPF_FAMILY_V6 && p->t.proto == NPBPF_PROTO_ICMPV6 &&
+	    p->frag == PKT_FRAG_NONE) {
+		__u8 t = p->icmp_type;
+
+		if (t >= NPBPF_ICMP6_ND_FIRST && t <= NPBPF_ICMP6_ND_LAST && p->ttl == 255)
+			return PARSE_ND;
+		if (((t >= NPBPF_ICMP6_MLD_QUERY && t <= NPBPF_ICMP6_MLD_DONE) ||
+		     t == NPBPF_ICMP6_MLD2_REPORT) &&
+		    p->ttl == 1)
+			return PARSE_ND;
+	}
+	return PARSE_IP;
+}
+
+/*
+ * The general parser (every frame; parse_packet() tries the fast path
+ * first). from_pod: the frame comes from the pod (tagged frames are then
+ * dropped unless NPBPF_CFG_ALLOW_VLAN). Returns enum npbpf_parse or a
+ * negative drop reason.
+ */
+static __always_inline int parse_packet_slow(const struct npbpf_ctx *c, struct npbpf_pkt *p,
+					     int from_pod, __u32 cfg_flags)
 {
 	struct ethhdr eth;
 	__be16 proto;
@@ -396,21 +421,188 @@ static __always_inline int parse_packet(const struct npbpf_ctx *c, struct npbpf_
 	if (parse_ports(c, p->l4_off, p->t.family, p->t.proto, &p->t.sport, &p->t.dport,
 			&p->icmp_type, &p->tcp_flags))
 		return -NPBPF_DROP_UNPARSEABLE;
+	return parse_classify(p);
+}
 
-	/* Neighbour discovery must have hop limit 255 and MLD 1 (RFC 4861,
-	 * 2710, 3810); fragmented ones are not legitimate. */
-	if (p->t.family == NPBPF_FAMILY_V6 && p->t.proto == NPBPF_PROTO_ICMPV6 &&
-	    p->frag == PKT_FRAG_NONE) {
-		__u8 t = p->icmp_type;
+/*
+ * The fast path: the common frame read in place (ctx_data), without a
+ * helper call per header. It takes only
+ *   Ethernet (no tag in the data, none in skb metadata), then
+ *   IPv4 with version 4 and IHL 5 (no options), not fragmented (MF clear,
+ *   offset 0), any protocol; or IPv6 whose next header is TCP, UDP, SCTP or
+ *   ICMPv6 (no extension header, hence no fragment header),
+ * with the whole transport header the general parser would load (TCP 20
+ * bytes, UDP and ICMP 8, SCTP 12) inside the linear part. Anything else
+ * (ARP, VLAN, options, extension headers, fragments, a version or IHL the
+ * general parser rejects, a header that runs past the linear part: a
+ * non-linear skb or a truncated frame) returns PARSE_FALLBACK with p
+ * untouched, and parse_packet() parses it with parse_packet_slow(), which
+ * also decides every drop.
+ *
+ * For every frame it takes, the result (p and the return value) is the one
+ * parse_packet_slow() gives: it reads the same bytes and stores the same
+ * fields. Neither checks the IP total length against the frame (a frame
+ * shorter than tot_len whose headers are all there parses; the kernel's own
+ * IP input drops it after the hook). tests/datapath/parsecheck.c runs both
+ * on crafted and randomly mutated frames and compares p field by field.
+ */
+#define PARSE_FALLBACK 3
 
-		if (t >= NPBPF_ICMP6_ND_FIRST && t <= NPBPF_ICMP6_ND_LAST && p->ttl == 255)
-			return PARSE_ND;
-		if (((t >= NPBPF_ICMP6_MLD_QUERY && t <= NPBPF_ICMP6_MLD_DONE) ||
-		     t == NPBPF_ICMP6_MLD2_REPORT) &&
-		    p->ttl == 1)
-			return PARSE_ND;
+/* Ports (or echo identifier), ICMP type and TCP flags of a transport header
+ * at l4 when the whole header is in the linear part: 0, or PARSE_FALLBACK
+ * (nothing written). icmp: the family's ICMP protocol number; other: what a
+ * protocol without ports gives (0: ports 0; PARSE_FALLBACK). */
+static __always_inline int parse_fast_l4(const __u8 *l4, const void *end, __u8 proto, __u8 icmp,
+					 __u8 v4, int other, __be16 *sport, __be16 *dport,
+					 __u8 *type, __u8 *flags)
+{
+	if (proto == NPBPF_PROTO_TCP) {
+		if ((const void *)(l4 + 20) > end)
+			return PARSE_FALLBACK;
+		*sport = *(const __be16 *)&l4[0];
+		*dport = *(const __be16 *)&l4[2];
+		*flags = l4[13];
+		return 0;
 	}
-	return PARSE_IP;
+	if (proto == NPBPF_PROTO_UDP) {
+		if ((const void *)(l4 + 8) > end)
+			return PARSE_FALLBACK;
+		*sport = *(const __be16 *)&l4[0];
+		*dport = *(const __be16 *)&l4[2];
+		return 0;
+	}
+	if (proto == NPBPF_PROTO_SCTP) {
+		if ((const void *)(l4 + 12) > end)
+			return PARSE_FALLBACK;
+		*sport = *(const __be16 *)&l4[0];
+		*dport = *(const __be16 *)&l4[2];
+		return 0;
+	}
+	if (proto == icmp) {
+		__u8 t;
+
+		if ((const void *)(l4 + 8) > end)
+			return PARSE_FALLBACK;
+		t = l4[0];
+		*type = t;
+		if (t == (v4 ? NPBPF_ICMP_ECHO : NPBPF_ICMP6_ECHO_REQUEST))
+			*sport = *(const __be16 *)&l4[4];
+		else if (t == (v4 ? NPBPF_ICMP_ECHOREPLY : NPBPF_ICMP6_ECHO_REPLY))
+			*dport = *(const __be16 *)&l4[4];
+		return 0;
+	}
+	return other;
+}
+
+static __always_inline int parse_packet_fast(const struct npbpf_ctx *c, struct npbpf_pkt *p)
+{
+	void *data = ctx_data(c), *end = ctx_data_end(c);
+	const struct ethhdr *eth = data;
+	__be16 sport = 0, dport = 0;
+	__u8 type = 0, flags = 0;
+
+	if (ctx_vlan_meta(c) || data + ETH_HLEN > end)
+		return PARSE_FALLBACK;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		const struct iphdr *ip = data + ETH_HLEN;
+
+		if ((void *)(ip + 1) > end)
+			return PARSE_FALLBACK;
+		/* Version 4 and IHL 5 in one byte; MF and the offset clear. */
+		if (*(const __u8 *)ip != 0x45 || (ip->frag_off & bpf_htons(0x3fff)))
+			return PARSE_FALLBACK;
+		if (parse_fast_l4((const __u8 *)(ip + 1), end, ip->protocol, NPBPF_PROTO_ICMP, 1,
+				  0, &sport, &dport, &type, &flags))
+			return PARSE_FALLBACK;
+		p->t.family = NPBPF_FAMILY_V4;
+		p->t.proto = ip->protocol;
+		*(__u32 *)p->t.saddr = ip->saddr;
+		*(__u32 *)p->t.daddr = ip->daddr;
+		p->ttl = ip->ttl;
+		p->l4_off = ETH_HLEN + sizeof(*ip);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		const struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		if ((void *)(ip6 + 1) > end)
+			return PARSE_FALLBACK;
+		if (ip6->version != 6)
+			return PARSE_FALLBACK;
+		/* Other next headers (extension headers among them) and
+		 * ICMP (not ICMPv6) go to the general parser. */
+		if (parse_fast_l4((const __u8 *)(ip6 + 1), end, ip6->nexthdr, NPBPF_PROTO_ICMPV6,
+				  0, PARSE_FALLBACK, &sport, &dport, &type, &flags))
+			return PARSE_FALLBACK;
+		p->t.family = NPBPF_FAMILY_V6;
+		p->t.proto = ip6->nexthdr;
+		__builtin_memcpy(p->t.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(p->t.daddr, &ip6->daddr, 16);
+		p->ttl = ip6->hop_limit;
+		p->l4_off = ETH_HLEN + sizeof(*ip6);
+	} else {
+		return PARSE_FALLBACK;
+	}
+	__builtin_memcpy(p->eth_src, eth->h_source, 6);
+	p->t.sport = sport;
+	p->t.dport = dport;
+	p->icmp_type = type;
+	p->tcp_flags = flags;
+	return parse_classify(p);
+}
+
+/* Both parsers, the fast one first (see parse_packet). */
+static __always_inline int parse_packet_both(const struct npbpf_ctx *c, struct npbpf_pkt *p,
+					     int from_pod, __u32 cfg_flags)
+{
+	int r = parse_packet_fast(c, p);
+
+	if (r != PARSE_FALLBACK)
+		return r;
+	return parse_packet_slow(c, p, from_pod, cfg_flags);
+}
+
+/*
+ * The parser as a global BPF function, one per context type. The verifier
+ * checks a global function once, on its own, and its caller goes on with
+ * p's bytes and the return value unknown: every way through the parser
+ * (the fast path's many exact outcomes, the general parser's) then meets
+ * the enforcement core in one state instead of each dragging its own known
+ * values through it. Inlined, the fast path nearly doubled the
+ * instructions the verifier processed for the XDP program (337k -> 614k of
+ * its 1M limit, load time 1.0 -> 2.1 s); as a call it costs a call.
+ * p: zeroed by the caller, never NULL (the check is the verifier's due).
+ */
+__noinline int npbpf_parse_xdp(struct xdp_md *ctx, struct npbpf_pkt *p, int from_pod,
+			       __u32 cfg_flags)
+{
+	struct npbpf_ctx c = { .ctx = ctx, .xdp = 1 };
+
+	if (!p)
+		return -NPBPF_DROP_UNPARSEABLE;
+	return parse_packet_both(&c, p, from_pod, cfg_flags);
+}
+
+__noinline int npbpf_parse_tc(struct __sk_buff *skb, struct npbpf_pkt *p, int from_pod,
+			      __u32 cfg_flags)
+{
+	struct npbpf_ctx c = { .ctx = skb, .xdp = 0 };
+
+	if (!p)
+		return -NPBPF_DROP_UNPARSEABLE;
+	return parse_packet_both(&c, p, from_pod, cfg_flags);
+}
+
+/*
+ * Parses the packet into p (zeroed by the caller). from_pod: the frame comes
+ * from the pod (tagged frames are then dropped unless
+ * NPBPF_CFG_ALLOW_VLAN). Returns enum npbpf_parse or a negative drop reason.
+ * The fast path first; everything it does not take, the general parser.
+ */
+static __always_inline int parse_packet(const struct npbpf_ctx *c, struct npbpf_pkt *p,
+					int from_pod, __u32 cfg_flags)
+{
+	if (c->xdp)
+		return npbpf_parse_xdp(c->ctx, p, from_pod, cfg_flags);
+	return npbpf_parse_tc(c->ctx, p, from_pod, cfg_flags);
 }
 
 /*

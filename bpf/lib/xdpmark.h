@@ -17,7 +17,9 @@
  *    drawn from bpf_get_prandom_u32 by the first XDP packet; it never
  *    leaves the kernel, and nothing a pod can read holds it);
  *  - it names this veth (ifindex) and the live policy revision;
- *  - it was written at most NPBPF_XDP_MARK_MAX_NS ago (coarse clock);
+ *  - it was written at most NPBPF_XDP_MARK_MAX_JIFFIES ticks ago (jiffies:
+ *    2 ticks, 8 ms at HZ=250; a read the verifier inlines, so neither side
+ *    pays a clock helper call for it);
  *  - no VLAN tag in skb metadata (XDP could not see it: judged in full).
  * And a pod has no way to put metadata there: XDP on the host veth starts
  * every skb the pod's stack sends with empty metadata (veth converts it
@@ -47,7 +49,7 @@
 
 struct npbpf_xdp_mark {
 	__u64 secret;
-	__u64 stamp_ns; /* bpf_ktime_get_coarse_ns() in XDP */
+	__u64 stamp;    /* bpf_jiffies64() in XDP */
 	__u32 ifindex;  /* the veth XDP ran on */
 	__u32 revision; /* npbpf_config.revision XDP judged it under */
 };
@@ -55,8 +57,8 @@ struct npbpf_xdp_mark {
 _Static_assert(sizeof(struct npbpf_xdp_mark) == 24, "xdp mark layout");
 
 /* XDP and TC of one frame run in one NAPI poll: microseconds, at most a
- * tick or two of the coarse clock apart. */
-#define NPBPF_XDP_MARK_MAX_NS (10 * 1000 * 1000ull)
+ * tick apart (the poll may straddle one). */
+#define NPBPF_XDP_MARK_MAX_JIFFIES 2
 
 /* The object's secret, drawn on first use. Two CPUs drawing at once: one
  * store wins, the other CPU's first marks are judged again. */
@@ -78,8 +80,7 @@ static __always_inline __u64 xdp_mark_secret(int draw)
 
 /* XDP, on a pass: the mark for TC. Without room for it, no mark (TC
  * judges). */
-static __always_inline void xdp_mark_write(struct xdp_md *x, __u32 ifindex, __u32 revision,
-					   __u64 now)
+static __always_inline void xdp_mark_write(struct xdp_md *x, __u32 ifindex, __u32 revision)
 {
 	struct npbpf_xdp_mark *m;
 	__u64 secret = xdp_mark_secret(1);
@@ -92,7 +93,7 @@ static __always_inline void xdp_mark_write(struct xdp_md *x, __u32 ifindex, __u3
 	if ((void *)(m + 1) > data)
 		return;
 	m->secret = secret;
-	m->stamp_ns = now;
+	m->stamp = bpf_jiffies64();
 	m->ifindex = ifindex;
 	m->revision = revision;
 }
@@ -105,7 +106,7 @@ static __always_inline int xdp_mark_valid(struct __sk_buff *skb)
 	void *data = (void *)(long)skb->data;
 	struct npbpf_config *cfg;
 	__u32 zero = 0;
-	__u64 secret, now;
+	__u64 secret, jif;
 
 	if ((void *)(m + 1) > data)
 		return 0; /* no metadata, or too little: the common TC-only case */
@@ -120,8 +121,8 @@ static __always_inline int xdp_mark_valid(struct __sk_buff *skb)
 	cfg = bpf_map_lookup_elem(&npbpf_config, &zero);
 	if (!cfg || m->revision != *(volatile __u32 *)&cfg->revision)
 		return 0;
-	now = bpf_ktime_get_coarse_ns();
-	return now >= m->stamp_ns && now - m->stamp_ns <= NPBPF_XDP_MARK_MAX_NS;
+	jif = bpf_jiffies64();
+	return jif >= m->stamp && jif - m->stamp <= NPBPF_XDP_MARK_MAX_JIFFIES;
 }
 
 #endif /* NPBPF_BPF_XDPMARK_H */

@@ -171,5 +171,7 @@ void window_run(struct harness *h);
 /* A denied flood judged once: the denial cache, per-endpoint counters, XDP
  * mode judging once (flood.c). */
 void flood_run(struct harness *h);
+/* The parser's fast path gives the general parser's result (parsecheck.c). */
+void parsecheck_run(struct harness *h);
 
 #endif

@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 	hardening_run(&h);
 	window_run(&h);
 	flood_run(&h);
+	parsecheck_run(&h);
 	run_examples(&h, examples_dir);
 	run_generated(&h);
 
