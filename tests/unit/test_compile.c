@@ -416,3 +416,97 @@ Test(compile, verdict_names_the_policies_that_isolate)
 	cr_assert_eq(v.dir[NP_INGRESS].reason, VERDICT_RULE);
 	cr_assert_eq(v.dir[NP_INGRESS].n_isolated_by, 2, "isolated, and a rule allowed it");
 }
+
+/* ---- Peer sets are worked out once per distinct rule (and namespace
+ * selector) within a compile: what they depend on must all be in the key. */
+
+/* The same rule in two namespaces: a pod selector without a namespace
+ * selector means the policy's own namespace. */
+Test(compile, same_rule_in_two_namespaces_selects_each_own)
+{
+	engine_load(&e, BASE POLICY("x", "p", "  podSelector: {matchLabels: {pod: a}}\n"
+					      "  ingress:\n  - from:\n    - podSelector: {matchLabels: {pod: b}}")
+			     POLICY("y", "p", "  podSelector: {matchLabels: {pod: a}}\n"
+					      "  ingress:\n  - from:\n    - podSelector: {matchLabels: {pod: b}}"));
+	cr_assert(engine_allows(&e, "x/b", "x/a", TCP, 80));
+	cr_assert_not(engine_allows(&e, "y/b", "x/a", TCP, 80));
+	cr_assert(engine_allows(&e, "y/b", "y/a", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/b", "y/a", TCP, 80));
+}
+
+/* One namespace selector with different pod selectors, and the reverse. */
+Test(compile, shared_namespace_selector_other_pod_selectors)
+{
+	engine_load(&e, BASE POLICY("z", "p1", "  podSelector: {matchLabels: {pod: a}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: x}}\n"
+					       "      podSelector: {matchLabels: {pod: b}}")
+			     POLICY("z", "p2", "  podSelector: {matchLabels: {pod: b}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: x}}\n"
+					       "      podSelector: {matchLabels: {pod: c}}")
+			     POLICY("z", "p3", "  podSelector: {matchLabels: {pod: c}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: y}}\n"
+					       "      podSelector: {matchLabels: {pod: c}}"));
+	cr_assert(engine_allows(&e, "x/b", "z/a", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/c", "z/a", TCP, 80));
+	cr_assert(engine_allows(&e, "x/c", "z/b", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/b", "z/b", TCP, 80));
+	cr_assert(engine_allows(&e, "y/c", "z/c", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/c", "z/c", TCP, 80));
+}
+
+/* Namespace selectors narrowed by a label (matchLabels, or an In
+ * expression, values repeated) and ones that need every namespace looked
+ * at (NotIn, Exists, DoesNotExist alone). */
+Test(compile, namespace_selector_expressions)
+{
+	engine_load(&e, BASE POLICY("z", "in", "  podSelector: {matchLabels: {pod: a}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector:\n"
+					       "        matchExpressions:\n"
+					       "        - {key: ns, operator: In, values: [y, x, y]}")
+			     POLICY("z", "notin", "  podSelector: {matchLabels: {pod: b}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector:\n"
+					       "        matchExpressions:\n"
+					       "        - {key: ns, operator: NotIn, values: [x]}")
+			     POLICY("z", "both", "  podSelector: {matchLabels: {pod: c}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector:\n"
+					       "        matchLabels: {ns: y}\n"
+					       "        matchExpressions:\n"
+					       "        - {key: ns, operator: In, values: [x, y]}\n"
+					       "        - {key: missing, operator: DoesNotExist}")
+			     POLICY("x", "none", "  podSelector: {matchLabels: {pod: a}}\n"
+					       "  ingress:\n  - from:\n    - namespaceSelector:\n"
+					       "        matchExpressions:\n"
+					       "        - {key: ns, operator: In, values: [nowhere]}"));
+	cr_assert(engine_allows(&e, "x/b", "z/a", TCP, 80));
+	cr_assert(engine_allows(&e, "y/b", "z/a", TCP, 80));
+	cr_assert_not(engine_allows(&e, "z/b", "z/a", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/a", "z/b", TCP, 80));
+	cr_assert(engine_allows(&e, "y/a", "z/b", TCP, 80));
+	cr_assert(engine_allows(&e, "z/a", "z/b", TCP, 80));
+	cr_assert(engine_allows(&e, "y/a", "z/c", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/a", "z/c", TCP, 80));
+	cr_assert_not(engine_allows(&e, "y/a", "x/a", TCP, 80));
+	cr_assert_not(engine_allows(&e, "x/b", "x/a", TCP, 80));
+}
+
+/* A rule with the same peers as an earlier one, but an ipBlock in one of
+ * them, or other ports: peers shared, entries per rule. */
+Test(compile, same_peers_other_ports_and_ipblocks)
+{
+	engine_load(&e, BASE POLICY("x", "p", "  podSelector: {matchLabels: {pod: a}}\n"
+					      "  ingress:\n"
+					      "  - from:\n    - podSelector: {matchLabels: {pod: b}}\n"
+					      "    ports: [{port: 80}]\n"
+					      "  - from:\n    - podSelector: {matchLabels: {pod: b}}\n"
+					      "    ports: [{port: 81, protocol: UDP}]\n"
+					      "  - from:\n    - ipBlock: {cidr: 198.18.0.8/32}\n"
+					      "  - from:\n    - ipBlock: {cidr: 198.18.0.0/28, except: [198.18.0.6/31]}\n"
+					      "    ports: [{port: 81}]"));
+	cr_assert(engine_allows(&e, "x/b", "x/a", TCP, 80));
+	cr_assert(engine_allows(&e, "x/b", "x/a", UDP, 81));
+	cr_assert(engine_allows(&e, "x/b", "x/a", TCP, 81), "198.18.0.2 in the /28, not the except");
+	cr_assert_not(engine_allows(&e, "x/c", "x/a", TCP, 80));
+	cr_assert(engine_allows(&e, "z/b", "x/a", UDP, 80), "198.18.0.8/32: any port");
+	cr_assert_not(engine_allows(&e, "z/a", "x/a", TCP, 81), "198.18.0.7 in the except");
+	cr_assert(engine_allows(&e, "y/a", "x/a", TCP, 81));
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hmap.h"
 #include "model.h"
 
 /* ---- labels ---- */
@@ -320,4 +321,65 @@ Test(cluster, ten_thousand_pods_are_fast)
 	cr_assert_lt(secs, 0.5, "finalize + 20,000 lookups took %.3f s", secs);
 	cr_assert_eq(c.n_namespaces, 100);
 	cluster_free(&c);
+}
+
+/* ---- hmap ---- */
+
+/* Keys of every length the hash reads differently (short ones byte by byte,
+ * long ones a word at a time with a 1-7 byte tail). */
+Test(hmap, keys_of_every_length_found_and_distinct)
+{
+	struct hmap m;
+	char key[80];
+
+	hmap_init(&m);
+	for (uint32_t len = 1; len <= sizeof(key); len++) {
+		memset(key, 'k', sizeof(key));
+		key[len - 1] = (char)len;
+		cr_assert_eq(hmap_insert(&m, key, len, len, NULL), 1, "len %u", len);
+	}
+	for (uint32_t len = 1; len <= sizeof(key); len++) {
+		uint32_t v = 0;
+
+		memset(key, 'k', sizeof(key));
+		key[len - 1] = (char)len;
+		cr_assert(hmap_get(&m, key, len, &v), "len %u", len);
+		cr_assert_eq(v, len);
+		key[len - 1] = (char)(len + 100); /* the last byte matters too */
+		cr_assert_not(hmap_get(&m, key, len, NULL), "len %u", len);
+	}
+	cr_assert_eq(m.n_used, sizeof(key));
+	hmap_free(&m);
+}
+
+Test(hmap, reserve_sizes_once_and_never_shrinks)
+{
+	struct hmap m;
+
+	hmap_init(&m);
+	cr_assert_eq(hmap_reserve(&m, 1000, 4000), 0);
+	size_t slots = m.n_slots;
+	char *keys = m.keys;
+
+	cr_assert_geq(slots, 2000);
+	for (uint32_t i = 0; i < 1000; i++)
+		cr_assert_eq(hmap_insert(&m, &i, sizeof(i), i * 3, NULL), 1);
+	cr_assert_eq(m.n_slots, slots, "no growth up to the reserved count");
+	cr_assert_eq(m.keys, keys, "no key move up to the reserved bytes");
+	cr_assert_eq(hmap_reserve(&m, 10, 10), 0);
+	cr_assert_eq(m.n_slots, slots, "never shrinks");
+	cr_assert_eq(hmap_reserve(&m, 5000, 0), 0);
+	cr_assert_geq(m.n_slots, 10000);
+	for (uint32_t i = 0; i < 1000; i++) {
+		uint32_t v;
+
+		cr_assert(hmap_get(&m, &i, sizeof(i), &v));
+		cr_assert_eq(v, i * 3, "values survive the rehash");
+	}
+	hmap_free(&m);
+	hmap_init(&m);
+	cr_assert_eq(hmap_reserve(&m, 0, 0), 0);
+	cr_assert_not(hmap_get(&m, "x", 1, NULL));
+	cr_assert_eq(hmap_insert(&m, "x", 1, 7, NULL), 1);
+	hmap_free(&m);
 }

@@ -225,12 +225,15 @@ int agent_sync_full(struct loader *l, const struct agent_sync_in *in, struct age
 			.node_name = in->node,
 			.local_subjects_only = true,
 			.prior = pr,
+			.expect_entries = in->maps ? in->maps->last_entries : 0,
 		};
 
 		err = compile_cluster(&view, &co, &cp);
 		if (err)
 			goto out;
 		have_cp = true;
+		if (in->maps)
+			in->maps->last_entries = cp.n_entries;
 	}
 	t[4] = now_ms();
 	out->compile_ms = t[4] - t[0];

@@ -50,6 +50,7 @@ struct agent_maps {
 	struct numbering_prior prior;
 	bool prior_valid;
 	bool over_budget; /* said once: too big to keep (AGENT_KEEP_MAX_BYTES) */
+	size_t last_entries; /* policy entries of the last compile: the next one's size hint */
 };
 
 void agent_maps_init(struct agent_maps *m);

@@ -64,6 +64,35 @@ static int table_grow(struct ms_table *t)
 	return 0;
 }
 
+int ms_table_reserve(struct ms_table *t, size_t n)
+{
+	int err;
+
+	if (n > t->cap) {
+		size_t old = t->cap;
+		uint8_t *p;
+
+		p = realloc(t->keys, n * t->key_size);
+		if (!p)
+			return -ENOMEM;
+		t->keys = p;
+		p = realloc(t->values, n * (t->value_size ? t->value_size : 1));
+		if (!p)
+			return -ENOMEM;
+		t->values = p;
+		if (t->dead) {
+			p = realloc(t->dead, n);
+			if (!p)
+				return -ENOMEM;
+			memset(p + old, 0, n - old);
+			t->dead = p;
+		}
+		t->cap = n;
+	}
+	err = hmap_reserve(&t->index, n, n * t->key_size);
+	return err;
+}
+
 int ms_table_put(struct ms_table *t, const void *key, const void *value)
 {
 	uint32_t pos;
@@ -557,6 +586,30 @@ static void note_lost(const struct compiled *cp, struct ms_state *want)
 	want->meta.error_isolated = isolated;
 }
 
+/* The desired images sized as the current ones (a little more): a sync
+ * follows the last with few changes, and growing them step by step rehashed
+ * every index several times per sync. */
+static int reserve_like(struct ms_state *want, const struct ms_state *cur)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < N_SYNCED; i++) {
+		const struct ms_table *c = ms_state_table((struct ms_state *)cur, synced_maps[i], 0);
+		struct ms_table *w = ms_state_table(want, synced_maps[i], 0);
+		size_t n = ms_table_count(c);
+
+		if (ms_gmap_of(synced_maps[i]) >= 0) {
+			size_t n1 = ms_table_count(
+				ms_state_table((struct ms_state *)cur, synced_maps[i], 1));
+
+			n = n1 > n ? n1 : n;
+		}
+		if (n)
+			err = ms_table_reserve(w, n + n / 16 + 16);
+	}
+	return err;
+}
+
 int mapsync_desired(const struct compiled *cp, const struct endpoint_binding *eps, size_t n,
 		    const struct ms_state *cur, struct ms_state *want, struct sync_stats *st)
 {
@@ -572,6 +625,8 @@ int mapsync_desired_prior(const struct compiled *cp, const struct endpoint_bindi
 	int err;
 
 	err = check_numbered_against(cp, cur, prior);
+	if (!err)
+		err = reserve_like(want, cur);
 	if (err)
 		return err;
 	want->config = cur->config;

@@ -105,6 +105,9 @@ struct ms_table {
 
 void ms_table_init(struct ms_table *t, uint32_t key_size, uint32_t value_size);
 void ms_table_free(struct ms_table *t);
+/* Room for n entries in all, so inserts up to that grow nothing (neither
+ * the arrays nor the index). Never shrinks. 0 or -ENOMEM. */
+int ms_table_reserve(struct ms_table *t, size_t n);
 /* Inserts key -> value, or replaces the value of a present key. 0 or -ENOMEM. */
 int ms_table_put(struct ms_table *t, const void *key, const void *value);
 /* The value of key, or NULL. */

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "log.h"
 #include "selector.h"
 #include "vec.h"
 
@@ -39,17 +41,63 @@ struct isolator {
 	uint32_t policy;  /* its number */
 };
 
+/* Rules' peer sets worked out once per compile: policies repeat the same
+ * from/to (the same namespace and pod selectors in many policies), and
+ * matching them against every namespace and identity was a third of a
+ * compile. Keyed by the rule's peers as bytes (peer_key), plus the
+ * policy's namespace when a peer selects pods there. */
+struct peer_memo {
+	struct hmap index;  /* peer_key bytes -> index in sets */
+	struct peer_memo_set {
+		size_t off, n; /* in ids */
+		bool cluster;
+	} *sets;
+	size_t n_sets, cap_sets;
+	uint32_t *ids; /* identity indexes, back to back */
+	size_t n_ids, cap_ids;
+	char *key; /* the key being built */
+	size_t key_len, key_cap;
+	size_t hits, misses;
+	/* Namespace selectors likewise: mk_selector bytes -> index in ns_sets,
+	 * each a run of namespace indexes in ns_idx. */
+	struct hmap ns_index;
+	struct peer_memo_set *ns_sets;
+	size_t n_ns_sets, cap_ns_sets;
+	uint32_t *ns_idx;
+	size_t n_ns_idx, cap_ns_idx;
+	/* The namespaces by label: "key\0value\0" -> index in by_label, a run
+	 * of namespace indexes (ascending) in label_ns. Built on first use. */
+	bool labels_built;
+	struct hmap label_index;
+	struct peer_memo_set *by_label;
+	size_t n_by_label, cap_by_label;
+	uint32_t *label_ns;
+	uint32_t *cand; /* in_candidates' scratch */
+	size_t cap_cand;
+};
+
 struct compile_ctx {
 	struct compiled *cp;
 	const struct identities *idn;
 	struct ns_index by_ns;
 	struct peerset peers;
+	struct peer_memo memo;
 	uint32_t *regioned; /* ids indexes of numbered identities with a region */
 	size_t n_regioned;
 	struct isolator *isolators;
 	size_t n_isolators, cap_isolators;
+	uint32_t *selected; /* compile_policy: the subjects (ids indexes) it selects */
+	size_t cap_selected;
 	bool local_only; /* compile_opts.local_subjects_only */
 };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 /* Whether tables are made for identity idn as a subject. */
 static bool is_subject(const struct compile_ctx *x, const struct identity *idn)
@@ -164,10 +212,293 @@ static void drop_pod_peers(struct compile_ctx *x)
 	ps->n = kept;
 }
 
+static int mk_put(struct peer_memo *m, const void *data, size_t len)
+{
+	if (m->key_len + len > m->key_cap) {
+		size_t cap = m->key_cap ? m->key_cap : 256;
+		char *p;
+
+		while (cap < m->key_len + len)
+			cap *= 2;
+		p = realloc(m->key, cap);
+		if (!p)
+			return -ENOMEM;
+		m->key = p;
+		m->key_cap = cap;
+	}
+	memcpy(m->key + m->key_len, data, len);
+	m->key_len += len;
+	return 0;
+}
+
+static int mk_str(struct peer_memo *m, const char *s)
+{
+	return mk_put(m, s, strlen(s) + 1);
+}
+
+static int mk_size(struct peer_memo *m, size_t n)
+{
+	return mk_put(m, &n, sizeof(n));
+}
+
+/* A selector as bytes: counts first, so no two selectors share bytes. */
+static int mk_selector(struct peer_memo *m, const struct np_selector *sel)
+{
+	int err = mk_size(m, sel->match.n);
+
+	err = err ? err : mk_size(m, sel->n_exprs);
+	for (size_t i = 0; !err && i < sel->match.n; i++) {
+		err = mk_str(m, sel->match.v[i].key);
+		err = err ? err : mk_str(m, sel->match.v[i].value);
+	}
+	for (size_t i = 0; !err && i < sel->n_exprs; i++) {
+		const struct np_expr *e = &sel->exprs[i];
+		uint32_t op = (uint32_t)e->op;
+
+		err = mk_put(m, &op, sizeof(op));
+		err = err ? err : mk_size(m, e->n_values);
+		err = err ? err : mk_str(m, e->key);
+		for (size_t v = 0; !err && v < e->n_values; v++)
+			err = mk_str(m, e->values[v]);
+	}
+	return err;
+}
+
+/* What rule_peers_compute depends on, as bytes: the rule's peers, and the
+ * policy's namespace when a peer selects pods in it. */
+static int peer_key(struct peer_memo *m, const struct np_policy *pol, const struct np_rule *rule)
+{
+	bool own_ns = false;
+	int err;
+
+	m->key_len = 0;
+	err = mk_size(m, rule->n_peers);
+	for (size_t i = 0; !err && i < rule->n_peers; i++) {
+		const struct np_peer *peer = &rule->peers[i];
+		uint8_t has = (uint8_t)(peer->has_ipblock | peer->has_ns_sel << 1 |
+					peer->has_pod_sel << 2);
+
+		err = mk_put(m, &has, 1);
+		if (!err && peer->has_ipblock) {
+			err = mk_put(m, &peer->ipblock.cidr, sizeof(peer->ipblock.cidr));
+			err = err ? err : mk_size(m, peer->ipblock.n_except);
+			for (size_t e = 0; !err && e < peer->ipblock.n_except; e++)
+				err = mk_put(m, &peer->ipblock.except[e],
+					     sizeof(peer->ipblock.except[e]));
+			continue;
+		}
+		if (!err && peer->has_ns_sel)
+			err = mk_selector(m, &peer->ns_sel);
+		if (!err && peer->has_pod_sel)
+			err = mk_selector(m, &peer->pod_sel);
+		own_ns |= !peer->has_ns_sel;
+	}
+	if (!err && own_ns)
+		err = mk_str(m, pol->ns);
+	return err;
+}
+
+/* "key\0value\0" into the memo's key buffer. */
+static int label_key(struct peer_memo *m, const char *key, const char *value)
+{
+	m->key_len = 0;
+	int err = mk_str(m, key);
+
+	return err ? err : mk_str(m, value);
+}
+
+static int build_label_index(struct compile_ctx *x)
+{
+	const struct np_cluster *c = x->cp->cluster;
+	struct peer_memo *m = &x->memo;
+	size_t total = 0, off = 0;
+
+	for (size_t j = 0; j < c->n_namespaces; j++) {
+		const struct np_labels *l = &c->namespaces[j].labels;
+
+		for (size_t i = 0; i < l->n; i++) {
+			uint32_t idx = (uint32_t)m->n_by_label;
+			struct peer_memo_set *run;
+			int ret = label_key(m, l->v[i].key, l->v[i].value);
+
+			if (!ret)
+				ret = hmap_insert(&m->label_index, m->key, m->key_len, idx, &idx);
+			if (ret < 0)
+				return ret;
+			if (ret == 1) {
+				run = VEC_PUSH(m->by_label, m->n_by_label, m->cap_by_label);
+				if (!run)
+					return -ENOMEM;
+			}
+			m->by_label[idx].n++;
+			total++;
+		}
+	}
+	m->label_ns = calloc(total ? total : 1, sizeof(*m->label_ns));
+	if (!m->label_ns)
+		return -ENOMEM;
+	for (size_t r = 0; r < m->n_by_label; r++) {
+		m->by_label[r].off = off;
+		off += m->by_label[r].n;
+		m->by_label[r].n = 0;
+	}
+	for (size_t j = 0; j < c->n_namespaces; j++) {
+		const struct np_labels *l = &c->namespaces[j].labels;
+
+		for (size_t i = 0; i < l->n; i++) {
+			uint32_t idx;
+			struct peer_memo_set *run;
+			int ret = label_key(m, l->v[i].key, l->v[i].value);
+
+			if (ret)
+				return ret;
+			if (!hmap_get(&m->label_index, m->key, m->key_len, &idx))
+				return -EINVAL; /* cannot happen: inserted above */
+			run = &m->by_label[idx];
+			m->label_ns[run->off + run->n++] = (uint32_t)j;
+		}
+	}
+	m->labels_built = true;
+	return 0;
+}
+
+/* The namespaces that carry key=value, ascending. */
+static int label_run(struct peer_memo *m, const char *key, const char *value,
+		     const uint32_t **run, size_t *n)
+{
+	uint32_t idx;
+	int err = label_key(m, key, value);
+
+	if (err)
+		return err;
+	*run = m->label_ns;
+	*n = 0;
+	if (hmap_get(&m->label_index, m->key, m->key_len, &idx)) {
+		*run = m->label_ns + m->by_label[idx].off;
+		*n = m->by_label[idx].n;
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The namespaces that carry e's key with one of its values, ascending,
+ * each once (a scratch array of the memo's). */
+static int in_candidates(struct peer_memo *m, const struct np_expr *e, const uint32_t **out,
+			 size_t *n_out)
+{
+	size_t n = 0;
+
+	for (size_t v = 0; v < e->n_values; v++) {
+		const uint32_t *run;
+		size_t n_run;
+		int err = label_run(m, e->key, e->values[v], &run, &n_run);
+
+		if (err)
+			return err;
+		if (n + n_run > m->cap_cand) {
+			size_t cap = m->cap_cand ? m->cap_cand : 64;
+			uint32_t *p;
+
+			while (cap < n + n_run)
+				cap *= 2;
+			p = realloc(m->cand, cap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			m->cand = p;
+			m->cap_cand = cap;
+		}
+		if (n_run)
+			memcpy(m->cand + n, run, n_run * sizeof(*run));
+		n += n_run;
+	}
+	if (e->n_values > 1 && n > 1) {
+		size_t kept = 1;
+
+		qsort(m->cand, n, sizeof(*m->cand), cmp_u32);
+		for (size_t i = 1; i < n; i++)
+			if (m->cand[i] != m->cand[kept - 1])
+				m->cand[kept++] = m->cand[i];
+		n = kept;
+	}
+	*out = m->cand ? m->cand : m->label_ns;
+	*n_out = n;
+	return 0;
+}
+
+/* The namespaces sel matches, worked out once per compile for each distinct
+ * selector (*out: a run in memo.ns_idx). 0 or -ENOMEM. */
+static int ns_matches(struct compile_ctx *x, const struct np_selector *sel,
+		      const struct peer_memo_set **out)
+{
+	const struct np_cluster *c = x->cp->cluster;
+	struct peer_memo *m = &x->memo;
+	struct peer_memo_set *set;
+	uint32_t idx = (uint32_t)m->n_ns_sets;
+	const uint32_t *cand = NULL; /* NULL: every namespace */
+	size_t n_cand = c->n_namespaces;
+	const struct np_expr *in = NULL;
+	int ret;
+
+	m->key_len = 0;
+	ret = mk_selector(m, sel);
+	if (!ret)
+		ret = hmap_insert(&m->ns_index, m->key, m->key_len, idx, &idx);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		*out = &m->ns_sets[idx];
+		return 0;
+	}
+	set = VEC_PUSH(m->ns_sets, m->n_ns_sets, m->cap_ns_sets);
+	if (!set)
+		return -ENOMEM;
+	set->off = m->n_ns_idx;
+	/* A matchLabels pair, or else an In expression, narrows the
+	 * namespaces to look at to those that carry the label; in the same
+	 * (ascending) order as a scan of all of them. */
+	for (size_t i = 0; !in && i < sel->n_exprs; i++)
+		if (sel->exprs[i].op == NP_OP_IN)
+			in = &sel->exprs[i];
+	if ((sel->match.n || in) && !m->labels_built) {
+		ret = build_label_index(x);
+		if (ret)
+			return ret;
+	}
+	if (sel->match.n) {
+		ret = label_run(m, sel->match.v[0].key, sel->match.v[0].value, &cand, &n_cand);
+		if (ret)
+			return ret;
+	} else if (in) {
+		ret = in_candidates(m, in, &cand, &n_cand);
+		if (ret)
+			return ret;
+	}
+	for (size_t k = 0; k < n_cand; k++) {
+		size_t j = cand ? cand[k] : k;
+		uint32_t *slot;
+
+		if (!selector_matches(sel, &c->namespaces[j].labels))
+			continue;
+		slot = VEC_PUSH(m->ns_idx, m->n_ns_idx, m->cap_ns_idx);
+		if (!slot)
+			return -ENOMEM;
+		*slot = (uint32_t)j;
+	}
+	set->n = m->n_ns_idx - set->off;
+	*out = set;
+	return 0;
+}
+
 /* Resolves a rule's from/to into identities. Namespace-less pod selectors
  * mean the policy's own namespace. */
-static int rule_peers(struct compile_ctx *x, const struct np_policy *pol,
-		      const struct np_rule *rule)
+static int rule_peers_compute(struct compile_ctx *x, const struct np_policy *pol,
+			      const struct np_rule *rule)
 {
 	const struct np_cluster *c = x->cp->cluster;
 	struct peerset *ps = &x->peers;
@@ -186,10 +517,11 @@ static int rule_peers(struct compile_ctx *x, const struct np_policy *pol,
 			   (!peer->has_pod_sel || selector_is_empty(&peer->pod_sel))) {
 			ps->cluster = true;
 		} else if (peer->has_ns_sel) {
-			for (size_t j = 0; !err && j < c->n_namespaces; j++) {
-				if (selector_matches(&peer->ns_sel, &c->namespaces[j].labels))
-					err = peers_in_ns(x, j, peer);
-			}
+			const struct peer_memo_set *set = NULL;
+
+			err = ns_matches(x, &peer->ns_sel, &set);
+			for (size_t k = 0; !err && k < set->n; k++)
+				err = peers_in_ns(x, x->memo.ns_idx[set->off + k], peer);
 		} else {
 			const struct np_namespace *ns = cluster_find_ns(c, pol->ns);
 
@@ -200,6 +532,92 @@ static int rule_peers(struct compile_ctx *x, const struct np_policy *pol,
 	if (!err && ps->cluster)
 		drop_pod_peers(x);
 	return err;
+}
+
+/* rule_peers_compute, once per distinct key: the result is the same
+ * peerset (ids in the same order), so the entries are too. */
+static int rule_peers(struct compile_ctx *x, const struct np_policy *pol,
+		      const struct np_rule *rule)
+{
+	struct peer_memo *m = &x->memo;
+	struct peerset *ps = &x->peers;
+	struct peer_memo_set *set;
+	uint32_t idx = (uint32_t)m->n_sets;
+	int ret;
+
+	if (rule->n_peers == 0) {
+		ps->n = 0;
+		ps->any = true;
+		ps->cluster = false;
+		return 0;
+	}
+	ret = peer_key(m, pol, rule);
+	if (ret)
+		return ret;
+	ret = hmap_insert(&m->index, m->key, m->key_len, idx, &idx);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		set = &m->sets[idx];
+		m->hits++;
+		if (set->n > ps->cap) {
+			uint32_t *p = realloc(ps->ids, set->n * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			ps->ids = p;
+			ps->cap = set->n;
+		}
+		if (set->n)
+			memcpy(ps->ids, m->ids + set->off, set->n * sizeof(*ps->ids));
+		ps->n = set->n;
+		ps->any = false;
+		ps->cluster = set->cluster;
+		return 0;
+	}
+	m->misses++;
+	/* The key is in the index now: its set must follow, or the compile
+	 * fails (every error here is ENOMEM, which fails it). */
+	ret = rule_peers_compute(x, pol, rule);
+	if (ret)
+		return ret;
+	set = VEC_PUSH(m->sets, m->n_sets, m->cap_sets);
+	if (!set)
+		return -ENOMEM;
+	if (m->n_ids + ps->n > m->cap_ids) {
+		size_t cap = m->cap_ids ? m->cap_ids : 1024;
+		uint32_t *p;
+
+		while (cap < m->n_ids + ps->n)
+			cap *= 2;
+		p = realloc(m->ids, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		m->ids = p;
+		m->cap_ids = cap;
+	}
+	if (ps->n)
+		memcpy(m->ids + m->n_ids, ps->ids, ps->n * sizeof(*ps->ids));
+	set->off = m->n_ids;
+	set->n = ps->n;
+	set->cluster = ps->cluster;
+	m->n_ids += ps->n;
+	return 0;
+}
+
+static void peer_memo_free(struct peer_memo *m)
+{
+	hmap_free(&m->index);
+	free(m->sets);
+	free(m->ids);
+	free(m->key);
+	hmap_free(&m->ns_index);
+	free(m->ns_sets);
+	free(m->ns_idx);
+	hmap_free(&m->label_index);
+	free(m->by_label);
+	free(m->label_ns);
+	free(m->cand);
 }
 
 /* The index of id's subject record, added when missing; -ENOMEM. */
@@ -415,41 +833,41 @@ static int compile_policy(struct compile_ctx *x, uint32_t pi)
 	const struct np_policy *pol = &cp->cluster->policies[pi];
 	const struct np_namespace *ns = cluster_find_ns(cp->cluster, pol->ns);
 	uint32_t number = cp->numbering.policy[pi];
-	size_t j, first, last;
+	size_t j, n_sel = 0;
 	int err = 0;
 
-	if (!ns)
+	if (!ns || (!pol->types[0] && !pol->types[1]))
 		return 0;
 	j = ns_pos(cp->cluster, ns);
-	first = x->by_ns.start[j];
-	last = x->by_ns.start[j + 1];
-	for (int d = 0; d < 2; d++) {
+	/* The subjects it selects, matched once for both directions and
+	 * every rule. */
+	for (size_t k = x->by_ns.start[j]; k < x->by_ns.start[j + 1]; k++) {
+		const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
+
+		if (is_subject(x, idn) && selector_matches(&pol->pod_sel, &idn->pod->labels)) {
+			uint32_t *slot = VEC_PUSH(x->selected, n_sel, x->cap_selected);
+
+			if (!slot)
+				return -ENOMEM;
+			*slot = x->by_ns.idx[k];
+		}
+	}
+	/* A policy that selects no subject emits nothing: its peers, the
+	 * costly part, are not worked out at all. */
+	for (int d = 0; n_sel && d < 2; d++) {
 		if (!pol->types[d])
 			continue;
-		bool selects = false;
-
 		/* Isolation first: a policy with no rules still isolates. */
-		for (size_t k = first; !err && k < last; k++) {
-			const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
-
-			if (is_subject(x, idn) && selector_matches(&pol->pod_sel, &idn->pod->labels)) {
-				err = isolate(x, idn, d, number);
-				selects = true;
-			}
-		}
-		/* A policy that selects no subject emits nothing: its peers,
-		 * the costly part, are not worked out at all. */
-		for (size_t r = 0; !err && selects && r < pol->n_rules[d]; r++) {
+		for (size_t k = 0; !err && k < n_sel; k++)
+			err = isolate(x, &x->idn->ids[x->selected[k]], d, number);
+		for (size_t r = 0; !err && r < pol->n_rules[d]; r++) {
 			const struct np_rule *rule = &pol->rules[d][r];
 
 			err = rule_peers(x, pol, rule);
-			for (size_t k = first; !err && k < last; k++) {
-				const struct identity *idn = &x->idn->ids[x->by_ns.idx[k]];
+			for (size_t k = 0; !err && k < n_sel; k++) {
+				const struct identity *idn = &x->idn->ids[x->selected[k]];
 				struct origin o = { idn->id, (enum np_dir)d, number, (uint16_t)r };
 
-				if (!is_subject(x, idn) ||
-				    !selector_matches(&pol->pod_sel, &idn->pod->labels))
-					continue;
 				err = emit_rule_for_subject(x, &o, idn->pod, rule);
 			}
 		}
@@ -627,6 +1045,7 @@ int compile_cluster(const struct np_cluster *c, const struct compile_opts *opts,
 		.idn = &out->idn,
 		.local_only = opts && opts->per_node && opts->local_subjects_only,
 	};
+	double t[4];
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -636,24 +1055,40 @@ int compile_cluster(const struct np_cluster *c, const struct compile_opts *opts,
 	hmap_init(&out->subject_index);
 	hmap_init(&out->policy_index);
 	/* Numbers first: the tables are written with the final ones. */
+	t[0] = now_ms();
 	err = numbering_begin(&out->numbering, opts ? opts->prior : NULL,
 			      opts ? opts->numbering : NULL);
 	if (!err)
 		err = identities_build(&out->idn, c, opts, &out->numbering);
+	t[1] = now_ms();
 	if (!err)
 		err = numbering_policies(&out->numbering, c);
 	if (!err)
 		err = numbering_finish(&out->numbering);
 	if (!err)
+		err = hmap_reserve(&out->policy_index, c->n_policies, c->n_policies * sizeof(uint32_t));
+	if (!err)
 		err = index_policies(out);
+	t[2] = now_ms();
+	if (!err && opts && opts->expect_entries)
+		err = hmap_reserve(&out->entry_index, opts->expect_entries + opts->expect_entries / 8,
+				   (opts->expect_entries + opts->expect_entries / 8) *
+					   sizeof(struct npbpf_policy_key));
 	if (!err)
 		err = compile_tables(&x, opts);
+	t[3] = now_ms();
+	if (!err)
+		log_debug("compile took: identities %.1f ms, policy numbers %.1f, tables %.1f "
+			  "(rule peer sets: %zu worked out, %zu reused)",
+			  t[1] - t[0], t[2] - t[1], t[3] - t[2], x.memo.misses, x.memo.hits);
 	free(x.by_ns.start);
 	free(x.by_ns.idx);
 	free(x.regioned);
 	free(x.peers.ids);
 	free(x.peers.seen);
 	free(x.isolators);
+	free(x.selected);
+	peer_memo_free(&x.memo);
 	if (err)
 		compiled_free(out);
 	return err;

@@ -54,6 +54,10 @@ struct compile_opts {
 	 * across syncs and agent restarts; NULL: an empty state. */
 	const struct numbering_prior *prior;
 	const struct numbering_opts *numbering; /* NULL: the defaults */
+	/* About how many policy entries to expect (a previous compile's
+	 * count): the entry index is sized for them up front instead of
+	 * growing. 0: unknown. Changes nothing else. */
+	size_t expect_entries;
 };
 
 #endif /* NPBPF_COMPILE_OPTS_H */

@@ -45,6 +45,7 @@ static int add_prefix(struct identities *idt, const struct np_addr *p)
 	if (!slot)
 		return -ENOMEM;
 	*slot = key;
+	idt->first_bytes[fi][key.plen][key.bytes[0] >> 3] |= (uint8_t)(1u << (key.bytes[0] & 7));
 	for (size_t i = 0; i < idt->n_plens[fi]; i++) {
 		if (idt->plens[fi][i] == key.plen)
 			return 0;
@@ -92,7 +93,8 @@ static int collect_prefixes(struct identities *idt)
  * distinct prefix length of the family, longest first: the same answer an
  * LPM trie gives, without building one. */
 static long region_probe(const uint8_t (*plens)[129], const size_t *n_plens,
-			 const struct hmap *prefix_index, const struct np_addr *addr, size_t *from)
+			 const struct hmap *prefix_index, const uint8_t (*first_bytes)[129][32],
+			 const struct np_addr *addr, size_t *from)
 {
 	int fi = fam_index(addr->family);
 
@@ -103,6 +105,14 @@ static long region_probe(const uint8_t (*plens)[129], const size_t *n_plens,
 
 		if (plen > addr->plen)
 			continue;
+		if (first_bytes) {
+			/* No prefix of this length starts with addr's first
+			 * byte (masked to the length): none contains addr. */
+			uint8_t b = addr->bytes[0] & (uint8_t)(plen >= 8 ? 0xff : 0xff00u >> plen);
+
+			if (!(first_bytes[fi][plen][b >> 3] & (1u << (b & 7))))
+				continue;
+		}
 		key = addr_mask(addr, plen);
 		if (!hmap_get(prefix_index, &key, sizeof(key), &idx))
 			continue;
@@ -119,7 +129,8 @@ static long region_lookup(const struct identities *idt, const struct np_addr *ad
 	long idx;
 
 	while ((idx = region_probe((const uint8_t (*)[129])idt->plens, idt->n_plens,
-				   &idt->prefix_index, addr, &from)) >= 0) {
+				   &idt->prefix_index,
+				   (const uint8_t (*)[129][32])idt->first_bytes, addr, &from)) >= 0) {
 		/* A region whose identity got no number is in no ipcache: the
 		 * datapath finds the next shorter one. */
 		if (!numbered_only || idt->ids[idt->first_cidr_idx + idx].id != NUMBER_NONE)
@@ -202,6 +213,19 @@ struct keybuf {
 	size_t len, cap;
 };
 
+/* At least one more byte of room. */
+static int kb_grow(struct keybuf *kb)
+{
+	size_t cap = kb->cap ? kb->cap * 2 : 256;
+	char *p = realloc(kb->p, cap);
+
+	if (!p)
+		return -ENOMEM;
+	kb->p = p;
+	kb->cap = cap;
+	return 0;
+}
+
 static int kb_put(struct keybuf *kb, const void *data, size_t len)
 {
 	if (kb->len + len > kb->cap) {
@@ -223,7 +247,25 @@ static int kb_put(struct keybuf *kb, const void *data, size_t len)
 
 static int kb_str(struct keybuf *kb, const char *s)
 {
-	return kb_put(kb, s, strlen(s) + 1);
+	/* Labels are short: copied byte by byte while room lasts, without a
+	 * strlen and a memcpy call each. */
+	size_t len = kb->len;
+
+	for (;;) {
+		char c;
+
+		if (len == kb->cap) {
+			kb->len = len;
+			if (kb_grow(kb))
+				return -ENOMEM;
+		}
+		c = *s++;
+		kb->p[len++] = c;
+		if (!c)
+			break;
+	}
+	kb->len = len;
+	return 0;
 }
 
 static int cmp_port(const void *a, const void *b)
@@ -250,12 +292,12 @@ static int pod_identity_key(const struct np_pod *pod, const struct np_addr *regi
 {
 	/* Every named port, however many: one left out would give two pods
 	 * with different numbers behind it the same identity. */
-	const struct np_container_port **named = NULL;
+	const struct np_container_port *few[16], **named = few;
 	size_t n_named = 0;
 	int err;
 
 	kb->len = 0;
-	if (pod->n_ports) {
+	if (pod->n_ports > sizeof(few) / sizeof(few[0])) {
 		named = calloc(pod->n_ports, sizeof(*named));
 		if (!named)
 			return -ENOMEM;
@@ -272,8 +314,21 @@ static int pod_identity_key(const struct np_pod *pod, const struct np_addr *regi
 		if (pod->ports[i].name)
 			named[n_named++] = &pod->ports[i];
 	}
-	if (n_named) /* qsort's array must not be NULL, even when empty */
+	if (n_named > 8) {
 		qsort(named, n_named, sizeof(named[0]), cmp_port);
+	} else {
+		/* A pod names a few ports: an insertion sort, without qsort's
+		 * setup per pod. Equal ports give equal bytes, so the order
+		 * among them does not matter. */
+		for (size_t i = 1; i < n_named; i++) {
+			const struct np_container_port *cur = named[i];
+			size_t j = i;
+
+			for (; j > 0 && cmp_port(&named[j - 1], &cur) > 0; j--)
+				named[j] = named[j - 1];
+			named[j] = cur;
+		}
+	}
 	for (size_t i = 0; !err && i < n_named; i++) {
 		err = kb_str(kb, named[i]->name);
 		if (!err)
@@ -285,7 +340,8 @@ static int pod_identity_key(const struct np_pod *pod, const struct np_addr *regi
 		err = kb_put(kb, "\x02", 1);
 	if (!err)
 		err = kb_put(kb, region, sizeof(*region));
-	free(named);
+	if (named != few)
+		free(named);
 	return err;
 }
 
@@ -614,6 +670,30 @@ static int allocate_cidrs(struct identities *idt, struct numbering *nb)
 	return 0;
 }
 
+/* The indexes sized once for what they will hold, instead of doubling their
+ * way up (a rehash of everything each time): the ipcache's addresses (every
+ * pod address, plus the node's), and about as many identities as the prior
+ * numbered (the agent's syncs follow one another with few changes). */
+static int reserve_indexes(struct identities *idt, const struct np_cluster *c,
+			   const struct numbering *nb)
+{
+	size_t n_addrs = 16, n_ids = 64, key_bytes = 0;
+	int err;
+
+	for (size_t i = 0; i < c->n_pods; i++)
+		n_addrs += c->pods[i].n_addrs;
+	if (nb->prior) {
+		n_ids += nb->prior->keys.n_used;
+		key_bytes = nb->prior->keys.keys_len + 64 * 128;
+	}
+	err = hmap_reserve(&idt->host_index, n_addrs, n_addrs * sizeof(struct np_addr));
+	if (!err)
+		err = hmap_reserve(&idt->id_index, n_ids, key_bytes);
+	if (!err)
+		err = hmap_reserve(&idt->id_by_num, n_ids, n_ids * sizeof(uint32_t));
+	return err;
+}
+
 int identities_build(struct identities *idt, const struct np_cluster *c,
 		     const struct compile_opts *opts, struct numbering *nb)
 {
@@ -633,7 +713,9 @@ int identities_build(struct identities *idt, const struct np_cluster *c,
 	idt->pod_node = calloc(n_pods, sizeof(*idt->pod_node));
 	if (!idt->pod_id || !idt->pod_node)
 		return -ENOMEM;
-	err = collect_prefixes(idt);
+	err = reserve_indexes(idt, c, nb);
+	if (!err)
+		err = collect_prefixes(idt);
 	if (!err)
 		err = allocate_reserved(idt);
 	if (!err)
@@ -825,7 +907,7 @@ int identity_keyer_pod(struct identity_keyer *k, const struct np_pod *pod,
 	struct np_addr region = { 0 };
 	size_t from = 0;
 	long r = addr ? region_probe((const uint8_t (*)[129])k->plens, k->n_plens,
-				     &k->prefix_index, addr, &from)
+				     &k->prefix_index, NULL, addr, &from)
 		      : -1;
 	int err;
 

@@ -90,6 +90,10 @@ struct identities {
 	struct hmap prefix_index; /* struct np_addr -> index in prefixes */
 	uint8_t plens[2][129];    /* distinct prefix lengths per family (v4, v6), longest first */
 	size_t n_plens[2];
+	/* Per family and prefix length, the first bytes (masked to the
+	 * length) prefixes have, as bits: most addresses skip most lengths
+	 * without a hash probe. */
+	uint8_t first_bytes[2][129][32];
 
 	/* Node names, owned: [0] is this node (compile_opts.node_name); NULL
 	 * for the unnamed node. */

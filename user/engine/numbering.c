@@ -230,8 +230,12 @@ int numbering_begin(struct numbering *nb, const struct numbering_prior *prior,
 	nb->prior = prior;
 	resolve_opts(opts, &nb->o);
 	nb->prior_digest = numbering_prior_digest(prior);
-	err = space_init(&nb->space[0], prior, NPBPF_ID_FIRST_POD, nb->o.pod_limit,
-			 prior ? prior->next_pod_id : 0);
+	/* About as many identities as the prior numbered. */
+	err = prior ? hmap_reserve(&nb->wanted, prior->keys.n_used + 64, 4 * (prior->keys.n_used + 64))
+		    : 0;
+	if (!err)
+			err = space_init(&nb->space[0], prior, NPBPF_ID_FIRST_POD, nb->o.pod_limit,
+				 prior ? prior->next_pod_id : 0);
 	if (!err)
 		err = space_init(&nb->space[1], prior, NPBPF_ID_FIRST_CIDR, nb->o.cidr_limit,
 				 prior ? prior->next_cidr_id : 0);
@@ -291,16 +295,18 @@ size_t numbering_policy_name(const struct np_policy *p, char *buf, size_t len)
 {
 	/* snprintf's "%s/%s", truncated the same way, without printf: a
 	 * compile names every policy. */
-	size_t a = strlen(p->ns), b = strlen(p->name), n = 0;
+	size_t a = strlen(p->ns), b = strlen(p->name), n;
 
 	if (!len)
 		return 0;
-	for (size_t i = 0; i < a && n < len - 1; i++)
-		buf[n++] = p->ns[i];
+	n = a < len - 1 ? a : len - 1;
+	memcpy(buf, p->ns, n);
 	if (n < len - 1)
 		buf[n++] = '/';
-	for (size_t i = 0; i < b && n < len - 1; i++)
-		buf[n++] = p->name[i];
+	if (b > len - 1 - n)
+		b = len - 1 - n;
+	memcpy(buf + n, p->name, b);
+	n += b;
 	buf[n] = '\0';
 	return n;
 }
@@ -353,7 +359,12 @@ int numbering_policies(struct numbering *nb, const struct np_cluster *c)
 		return -ENOMEM;
 	hmap_init(&by_number);
 	hmap_init(&given);
-	err = prior_policy_numbers(nb, &by_number);
+	err = hmap_reserve(&given, c->n_policies, 4 * c->n_policies);
+	if (!err && nb->prior)
+		err = hmap_reserve(&by_number, nb->prior->policies.n_used,
+				   4 * nb->prior->policies.n_used);
+	if (!err)
+		err = prior_policy_numbers(nb, &by_number);
 	for (size_t p = 0; !err && p < c->n_policies; p++) {
 		size_t len = numbering_policy_name(&c->policies[p], name, sizeof(name));
 		uint32_t *num = &nb->policy[p];

@@ -32,6 +32,11 @@ void hmap_free(struct hmap *m);
 /* Inserts key -> value unless key is present. Returns 1 when inserted, 0 when
  * present (*existing then holds its value, if non-NULL), -ENOMEM. */
 int hmap_insert(struct hmap *m, const void *key, size_t len, uint32_t value, uint32_t *existing);
+/* Room for n entries in all (with the load factor under 1/2) and key_bytes
+ * bytes of keys in all, so the next inserts up to those totals neither
+ * rehash nor move the keys: for maps whose size is known before they are
+ * filled. Never shrinks. 0 or -ENOMEM (m unchanged). */
+int hmap_reserve(struct hmap *m, size_t n, size_t key_bytes);
 /* true and *value when found. */
 bool hmap_get(const struct hmap *m, const void *key, size_t len, uint32_t *value);
 uint64_t hmap_hash(const void *key, size_t len);
