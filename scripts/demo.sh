@@ -16,7 +16,8 @@ fi
 bash scripts/setup.sh >/dev/null
 build=${BUILD_DIR:-build}
 [ -d "$build" ] || meson setup "$build" >/dev/null
-meson compile -C "$build" npbpf >/dev/null
+# npbpf-cni too: the lab chains it after bridge + host-local when it is built.
+meson compile -C "$build" npbpf npbpf-cni >/dev/null
 npbpf=$build/user/npbpf
 
 echo "examples/three-tier on real network namespaces (new connections; '.' allowed,"
