@@ -494,13 +494,7 @@ static void pod_addrs(const struct cni_env *e, const struct cni_conf *c, struct 
 
 static int pinned_fd(const struct cni_conf *c, const char *name)
 {
-	char path[4096];
-	int fd;
-
-	if (pinned_path(c->pin_dir, name, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
+	return pinned_get(c->pin_dir, name);
 }
 
 /*

@@ -80,6 +80,17 @@ int pinned_path(const char *dir, const char *name, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+int pinned_get(const char *dir, const char *name)
+{
+	char path[4096];
+	int fd;
+
+	if (pinned_path(dir, name, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 bool pinned_on_bpffs(const char *path)
 {
 	struct statfs st;

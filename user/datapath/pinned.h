@@ -70,6 +70,9 @@ extern const char *const pin_prog_names[PIN_N_PROGS];
 /* "DIR/NAME" into buf. Returns 0 or -ENAMETOOLONG. */
 int pinned_path(const char *dir, const char *name, char *buf, size_t len);
 
+/* The pinned object DIR/NAME (map or program), opened: fd or -errno. */
+int pinned_get(const char *dir, const char *name);
+
 /* true when path is on a bpf filesystem. */
 bool pinned_on_bpffs(const char *path);
 

@@ -17,17 +17,6 @@
 #include "loader.h"
 #include "pinned.h"
 
-static int pinned_fd(const char *pin_dir, const char *name)
-{
-	char path[4096];
-	int fd;
-
-	if (pinned_path(pin_dir, name, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	return fd < 0 ? -errno : fd;
-}
-
 int window_ip_parse(const char *address, const char *gateway, struct window_ip *out)
 {
 	char a[INET6_ADDRSTRLEN + 8], *slash, *end;
@@ -74,7 +63,7 @@ static void ipc_key_of(struct npbpf_ipc_key *k, uint8_t family, const uint8_t *a
 
 int window_segments_put(const char *pin_dir, const struct window_ip *ips, size_t n)
 {
-	int fd = pinned_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
+	int fd = pinned_get(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
 
 	if (fd < 0)
 		return fd;
@@ -105,7 +94,7 @@ int window_segments_put(const char *pin_dir, const struct window_ip *ips, size_t
 
 static int unenforced(const char *pin_dir, const struct window_ip *ips, size_t n, bool put)
 {
-	int fd = pinned_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
+	int fd = pinned_get(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
 	struct npbpf_ipc_value world = { .identity = NPBPF_ID_WORLD };
 
 	if (fd < 0)
@@ -138,7 +127,7 @@ int window_unenforced_del(const char *pin_dir, const struct window_ip *ips, size
 static int pending_addrs(const char *pin_dir, const struct npbpf_endpoint *ep, bool put)
 {
 	struct npbpf_ipc_value v = { .identity = NPBPF_ID_UNKNOWN_POD, .flags = NPBPF_IPC_PENDING };
-	int fd = pinned_fd(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
+	int fd = pinned_get(pin_dir, NPBPF_MAP_SEGMENT), err = 0;
 	struct npbpf_ipc_key k;
 
 	if (fd < 0)
@@ -157,11 +146,11 @@ static int pending_addrs(const char *pin_dir, const struct npbpf_endpoint *ep, b
 
 int window_pending_put(const char *pin_dir, uint32_t ifindex, const struct npbpf_endpoint *ep)
 {
-	int pend = pinned_fd(pin_dir, NPBPF_MAP_PENDING), ct, err = 0;
+	int pend = pinned_get(pin_dir, NPBPF_MAP_PENDING), ct, err = 0;
 
 	if (pend < 0)
 		return pend;
-	ct = pinned_fd(pin_dir, NPBPF_MAP_CT);
+	ct = pinned_get(pin_dir, NPBPF_MAP_CT);
 	if (ct < 0) {
 		close(pend);
 		return ct;
@@ -180,7 +169,7 @@ int window_pending_put(const char *pin_dir, uint32_t ifindex, const struct npbpf
 
 int window_pending_del(const char *pin_dir, uint32_t ifindex)
 {
-	int pend = pinned_fd(pin_dir, NPBPF_MAP_PENDING), epm, ct, err = 0;
+	int pend = pinned_get(pin_dir, NPBPF_MAP_PENDING), epm, ct, err = 0;
 	struct npbpf_endpoint ep;
 	bool bound = false;
 
@@ -196,12 +185,12 @@ int window_pending_del(const char *pin_dir, uint32_t ifindex)
 	err = pending_addrs(pin_dir, &ep, false);
 	if (err)
 		return err;
-	epm = pinned_fd(pin_dir, NPBPF_MAP_ENDPOINT);
+	epm = pinned_get(pin_dir, NPBPF_MAP_ENDPOINT);
 	if (epm >= 0) {
 		bound = !bpf_map_lookup_elem(epm, &ifindex, &ep);
 		close(epm);
 	}
-	ct = bound ? -1 : pinned_fd(pin_dir, NPBPF_MAP_CT);
+	ct = bound ? -1 : pinned_get(pin_dir, NPBPF_MAP_CT);
 	if (ct >= 0) {
 		err = ct_map_remove(ct, ifindex);
 		close(ct);
@@ -211,7 +200,7 @@ int window_pending_del(const char *pin_dir, uint32_t ifindex)
 
 int window_pending_gc(const char *pin_dir)
 {
-	int pend = pinned_fd(pin_dir, NPBPF_MAP_PENDING), removed = 0;
+	int pend = pinned_get(pin_dir, NPBPF_MAP_PENDING), removed = 0;
 	uint32_t key, next, gone[64];
 	char name[IF_NAMESIZE];
 	size_t n = 0;
@@ -236,7 +225,7 @@ int window_pending_gc(const char *pin_dir)
 
 int window_bridge_attach(const char *pin_dir, uint32_t ifindex)
 {
-	int fd = pinned_fd(pin_dir, pin_prog_names[PIN_PROG_BRIDGE]), err;
+	int fd = pinned_get(pin_dir, pin_prog_names[PIN_PROG_BRIDGE]), err;
 
 	if (fd < 0)
 		return fd;
