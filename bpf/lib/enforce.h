@@ -91,12 +91,12 @@
 #include "xdpmark.h"
 
 struct npbpf_state {
-	struct npbpf_pkt pkt; /* first: its tuple is read as 8-byte words
-			       * (denycache.h), the state is 8-byte aligned */
+	struct npbpf_pkt pkt;	 /* first: its tuple is read as 8-byte words
+				  * (denycache.h), the state is 8-byte aligned */
 	struct npbpf_config cfg; /* the one read of npbpf_config for this packet */
-	__u64 now;     /* coarse clock; 0 until enforce() reads it */
-	void *ct;      /* the endpoint's conntrack map; NULL when the packet may
-			* neither match nor create state (not the pod's own) */
+	__u64 now;		 /* coarse clock; 0 until enforce() reads it */
+	void *ct;		 /* the endpoint's conntrack map; NULL when the packet may
+				  * neither match nor create state (not the pod's own) */
 	__u32 ifindex;
 	__u32 subject; /* the endpoint's identity */
 	__u32 peer;    /* the far end's identity; NPBPF_ID_ANY until looked up */
@@ -404,8 +404,8 @@ static __always_inline int nd_stays_from_pod(const struct npbpf_ctx *c,
 	if (ipv6_link_scoped(p->t.saddr, p->t.daddr))
 		return 1;
 	loc = addr_locality(p->t.daddr, NPBPF_FAMILY_V6);
-	return loc == LOC_NODE || (loc == LOC_POD && (st->cfg.flags & NPBPF_CFG_BRIDGED) &&
-				   nd_own_advert(c, p));
+	return loc == LOC_NODE ||
+	       (loc == LOC_POD && (st->cfg.flags & NPBPF_CFG_BRIDGED) && nd_own_advert(c, p));
 }
 
 /*
@@ -416,25 +416,23 @@ static __always_inline int nd_stays_from_pod(const struct npbpf_ctx *c,
  * checked what it may announce). Global solicitations and MLD between
  * global addresses are ICMPv6 like any other, for the pod's policy.
  */
-static __always_inline int nd_stays_to_pod(const struct npbpf_ctx *c,
-					   const struct npbpf_state *st)
+static __always_inline int nd_stays_to_pod(const struct npbpf_ctx *c, const struct npbpf_state *st)
 {
 	const struct npbpf_pkt *p = &st->pkt;
 
 	if (ipv6_link_scoped(p->t.saddr, p->t.daddr))
 		return 1;
-	return nd_own_advert(c, p) &&
-	       addr_locality(p->t.saddr, NPBPF_FAMILY_V6) != LOC_ELSEWHERE;
+	return nd_own_advert(c, p) && addr_locality(p->t.saddr, NPBPF_FAMILY_V6) != LOC_ELSEWHERE;
 }
 
 /* Ports of the overlays a node decapsulates: VXLAN (IANA, and the Linux and
  * flannel default), Geneve. */
-#define NPBPF_PORT_VXLAN 4789
+#define NPBPF_PORT_VXLAN       4789
 #define NPBPF_PORT_VXLAN_LINUX 8472
-#define NPBPF_PORT_GENEVE 6081
-#define NPBPF_PROTO_IPIP 4
+#define NPBPF_PORT_GENEVE      6081
+#define NPBPF_PROTO_IPIP       4
 #define NPBPF_PROTO_IPV6_ENCAP 41
-#define NPBPF_PROTO_GRE 47
+#define NPBPF_PROTO_GRE	       47
 
 /* Encapsulation a pod addresses to this node. The node would decapsulate it
  * (tunl0, sit0, a flannel or Geneve device) and route the inner packet,

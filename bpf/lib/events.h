@@ -17,8 +17,7 @@
 
 /* Adds one packet of len bytes to the counter (policy, rule, dir, verdict):
  * fixed reasons to their slot of npbpf_fixcnt, policy rules to the hash. */
-static __always_inline void counter_add(__u32 policy, __u16 rule, __u8 dir, __u8 verdict,
-					__u32 len)
+static __always_inline void counter_add(__u32 policy, __u16 rule, __u8 dir, __u8 verdict, __u32 len)
 {
 	struct npbpf_counter_key key;
 	struct npbpf_counter *c;
@@ -50,7 +49,7 @@ static __always_inline void counter_add(__u32 policy, __u16 rule, __u8 dir, __u8
 		return;
 	}
 	{
-		struct npbpf_counter init = { .packets = 1, .bytes = len };
+		struct npbpf_counter init = {.packets = 1, .bytes = len};
 
 		/* NOEXIST: if another CPU created the key meanwhile, this CPU's
 		 * slot of it is lost for one packet; counters are statistics. */
@@ -95,8 +94,7 @@ static __always_inline int epcnt_owner_live(__u32 ifindex)
  * overflow hash. known: the veth has a record now (an unknown veth never
  * takes a slot over, so a veth nobody knows cannot push a pod out).
  */
-static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 verdict,
-				      __u32 len)
+static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 verdict, __u32 len)
 {
 	__u32 idx = ifindex & (NPBPF_EPCNT_SLOTS - 1);
 	struct npbpf_ep_slot *s = bpf_map_lookup_elem(&npbpf_epcnt, &idx);
@@ -125,11 +123,11 @@ static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 v
  *
  * *now is the packet's coarse clock, 0 while unread (enforce.h reads it
  * only once a packet is past the denial cache): it is read here only when
- * a tick has passed since this CPU last looked. The tick is told by jiffies, which the verifier inlines as
- * one load (no helper call): the coarse clock only moves when jiffies does,
- * so while jiffies stands still nothing can have refilled. (Should the
- * clock's update trail jiffies' within a tick, the refill it brings is
- * seen one tick later: the credit comes from last_ns, nothing is lost.)
+ * a tick has passed since this CPU last looked. The tick is told by jiffies, which the verifier
+ * inlines as one load (no helper call): the coarse clock only moves when jiffies does, so while
+ * jiffies stands still nothing can have refilled. (Should the clock's update trail jiffies' within
+ * a tick, the refill it brings is seen one tick later: the credit comes from last_ns, nothing is
+ * lost.)
  */
 static __always_inline int event_ratelimit_ok(__u32 rate, __u64 *now)
 {

@@ -193,7 +193,7 @@ static void fl_hit(struct fl *d)
 static void fl_ct(struct fl *d)
 {
 	struct flow out = mkflow(d->h, &d->v4, &d->w4, IPPROTO_UDP, 4000);
-	struct flow in = { .a = d->w4, .b = d->v4, .proto = IPPROTO_UDP };
+	struct flow in = {.a = d->w4, .b = d->v4, .proto = IPPROTO_UDP};
 	uint8_t pkt[PKT_CAP];
 	size_t len;
 
@@ -508,7 +508,7 @@ out:
 
 void flood_run(struct harness *h)
 {
-	struct fl d = { .h = h, .rev = 1 };
+	struct fl d = {.h = h, .rev = 1};
 	cpu_set_t one, saved;
 
 	memset(&d.s, 0, sizeof(d.s));

@@ -50,7 +50,7 @@ void diag(const char *fmt, ...)
 
 /* ---- Running packets */
 
-const char *const hook_name[3] = { "from-pod", "to-pod", "xdp-from-pod" };
+const char *const hook_name[3] = {"from-pod", "to-pod", "xdp-from-pod"};
 
 static int on_event(void *ctx, void *data, size_t len)
 {
@@ -63,14 +63,14 @@ static int on_event(void *ctx, void *data, size_t len)
 }
 
 struct outcome run_pkt(struct harness *h, enum hook hk, uint32_t ifindex, const void *pkt,
-			      size_t len)
+		       size_t len)
 {
-	struct outcome o = { -1, -1 };
+	struct outcome o = {-1, -1};
 	int err;
 
 	h->n_events = 0;
 	if (hk == H_XDP) {
-		struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = ifindex };
+		struct xdp_md ctx = {.data_end = (__u32)len, .ingress_ifindex = ifindex};
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len,
 			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
 
@@ -78,7 +78,7 @@ struct outcome run_pkt(struct harness *h, enum hook hk, uint32_t ifindex, const 
 		if (!err)
 			o.pass = opts.retval == XDP_PASS ? 1 : opts.retval == XDP_DROP ? 0 : -1;
 	} else {
-		struct __sk_buff ctx = { .ifindex = ifindex };
+		struct __sk_buff ctx = {.ifindex = ifindex};
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = (__u32)len,
 			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
 
@@ -103,8 +103,8 @@ static int counter_read(struct harness *h, uint32_t policy, uint16_t rule, uint8
 	int err = counters_get(&h->counters, &k, sum);
 
 	if (err == -EUCLEAN)
-		diag("counter (%#x, %u, dir %u, verdict %u) found in %s, not %s", policy, rule,
-		     dir, verdict, NPBPF_MAP_COUNTERS, NPBPF_MAP_FIXCNT);
+		diag("counter (%#x, %u, dir %u, verdict %u) found in %s, not %s", policy, rule, dir,
+		     verdict, NPBPF_MAP_COUNTERS, NPBPF_MAP_FIXCNT);
 	return err;
 }
 
@@ -141,8 +141,8 @@ static const char *allow_name(int r)
 	return r ? npbpf_allow_reason_name((unsigned int)r) : "any";
 }
 
-bool expect(struct harness *h, enum hook hk, uint32_t ifindex, const void *pkt,
-		   size_t len, int want_pass, int why, const char *what)
+bool expect(struct harness *h, enum hook hk, uint32_t ifindex, const void *pkt, size_t len,
+	    int want_pass, int why, const char *what)
 {
 	uint64_t before = 0, after = 0;
 	struct outcome o;
@@ -160,9 +160,10 @@ bool expect(struct harness *h, enum hook hk, uint32_t ifindex, const void *pkt,
 	else
 		good = o.pass == 0 && o.reason == why;
 	return tap_ok(good, "%s at %s: want %s %s, got %s%s", what, hook_name[hk],
-		      want_pass ? "pass" : "drop",
-		      want_pass ? allow_name(why) : reason_name(why),
-		      o.pass == 1 ? "pass" : o.pass == 0 ? "drop " : "error",
+		      want_pass ? "pass" : "drop", want_pass ? allow_name(why) : reason_name(why),
+		      o.pass == 1   ? "pass"
+		      : o.pass == 0 ? "drop "
+				    : "error",
 		      o.pass == 0 ? reason_name(o.reason) : "");
 }
 
@@ -199,8 +200,7 @@ static int scen_compile(struct scen *s, const struct harness *h)
 	return 0;
 }
 
-int scen_load_buffer(struct scen *s, const struct harness *h, const char *name,
-			    const char *yaml)
+int scen_load_buffer(struct scen *s, const struct harness *h, const char *name, const char *yaml)
 {
 	s->name = name;
 	cluster_init(&s->c);
@@ -273,7 +273,7 @@ static uint16_t next_port(struct harness *h)
 }
 
 struct flow mkflow(struct harness *h, const struct np_addr *a, const struct np_addr *b,
-			  uint8_t proto, uint16_t dport)
+		   uint8_t proto, uint16_t dport)
 {
 	struct flow f;
 
@@ -353,7 +353,7 @@ static uint8_t engine_proto(uint8_t proto, int family)
 }
 
 void engine_flow(const struct scen *s, const struct np_pod *pa, const struct flow *f,
-			const struct np_pod *pb, struct flow_verdict *v)
+		 const struct np_pod *pb, struct flow_verdict *v)
 {
 	struct flow_end from = end_of(pa, &f->a), to = end_of(pb, &f->b);
 
@@ -362,8 +362,7 @@ void engine_flow(const struct scen *s, const struct np_pod *pa, const struct flo
 
 bool engine_isolated(const struct scen *s, const struct np_pod *p, enum np_dir dir)
 {
-	const struct npbpf_subject *sub =
-		compiled_subject(&s->cp, s->cp.idn.pod_id[p - s->c.pods]);
+	const struct npbpf_subject *sub = compiled_subject(&s->cp, s->cp.idn.pod_id[p - s->c.pods]);
 
 	return sub && (sub->isolated & (1u << dir));
 }
