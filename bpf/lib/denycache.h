@@ -1,49 +1,63 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The denial cache: a flood that policy denies is judged once, and its
- * repeats cost one per-CPU array slot instead of the whole new-flow path
- * (conntrack map of maps, 1-2 conntrack lookups, subject, ipcache, policy).
+ * repeats are dropped at the top of the program, before the packet state
+ * is set up, the endpoint looked up or the packet parsed: one per-CPU
+ * array slot compared against the frame's first bytes in place.
  *
- * A slot remembers "at endpoint ifindex, hook H, this tuple of this kind of
- * packet was dropped for reason R" with everything the verdict was judged
- * from, and is only believed while all of it is unchanged:
- *  - the config's revision and generation (every sync that changes policy,
- *    identities, endpoints or the ipcache bumps the revision; the agent's
- *    incremental ipcache path too): a policy change reaches a cached denial
- *    at once, on every CPU, since every packet compares its own one read of
- *    the config;
- *  - the endpoint's identity;
- *  - the endpoint's conntrack epoch (npbpf_ctepoch[ifindex % 1024]): a
- *    conntrack entry created in the endpoint's map can make a denied tuple
- *    pass (the pod answers a flow its peer opened on the same port pair).
- *    decide() bumps the epoch after every insert, and a probe reads it
- *    before anything else, so a denial cached while the entry was being
- *    created is never believed. Endpoints sharing an epoch only cost each
- *    other misses.
- * The key is the whole parsed tuple, the hook, the endpoint's ifindex and,
- * for ICMP, the type (echo is tracked, other types are not), compared word
- * by word on a hit; the hash only picks the slot.
+ * What a slot holds. When the full path drops a packet for
+ * NPBPF_DROP_POLICY, the frame's header window (below) is stored with a
+ * mask of the bits the verdict was judged from: the Ethernet header, the IP
+ * version (and IHL), the fragment bits except DF, the protocol, both
+ * addresses, the ports (ICMP: type, code and identifier), TCP's SYN and ACK
+ * bits. What the mask leaves out (TOS/traffic class, lengths, IP ID, DF,
+ * TTL/hop limit, checksums, sequence numbers, payload) is read by no step
+ * of the verdict. A repeat is a frame whose masked window is equal, at the
+ * same endpoint (ifindex) and hook, judged under the same
+ * - config revision, generation and flags: every map sync that changes
+ *   endpoints, identities, the ipcache or policy ends with a revision bump
+ *   (mapsync_exec.c steps 5 and 8; the agent's incremental ipcache path
+ *   too). A cached denial lives until that bump, exactly as an established
+ *   flow's allow lives until its re-check: the bump is the moment a change
+ *   reaches the datapath, and then it reaches every cached denial at once,
+ *   on every CPU;
+ * - conntrack epoch of the endpoint (npbpf_ctepoch[ifindex % 1024]): an
+ *   entry created in the endpoint's map can make a denied tuple pass (the
+ *   pod answers a flow its peer opened on the same port pair). decide()
+ *   bumps the epoch after every insert, and the probe reads it before the
+ *   packet is judged, so a denial cached while an entry was being created
+ *   is never believed. Endpoints sharing an epoch only cost each other
+ *   misses.
+ * What it stores is what judging the frame again would answer: a slot is
+ * found only by a frame equal in every bit the verdict depends on.
  *
- * What is probed and cached: bare TCP SYNs (judged by policy alone, without
- * conntrack), UDP, SCTP, other protocols and ICMP other than errors, and
- * only their NPBPF_DROP_POLICY verdicts, which depend on nothing but the
- * above. Never probed (judged in full every time): TCP without a bare SYN
- * (conntrack first: established flows pay no probe, and an ACK flood costs
- * what it did), fragments (their records), ICMP errors (related to a flow
- * whose entry's revision moves without a conntrack insert), pending
- * endpoints, unparseable packets, link plumbing, and every packet that is
- * not the pod's own (st->own: at from-pod its source was validated, at
- * to-pod it is addressed to the pod itself). NPBPF_DROP_UNKNOWN_POD is not
- * cached: npbpf_segment is written by npbpf-cni without a revision bump.
- * The probe comes after the link checks and source validation, so a
- * spoofed packet never reaches the cache, neither to insert nor to hit.
+ * The window: the frame's first bytes read in place as 8-byte words, in one
+ * of two forms, anything else is neither probed nor cached:
+ *  - IPv4 without options (IHL 5): bytes 0-39, and 40-47 when the frame has
+ *    them (TCP's flags are byte 47);
+ *  - IPv6 with the transport header right after the fixed header: bytes
+ *    0-55, 54-61 (the ports, the ICMPv6 type and identifier) and 60-67 when
+ *    the frame has them (TCP's flags are byte 67). Frames shorter than 62
+ *    bytes are not probed.
+ * Only the linear part is read (TC: skb->data); a frame whose headers are
+ * not all there is judged in full, as are VLAN-tagged frames, IPv4 options,
+ * IPv6 extension headers and fragments.
  *
- * Why this is no way to deny someone else's flow: an entry is found only at
- * the endpoint (ifindex) and hook whose own packet created it, for the same
- * tuple, and it only repeats what judging that packet again would answer;
- * another pod's packets carry another ifindex. A pod flooding tuples that
- * collide evicts others' slots on its CPU: they are judged in full again,
- * never differently.
+ * What is cached: NPBPF_DROP_POLICY verdicts of the pod's own packets
+ * (st->own: at from-pod its source was validated against the endpoint, at
+ * to-pod it is addressed to the pod) that are a bare TCP SYN, a UDP or SCTP
+ * datagram, or an ICMP message other than an error, ND or MLD (whose
+ * verdicts read the payload or the hop limit). Never: TCP without a bare
+ * SYN (conntrack first; an ACK flood costs what it did), pending endpoints,
+ * NPBPF_DROP_UNKNOWN_POD (npbpf_segment moves without a revision bump),
+ * anything not the pod's own. A spoofed frame never inserts (the link
+ * checks come first on the full path), and it never hits: the source MAC
+ * and address are compared, and a slot of one endpoint never matches at
+ * another's ifindex.
+ *
+ * Events: a cached drop is dropped without one only while the per-CPU event
+ * bucket is empty within the clock tick; otherwise the frame goes the full
+ * way and its event is as detailed as ever.
  *
  * Per CPU, so no locking: a slot is written and read by programs on its own
  * CPU, which run with bottom halves off (TC, XDP) and cannot interrupt one
@@ -52,25 +66,36 @@
 #ifndef NPBPF_BPF_DENYCACHE_H
 #define NPBPF_BPF_DENYCACHE_H
 
+#include <linux/if_ether.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include <npbpf/datapath.h>
 
+#include "ctx.h"
 #include "maps.h"
 #include "parse.h"
 
-/* A packet's probe: the key's last word, the slot the key maps to, the
- * endpoint's conntrack epoch when the probe was made (what an insert is
- * stamped with). The rest of the key is the packet's own tuple, read in
- * place: nothing is copied unless the verdict is cached. */
-struct deny_probe {
-	__u64 where;
-	__u32 idx;
-	__u32 epoch;
+enum deny_form {
+	DENY_FORM_NONE = 0,
+	DENY_FORM_V4 = 1,
+	DENY_FORM_V6 = 2,
 };
 
-#define DENY_WHERE(ifindex, hook, kind)                                                            \
-	((__u64)(ifindex) | ((__u64)(hook) << 32) | ((__u64)(kind) << 40))
+/* A packet's probe: the slot its window maps to, its form, and the
+ * endpoint's conntrack epoch before the packet was judged (what an insert
+ * is stamped with). */
+struct deny_probe {
+	__u32 idx;
+	__u32 epoch;
+	__u8 form;
+};
+
+/* The window as bytes, for building masks without caring for byte order. */
+union deny_window {
+	__u8 b[NPBPF_DENY_WORDS * 8];
+	__u64 w[NPBPF_DENY_WORDS];
+};
 
 static __always_inline __u32 deny_epoch_index(__u32 ifindex)
 {
@@ -87,44 +112,117 @@ static __always_inline void deny_ct_created(__u32 ifindex)
 		__sync_fetch_and_add(e, 1);
 }
 
-/*
- * Probes for packet p (tuple parsed, not a fragment) at endpoint ifindex,
- * hook. Returns the cached drop reason, or 0 when the packet must be judged
- * (and then may be cached with deny_insert). The key's words are XORed and
- * spread by one multiplication whose top bits pick the slot: weak on
- * purpose, a slot is a hint and the whole key is compared.
- */
-static __always_inline int deny_lookup(struct deny_probe *d, const struct npbpf_pkt *p,
-				       const struct npbpf_config *cfg, __u32 ifindex, __u8 hook,
-				       __u32 subject)
+/* The window's word i of a frame of form at data, or 0 where the frame
+ * ends first. deny_form() checked the length of all but the last word of
+ * each form; the constant offsets let the compiler keep one bounds check. */
+static __always_inline __u64 deny_word(void *data, void *end, int form, int i)
 {
-	/* p->t is at offset 0 of the 8-byte aligned state (enforce.h). */
-	const __u64 *w = (const __u64 *)&p->t;
+	static const __u8 v6[NPBPF_DENY_WORDS] = {0, 8, 16, 24, 32, 40, 48, 54, 60};
+	__u32 at = form == DENY_FORM_V4 ? (__u32)i * 8 : v6[i];
+
+	if (data + at + 8 > end)
+		return 0;
+	return *(__u64 *)(data + at);
+}
+
+/* The masked window of the frame differs from slot s's (0: equal). */
+static __always_inline __u64 deny_diff(void *data, void *end, int form,
+				       const struct npbpf_deny_slot *s)
+{
+	__u64 diff = 0;
+
+	if (form == DENY_FORM_V4) {
+#pragma unroll
+		for (int i = 0; i < 6; i++)
+			diff |= (deny_word(data, end, form, i) & s->m[i]) ^ s->v[i];
+		return diff; /* a v6 slot differs in the ethertype (word 1) */
+	}
+#pragma unroll
+	for (int i = 0; i < NPBPF_DENY_WORDS; i++)
+		diff |= (deny_word(data, end, form, i) & s->m[i]) ^ s->v[i];
+	return diff;
+}
+
+/*
+ * The frame's form, and its slot in *idx. The slot's hash reads only bytes
+ * every slot of the form compares (addresses, the first port or the ICMP
+ * type and code, the second port except for ICMP, whose bytes there are
+ * its checksum): a hint, the whole masked window is compared.
+ */
+static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 hook, __u32 *idx)
+{
+	__u32 h;
+
+	if (data + 40 > end)
+		return DENY_FORM_NONE;
+	if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IP)) {
+		/* TCP without a bare SYN is never cached: established flows
+		 * pay no slot lookup (flags at 47; a shorter TCP frame is
+		 * left to the parser). */
+		if (*(__u8 *)(data + 23) == NPBPF_PROTO_TCP &&
+		    (data + 48 > end ||
+		     (*(__u8 *)(data + 47) & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) != NPBPF_TCP_SYN))
+			return DENY_FORM_NONE;
+		h = *(__u32 *)(data + 26) ^ (*(__u32 *)(data + 30) * 0x85ebca6bu) ^
+		    *(__u16 *)(data + 34);
+		if (*(__u8 *)(data + 23) != NPBPF_PROTO_ICMP)
+			h ^= (__u32) * (__u16 *)(data + 36) << 16;
+	} else if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IPV6) && data + 62 <= end) {
+		if (*(__u8 *)(data + 20) == NPBPF_PROTO_TCP &&
+		    (data + 68 > end ||
+		     (*(__u8 *)(data + 67) & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) != NPBPF_TCP_SYN))
+			return DENY_FORM_NONE;
+		h = *(__u32 *)(data + 34) ^ (*(__u32 *)(data + 50) * 0x85ebca6bu) ^
+		    *(__u16 *)(data + 54);
+		if (*(__u8 *)(data + 20) != NPBPF_PROTO_ICMPV6)
+			h ^= (__u32) * (__u16 *)(data + 56) << 16;
+	} else {
+		return DENY_FORM_NONE;
+	}
+	*idx = (__u32)((((__u64)(h ^ ifindex) << 1 | hook) * 0x9e3779b97f4a7c15ull) >> 56) &
+	       (NPBPF_DENY_SLOTS - 1);
+	return *(__u16 *)(data + 12) == bpf_htons(ETH_P_IP) ? DENY_FORM_V4 : DENY_FORM_V6;
+}
+
+/*
+ * Probes for the frame at endpoint ifindex, hook, under cfg (the packet's
+ * one read of the config). Returns the cached drop reason, or 0 when the
+ * frame must be judged; d is then what deny_insert() needs. The window is
+ * compared in place, word by word.
+ */
+static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_probe *d,
+				      const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
+{
+	void *data = ctx_data(c), *end = ctx_data_end(c);
 	struct npbpf_deny_slot *s;
 	__u32 *e, eidx = deny_epoch_index(ifindex);
-	__u8 kind = 0;
 
-	/* The epoch first: a conntrack insert racing with this packet bumps
-	 * it after inserting, so an older epoch is never stamped on a
-	 * verdict that saw no entry where one now exists. */
+	d->epoch = 0;
+	d->form = deny_form(data, end, ifindex, hook, &d->idx);
+	if (d->form == DENY_FORM_NONE)
+		return 0;
+	s = bpf_map_lookup_elem(&npbpf_deny, &d->idx);
+	if (!s || s->ifindex != ifindex || s->hook != hook || !s->reason ||
+	    deny_diff(data, end, d->form, s) || s->revision != cfg->revision ||
+	    s->generation != cfg->generation || s->flags != cfg->flags)
+		return 0;
+	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
+	if (!e || s->epoch != *(volatile __u32 *)e)
+		return 0;
+	return s->reason;
+}
+
+/* Before a cacheable packet is judged: the endpoint's conntrack epoch, what
+ * its denial will be stamped with. Read before the judgement: a conntrack
+ * insert racing with this packet bumps it after inserting, so an older
+ * epoch is never stamped on a verdict that saw no entry where one now
+ * exists. */
+static __always_inline void deny_epoch_read(struct deny_probe *d, __u32 ifindex)
+{
+	__u32 *e, eidx = deny_epoch_index(ifindex);
+
 	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
 	d->epoch = e ? *(volatile __u32 *)e : 0; /* never NULL: eidx is in range */
-	/* ICMP is judged by type (echo is tracked, the rest is not); TCP
-	 * comes here only as a bare SYN. */
-	if (pkt_is_icmp(p))
-		kind = p->icmp_type;
-	d->where = DENY_WHERE(ifindex, hook, kind);
-	d->idx = (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4] ^ d->where) * 0x9e3779b97f4a7c15ull) >>
-			 56) &
-		 (NPBPF_DENY_SLOTS - 1);
-	s = bpf_map_lookup_elem(&npbpf_deny, &d->idx);
-	if (!s || ((s->t[0] ^ w[0]) | (s->t[1] ^ w[1]) | (s->t[2] ^ w[2]) | (s->t[3] ^ w[3]) |
-		   (s->t[4] ^ w[4]) | (s->where ^ d->where)))
-		return 0;
-	if (s->revision != cfg->revision || s->generation != cfg->generation ||
-	    s->subject != subject || s->epoch != d->epoch)
-		return 0;
-	return (int)s->reason;
 }
 
 /* Whether a verdict may be cached (see the top of this file). */
@@ -133,26 +231,98 @@ static __always_inline int deny_cacheable(int r)
 	return r == -NPBPF_DROP_POLICY;
 }
 
-/* Remembers the drop r (negative) of the probe's packet p on this CPU. */
-static __always_inline void deny_insert(const struct deny_probe *d, const struct npbpf_pkt *p,
-					const struct npbpf_config *cfg, __u32 subject, int r)
+/*
+ * The mask of the bits the verdict of p was judged from, in the window of
+ * form (positions in the window, see the top of this file). Returns 0 when
+ * the frame is not what the form says (IPv4 options, IPv6 extension
+ * headers, a protocol or ICMP type that is never cached).
+ */
+static __always_inline int deny_mask(union deny_window *m, const union deny_window *w,
+				     const struct npbpf_pkt *p, int form)
 {
-	const __u64 *w = (const __u64 *)&p->t;
-	struct npbpf_deny_slot *s = bpf_map_lookup_elem(&npbpf_deny, &d->idx);
+	__u8 proto = p->t.proto;
 
+	__builtin_memset(m, 0, sizeof(*m));
+	if (form == DENY_FORM_V4) {
+		if (w->b[14] != 0x45 || w->b[23] != proto || p->t.family != NPBPF_FAMILY_V4)
+			return 0;
+		__builtin_memset(&m->b[0], 0xff, 15); /* MACs, ethertype, version + IHL */
+		m->b[20] = 0xbf;		      /* fragment bits but DF */
+		m->b[21] = 0xff;
+		m->b[23] = 0xff;		      /* protocol */
+		__builtin_memset(&m->b[26], 0xff, 8); /* addresses */
+		if (proto == NPBPF_PROTO_ICMP) {
+			m->b[34] = 0xff; /* type, code */
+			m->b[35] = 0xff;
+			m->b[38] = 0xff; /* identifier */
+			m->b[39] = 0xff;
+			return 1;
+		}
+		if (!proto_has_ports(proto))
+			return 0;
+		__builtin_memset(&m->b[34], 0xff, 4); /* ports */
+		if (proto == NPBPF_PROTO_TCP)
+			m->b[47] = NPBPF_TCP_SYN | NPBPF_TCP_ACK;
+		return 1;
+	}
+	if (form != DENY_FORM_V6 || (w->b[14] & 0xf0) != 0x60 || w->b[20] != proto ||
+	    p->t.family != NPBPF_FAMILY_V6)
+		return 0;
+	__builtin_memset(&m->b[0], 0xff, 14);  /* MACs, ethertype */
+	m->b[14] = 0xf0;		       /* version */
+	m->b[20] = 0xff;		       /* next header */
+	__builtin_memset(&m->b[22], 0xff, 32); /* addresses */
+	/* Window bytes 56-63 are frame bytes 54-61, 64-71 are 60-67. */
+	if (proto == NPBPF_PROTO_ICMPV6) {
+		if (p->icmp_type >= NPBPF_ICMP6_MLD_QUERY &&
+		    p->icmp_type <= NPBPF_ICMP6_MLD2_REPORT)
+			return 0; /* ND, MLD: judged by hop limit and payload */
+		m->b[56] = 0xff;  /* type, code */
+		m->b[57] = 0xff;
+		m->b[60] = 0xff; /* identifier */
+		m->b[61] = 0xff;
+		return 1;
+	}
+	if (!proto_has_ports(proto))
+		return 0;
+	__builtin_memset(&m->b[56], 0xff, 4); /* ports */
+	if (proto == NPBPF_PROTO_TCP)
+		m->b[71] = NPBPF_TCP_SYN | NPBPF_TCP_ACK;
+	return 1;
+}
+
+/* Remembers the drop r (negative) of the probed frame, whose parse is p,
+ * on this CPU. Built in the slot itself (the stack has no room to spare);
+ * a frame that turns out not to be cacheable leaves the slot empty. */
+static __always_inline void deny_insert(const struct npbpf_ctx *c, const struct deny_probe *d,
+					const struct npbpf_pkt *p, const struct npbpf_config *cfg,
+					__u32 ifindex, __u8 hook, int r)
+{
+	void *data = ctx_data(c), *end = ctx_data_end(c);
+	struct npbpf_deny_slot *s;
+	__u32 idx;
+
+	if (deny_form(data, end, ifindex, hook, &idx) != d->form || idx != d->idx)
+		return;
+	s = bpf_map_lookup_elem(&npbpf_deny, &idx);
 	if (!s)
 		return;
-	s->t[0] = w[0];
-	s->t[1] = w[1];
-	s->t[2] = w[2];
-	s->t[3] = w[3];
-	s->t[4] = w[4];
-	s->where = d->where;
+	s->reason = 0;
+#pragma unroll
+	for (int i = 0; i < NPBPF_DENY_WORDS; i++)
+		s->v[i] = d->form == DENY_FORM_V4 && i > 5 ? 0 : deny_word(data, end, d->form, i);
+	if (!deny_mask((union deny_window *)s->m, (const union deny_window *)s->v, p, d->form))
+		return;
+#pragma unroll
+	for (int i = 0; i < NPBPF_DENY_WORDS; i++)
+		s->v[i] &= s->m[i];
+	s->ifindex = ifindex;
+	s->hook = hook;
 	s->revision = cfg->revision;
 	s->generation = cfg->generation;
-	s->subject = subject;
+	s->flags = cfg->flags;
 	s->epoch = d->epoch;
-	s->reason = (__u32)-r;
+	s->reason = (__u8)-r;
 }
 
 #endif /* NPBPF_BPF_DENYCACHE_H */

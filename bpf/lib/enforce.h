@@ -6,6 +6,14 @@
  *
  * Per packet, in order (each step returns a verdict or falls through):
  *  1. config: one read, copied to the stack (generation, revision, flags);
+ * 1b. the denial cache (denycache.h): a frame equal, in every bit the
+ *     verdict reads, to one this CPU saw denied by policy at this endpoint
+ *     and hook, under the same revision, generation, flags and conntrack
+ *     epoch, drops again for that reason without steps 2-9 (only the pod's
+ *     own bare SYNs, datagrams and non-error ICMP messages are ever
+ *     cached, by step 9, after the link checks: a spoofed frame never
+ *     inserts, and never hits since its source is compared). TCP without
+ *     a bare SYN is never cached;
  *  2. endpoint by ifindex; else a pending record (npbpf-cni wired the pod,
  *     the agent has not bound it: steps 3-4, then pending_decide()); else
  *     NPBPF_DROP_NO_ENDPOINT (a veth nobody knows is treated as isolated);
@@ -27,14 +35,6 @@
  *     pod itself (another pod's address at layer 3, broadcast, multicast)
  *     is judged by policy without matching or creating any state, so state
  *     is only ever created and found by packets that belong to the pod;
- * 4b. the denial cache (denycache.h), for the pod's own packets only (never
- *     before the link checks above: a spoofed packet neither hits nor
- *     inserts): a bare TCP SYN, a datagram or a non-error ICMP message
- *     whose tuple this CPU saw denied at this endpoint and hook, under the
- *     same revision, generation, identity and conntrack epoch, drops again
- *     for the cached reason without steps 5-9. TCP without a bare SYN is
- *     not cached: established flows are looked up in conntrack first and
- *     pay no probe;
  *  5. unparseable drops when the pod is isolated in this direction;
  *  6. later fragments follow the first fragment's recorded verdict (frag.h),
  *     judged again when the policy revision moved;
@@ -91,8 +91,7 @@
 #include "xdpmark.h"
 
 struct npbpf_state {
-	struct npbpf_pkt pkt;	 /* first: its tuple is read as 8-byte words
-				  * (denycache.h), the state is 8-byte aligned */
+	struct npbpf_pkt pkt;
 	struct npbpf_config cfg; /* the one read of npbpf_config for this packet */
 	__u64 now;		 /* coarse clock; 0 until enforce() reads it */
 	void *ct;		 /* the endpoint's conntrack map; NULL when the packet may
@@ -527,33 +526,38 @@ static __always_inline int deny_cache_applies(const struct npbpf_state *st, int 
 {
 	const struct npbpf_pkt *p = &st->pkt;
 
-	if (!st->own || parsed < 0 || p->frag != PKT_FRAG_NONE)
+	if (!st->own || parsed != PARSE_IP || p->frag != PKT_FRAG_NONE)
 		return 0;
 	if (p->t.proto == NPBPF_PROTO_TCP)
 		return (p->tcp_flags & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) == NPBPF_TCP_SYN;
 	return !(pkt_is_icmp(p) && icmp_is_error(p->t.family, p->icmp_type));
 }
 
-static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state *st)
+/* Step 1: one read per packet. The loader flips generation/revision with
+ * single stores, and this packet sees one consistent copy. */
+static __always_inline void config_read(struct npbpf_config *to)
+{
+	struct npbpf_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&npbpf_config, &zero);
+	if (cfg) {
+		to->revision = *(volatile __u32 *)&cfg->revision;
+		to->generation = *(volatile __u32 *)&cfg->generation;
+		to->flags = *(volatile __u32 *)&cfg->flags;
+		to->events_per_sec = *(volatile __u32 *)&cfg->events_per_sec;
+	} else {
+		__builtin_memset(to, 0, sizeof(*to)); /* never: one-slot array */
+	}
+}
+
+/* Steps 2-9 for a packet the denial cache did not answer (d: its probe). */
+static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state *st,
+				   struct deny_probe *d)
 {
 	struct npbpf_pkt *p = &st->pkt;
 	struct npbpf_endpoint *ep;
-	struct npbpf_config *cfg;
-	struct deny_probe d;
-	__u32 zero = 0;
 	int parsed, r, pending = 0, cache;
-
-	/* One read per packet: the loader flips generation/revision with
-	 * single stores, and this packet sees one consistent copy. */
-	cfg = bpf_map_lookup_elem(&npbpf_config, &zero);
-	if (cfg) {
-		st->cfg.revision = *(volatile __u32 *)&cfg->revision;
-		st->cfg.generation = *(volatile __u32 *)&cfg->generation;
-		st->cfg.flags = *(volatile __u32 *)&cfg->flags;
-		st->cfg.events_per_sec = *(volatile __u32 *)&cfg->events_per_sec;
-	} else {
-		__builtin_memset(&st->cfg, 0, sizeof(st->cfg)); /* never: one-slot array */
-	}
 
 	ep = bpf_map_lookup_elem(&npbpf_endpoint, &st->ifindex);
 	if (!ep) {
@@ -572,12 +576,9 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		return r;
 	if (r > 0)
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CONTROL);
-	cache = !pending && deny_cache_applies(st, parsed);
-	if (cache) {
-		r = deny_lookup(&d, p, &st->cfg, st->ifindex, st->hook, st->subject);
-		if (r)
-			return -r;
-	}
+	cache = d->form != DENY_FORM_NONE && !pending && deny_cache_applies(st, parsed);
+	if (cache)
+		deny_epoch_read(d, st->ifindex);
 	/*
 	 * CLOCK_MONOTONIC at tick resolution (1-10 ms), read here: every use
 	 * of now below is a timeout or an age in seconds, a once-a-second
@@ -585,7 +586,7 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 	 * more. It reads the last tick's time instead of the clock source: in
 	 * a VM (kvm-clock) about 25 ns a packet less than bpf_ktime_get_ns,
 	 * measured by npbpf bench verdict. Not before: what returned above (a
-	 * cached denial in a flood, a link check) needs no clock, and the
+	 * link check) needs no clock, and the
 	 * event rate limiter reads it only when a tick has passed (events.h).
 	 */
 	st->now = bpf_ktime_get_coarse_ns();
@@ -605,7 +606,7 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 
 	r = decide(c, st, 1);
 	if (cache && deny_cacheable(r))
-		deny_insert(&d, p, &st->cfg, st->subject, r);
+		deny_insert(c, d, p, &st->cfg, st->ifindex, st->hook, r);
 	if (p->frag == PKT_FRAG_FIRST && st->own)
 		frag_record(p, st->ifindex, st->hook, st->now, st->cfg.revision, r >= 0);
 	return r;
@@ -650,12 +651,24 @@ static __always_inline void event_emit(struct npbpf_state *st, __u8 reason)
 static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
 {
 	struct npbpf_state st;
+	struct deny_probe d;
 	__u32 len;
 	int r;
 
+	st.ifindex = ctx_ifindex(c);
+	config_read(&st.cfg);
+	/* A repeated denial, while no event is due: dropped and counted as
+	 * the full path would, before any of its work (denycache.h). */
+	r = deny_probe(c, &d, &st.cfg, st.ifindex, hook);
+	if (r && !event_due(st.cfg.events_per_sec)) {
+		len = ctx_len(c);
+		counter_add(~0u, (__u16)r, hook, NPBPF_VERDICT_DROP, len);
+		epcnt_add(st.ifindex, 1, hook, NPBPF_VERDICT_DROP, len);
+		return 0;
+	}
+
 	/* Only the parsed packet is zeroed (the parser fills what it finds and
-	 * the key's unused bytes must be 0); the rest is set here, cfg by
-	 * enforce() first thing. */
+	 * the key's unused bytes must be 0); the rest is set here and above. */
 	__builtin_memset(&st.pkt, 0, sizeof(st.pkt));
 	st.ct = NULL;
 	st.subject = 0;
@@ -664,9 +677,8 @@ static __always_inline int npbpf_run(const struct npbpf_ctx *c, __u8 hook)
 	st.rule = 0;
 	st.own = 0;
 	st.hook = hook;
-	st.now = 0; /* read by enforce() once past the denial cache */
-	st.ifindex = ctx_ifindex(c);
-	r = enforce(c, &st);
+	st.now = 0; /* read by enforce() once the packet is parsed and checked */
+	r = enforce(c, &st, &d);
 	len = ctx_len(c);
 	if (r >= 0) {
 		counter_add(st.policy, st.rule, hook, NPBPF_VERDICT_ALLOW, len);

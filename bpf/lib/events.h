@@ -114,6 +114,23 @@ static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 v
 	s->n.c[dir & 1][verdict & 1].bytes += len;
 }
 
+/* Whether event_ratelimit_ok() might let an event through now: anything
+ * but a flood's empty bucket within the tick it was emptied in. Reads and
+ * writes nothing else (the denial cache asks it before dropping a cached
+ * denial without its event). */
+static __always_inline int event_due(__u32 rate)
+{
+	struct npbpf_ratelimit *rl;
+	__u32 zero = 0;
+
+	if (!rate)
+		return 0;
+	rl = bpf_map_lookup_elem(&npbpf_ratelim, &zero);
+	if (!rl)
+		return 0;
+	return bpf_jiffies64() != rl->last_jiffies || rl->credit_ns >= NPBPF_NSEC_PER_SEC;
+}
+
 /*
  * Token bucket, one per CPU: at most `rate` events per second on average,
  * bursts of up to one second's worth. Credit is kept in tokens * 1e9 so the

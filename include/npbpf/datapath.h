@@ -303,24 +303,24 @@ static inline int npbpf_counter_is_fixed(__u32 policy, __u8 verdict)
 /*
  * The denial cache (bpf/lib/denycache.h): per CPU, direct-mapped, private to
  * the datapath (not pinned; tests read it through the skeleton). A slot is
- * one recent denial and what it was judged under.
+ * one recent denial: the frame's header window, masked, and what it was
+ * judged under.
  */
 #define NPBPF_DENY_SLOTS 256 /* power of two */
+#define NPBPF_DENY_WORDS 9   /* the window: 9 8-byte words (denycache.h) */
 struct npbpf_deny_slot {
-	/* The key, compared as six 8-byte words: the packet's tuple exactly
-	 * as parsed (struct npbpf_ct_key, dir 0), then ifindex | hook << 32 |
-	 * kind << 40 (kind: the ICMP type, else 0). */
-	__u64 t[5];
-	__u64 where;
-	__u32 revision;   /* npbpf_config.revision of the verdict */
-	__u32 generation; /* and its generation */
-	__u32 subject;    /* the endpoint's identity then */
-	__u32 epoch;      /* the endpoint's conntrack epoch then (denycache.h) */
-	__u32 reason;     /* the enum npbpf_drop_reason it was dropped for */
-	__u32 pad;
+	__u64 v[NPBPF_DENY_WORDS]; /* the window's words, masked */
+	__u64 m[NPBPF_DENY_WORDS]; /* the bits the verdict was judged from */
+	__u32 ifindex;             /* the endpoint's veth */
+	__u32 revision;            /* npbpf_config.revision of the verdict */
+	__u32 generation;          /* its generation */
+	__u32 flags;               /* and its flags */
+	__u32 epoch;               /* the endpoint's conntrack epoch then */
+	__u8 hook;                 /* enum npbpf_dir */
+	__u8 reason;               /* the enum npbpf_drop_reason; 0: empty */
+	__u16 pad;
 };
-_Static_assert(sizeof(struct npbpf_ct_key) == 5 * sizeof(__u64), "ct key: five words");
-_Static_assert(sizeof(struct npbpf_deny_slot) == 72, "deny slot layout");
+_Static_assert(sizeof(struct npbpf_deny_slot) == 168, "deny slot layout");
 
 struct npbpf_event {
 	__u64 ts_ns;

@@ -41,13 +41,13 @@ static const char fl_yaml[] =
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: fl}\n---\n"
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: sender, namespace: fl, labels: {app: s}}\n"
 	"spec: {containers: [{name: c, image: x}]}\n"
-	"status: {podIP: 198.18.32.1, podIPs: [{ip: 198.18.32.1}]}\n---\n"
+	"status: {podIP: 198.18.32.1, podIPs: [{ip: 198.18.32.1}, {ip: \"2001:db8:32::1\"}]}\n---\n"
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: server, namespace: fl, labels: {app: v}}\n"
 	"spec: {containers: [{name: c, image: x}]}\n"
-	"status: {podIP: 198.18.32.2, podIPs: [{ip: 198.18.32.2}]}\n---\n"
+	"status: {podIP: 198.18.32.2, podIPs: [{ip: 198.18.32.2}, {ip: \"2001:db8:32::2\"}]}\n---\n"
 	"apiVersion: v1\nkind: Pod\nmetadata: {name: other, namespace: fl, labels: {app: o}}\n"
 	"spec: {containers: [{name: c, image: x}]}\n"
-	"status: {podIP: 198.18.32.3, podIPs: [{ip: 198.18.32.3}]}\n---\n"
+	"status: {podIP: 198.18.32.3, podIPs: [{ip: 198.18.32.3}, {ip: \"2001:db8:32::3\"}]}\n---\n"
 	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
 	"metadata: {name: sender, namespace: fl}\n"
 	"spec:\n  podSelector: {matchLabels: {app: s}}\n  policyTypes: [Egress]\n"
@@ -64,7 +64,7 @@ struct fl {
 	struct scen s;
 	const struct np_pod *ps, *pv, *po; /* sender, server, other */
 	uint32_t if_s, if_v, if_o;
-	struct np_addr s4, v4, o4, w4;
+	struct np_addr s4, v4, o4, w4, s6, w6;
 	uint32_t rev;
 };
 
@@ -73,36 +73,56 @@ static uint64_t drops(struct fl *d, uint8_t dir, int reason)
 	return counter_get(d->h, ~0u, (uint16_t)reason, dir, NPBPF_VERDICT_DROP);
 }
 
-/* Whether a slot of npbpf_deny, on any CPU, holds a denial of the tuple of
- * f's opener packet (reply: of its reply) at ifindex (0: at any endpoint). */
-static bool deny_cached(struct fl *d, uint32_t ifindex, const struct flow *f, bool reply)
+/* The denial cache's window of a frame (bpf/lib/denycache.h): IPv4 bytes
+ * 0-39 and 40-47; IPv6 0-55, 54-61 and 60-67; words past the frame 0.
+ * Returns false for a frame in neither form. */
+static bool deny_window(const uint8_t *pkt, size_t len, uint64_t *w)
+{
+	static const size_t v4[NPBPF_DENY_WORDS] = {0, 8, 16, 24, 32, 40};
+	static const size_t v6[NPBPF_DENY_WORDS] = {0, 8, 16, 24, 32, 40, 48, 54, 60};
+	const size_t *at;
+	size_t n;
+
+	if (len < 40)
+		return false;
+	if (pkt[12] == 0x08 && pkt[13] == 0x00) {
+		at = v4;
+		n = 6;
+	} else if (pkt[12] == 0x86 && pkt[13] == 0xdd && len >= 62) {
+		at = v6;
+		n = NPBPF_DENY_WORDS;
+	} else {
+		return false;
+	}
+	memset(w, 0, NPBPF_DENY_WORDS * sizeof(*w));
+	for (size_t i = 0; i < n; i++)
+		if (at[i] + 8 <= len)
+			memcpy(&w[i], pkt + at[i], 8);
+	return true;
+}
+
+/* Whether a slot of npbpf_deny, on any CPU, holds a denial that the frame
+ * pkt would hit at ifindex (0: at any endpoint). */
+static bool deny_cached(struct fl *d, uint32_t ifindex, const uint8_t *pkt, size_t len)
 {
 	int fd = bpf_map__fd(d->h->skel->maps.npbpf_deny);
 	struct npbpf_deny_slot *v = calloc((size_t)d->h->ncpu, sizeof(*v));
-	struct npbpf_ct_key k = flow_ct_key(f, 0);
+	uint64_t w[NPBPF_DENY_WORDS];
 	bool found = false;
 
-	if (!v)
+	if (!v || !deny_window(pkt, len, w)) {
+		free(v);
 		return false;
-	if (reply) {
-		uint8_t a[16];
-		uint16_t p = k.sport;
-
-		memcpy(a, k.saddr, 16);
-		memcpy(k.saddr, k.daddr, 16);
-		memcpy(k.daddr, a, 16);
-		k.sport = k.dport;
-		k.dport = p;
 	}
-	k.dir = 0;
 	for (uint32_t i = 0; !found && i < NPBPF_DENY_SLOTS; i++) {
 		if (bpf_map_lookup_elem(fd, &i, v))
 			break;
 		for (int c = 0; c < d->h->ncpu && !found; c++) {
-			uint32_t at = (uint32_t)v[c].where;
+			uint64_t diff = 0;
 
-			found = !memcmp(v[c].t, &k, sizeof(k)) && (!ifindex || at == ifindex) &&
-				v[c].reason;
+			for (int k = 0; k < NPBPF_DENY_WORDS; k++)
+				diff |= (w[k] & v[c].m[k]) ^ v[c].v[k];
+			found = !diff && v[c].reason && (!ifindex || v[c].ifindex == ifindex);
 		}
 	}
 	free(v);
@@ -143,7 +163,7 @@ static void fl_hit(struct fl *d)
 		       events == 20,
 	       "denied flood: 20 of 20 dropped for policy, counted and reported (%d, %d events)",
 	       ok, events);
-	tap_ok(deny_cached(d, d->if_s, &f, false), "the denial is in the cache, at sender's veth");
+	tap_ok(deny_cached(d, d->if_s, pkt, len), "the denial is in the cache, at sender's veth");
 	ok = 0;
 	for (int i = 0; i < 5; i++)
 		ok += expect(d->h, H_XDP, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,
@@ -159,8 +179,12 @@ static void fl_hit(struct fl *d)
 		tap_ok(false, "sender's subject record removed");
 		return;
 	}
+	/* Events off (same revision): a cached denial whose event is due
+	 * goes the full way for it. */
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "repeat answered from the cache (policy changed, no revision bump)");
+	expect(d->h, H_XDP, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "and at XDP");
 	/* ...until the revision moves: the policy change reaches it at once. */
 	bump(d);
 	expect(d->h, H_FROM, d->if_s, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
@@ -186,6 +210,113 @@ static void fl_hit(struct fl *d)
 	       "an ACK of the same tuple: judged as what it is");
 }
 
+/* Sender's subject record removed behind the datapath's back (no sync
+ * does that without a bump): a judged packet of sender then passes, a
+ * cached denial still drops. That tells the cache's answers apart. */
+static bool subject_hide(struct fl *d, struct npbpf_subject *subj)
+{
+	uint32_t key = NPBPF_SUBJECT_KEY(d->s.cp.idn.pod_id[d->ps - d->s.c.pods], 0);
+
+	if (bpf_map__lookup_elem(d->h->skel->maps.npbpf_subject, &key, sizeof(key), subj,
+				 sizeof(*subj), 0) ||
+	    bpf_map__delete_elem(d->h->skel->maps.npbpf_subject, &key, sizeof(key), 0)) {
+		tap_ok(false, "sender's subject record removed");
+		return false;
+	}
+	return true;
+}
+
+/* The record back, and a revision bump (events on again). */
+static void subject_back(struct fl *d, const struct npbpf_subject *subj)
+{
+	uint32_t key = NPBPF_SUBJECT_KEY(d->s.cp.idn.pod_id[d->ps - d->s.c.pods], 0);
+
+	bpf_map__update_elem(d->h->skel->maps.npbpf_subject, &key, sizeof(key), subj, sizeof(*subj),
+			     BPF_ANY);
+	bump(d);
+}
+
+/* A fresh denied flow, cached; then, the subject hidden, the frame with
+ * byte at ^= bit is judged in full (and passes) while the frame itself is
+ * still answered from the cache. */
+static void fl_compared(struct fl *d, size_t at, uint8_t bit, const char *what)
+{
+	struct flow f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_UDP, 56);
+	struct npbpf_subject subj;
+	uint8_t pkt[PKT_CAP];
+	size_t len = pkt_open(&f, pkt);
+
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "a fresh flow denied");
+	if (!subject_hide(d, &subj))
+		return;
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "its repeat from the cache");
+	pkt[at] ^= bit;
+	tap_ok(run_pkt(d->h, H_FROM, d->if_s, pkt, len).pass == 1,
+	       "%s: not the cached frame, judged in full", what);
+	subject_back(d, &subj);
+}
+
+/* Which bits of a frame the cache compares (denycache.h): a repeat that
+ * differs only in what the verdict never reads is answered from the cache;
+ * one that differs in what it reads is judged in full. Events off (same
+ * revision) except where said: a cached denial whose event is due is
+ * judged in full, so its event names the peer. */
+static void fl_window(struct fl *d)
+{
+	struct flow f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_UDP, 54);
+	struct flow f6 = mkflow(d->h, &d->s6, &d->w6, IPPROTO_UDP, 54);
+	struct flow t6 = mkflow(d->h, &d->s6, &d->w6, IPPROTO_TCP, 443);
+	struct flow g = f;
+	struct npbpf_subject subj;
+	uint8_t pkt[PKT_CAP], q6[PKT_CAP], s6[PKT_CAP], tq[PKT_CAP];
+	size_t len = pkt_open(&f, pkt), l6 = pkt_open(&f6, q6);
+	size_t ls6 = pkt_open(&t6, s6), tl;
+
+	g.proto = IPPROTO_TCP;
+	tl = pkt_open(&g, tq);
+	tq[14 + 20 + 13] = 0x12; /* SYN|ACK on the cached ports */
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "IPv4 datagram denied");
+	expect(d->h, H_FROM, d->if_s, q6, l6, 0, NPBPF_DROP_POLICY, "IPv6 datagram denied");
+	expect(d->h, H_FROM, d->if_s, s6, ls6, 0, NPBPF_DROP_POLICY, "IPv6 SYN denied");
+	tap_ok(deny_cached(d, d->if_s, q6, l6) && deny_cached(d, d->if_s, s6, ls6),
+	       "IPv6 datagram and SYN cached");
+	if (!subject_hide(d, &subj))
+		return;
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "the repeat answered from the cache");
+	pkt[14 + 8] ^= 0x3f; /* TTL */
+	pkt[14 + 4] ^= 0x5a; /* IP ID */
+	pkt[14 + 6] ^= 0x40; /* DF */
+	pkt[14 + 1] ^= 0x10; /* TOS */
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "another TTL, IP ID, DF bit and TOS: still the cached denial");
+	q6[14 + 7] ^= 0x3f; /* hop limit */
+	q6[14 + 1] ^= 0x0f; /* flow label */
+	expect(d->h, H_FROM, d->if_s, q6, l6, 0, NPBPF_DROP_POLICY,
+	       "IPv6: another hop limit and flow label, still cached");
+	expect(d->h, H_XDP, d->if_s, s6, ls6, 0, NPBPF_DROP_POLICY, "IPv6 SYN cached (XDP)");
+	expect(d->h, H_FROM, d->if_s, tq, tl, 1, NPBPF_ALLOW_UNISOLATED,
+	       "TCP on the cached ports without a bare SYN: judged in full");
+	s6[14 + 40 + 13] = 0x12;
+	expect(d->h, H_FROM, d->if_s, s6, ls6, 1, NPBPF_ALLOW_UNISOLATED,
+	       "IPv6: SYN|ACK of the cached SYN's tuple: judged in full");
+	fill_config(d->h->skel, d->rev, 0, 0, 1000000);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
+	       "an event due: the repeat judged in full (the changed policy passes it)");
+	subject_back(d, &subj);
+
+	/* Bits the window compares, one fresh flow each (a judged packet that
+	 * passes opens an entry, which bumps the epoch: no cached denial of
+	 * the endpoint would be believed after it). */
+	fl_compared(d, 6, 0x02, "another source MAC");
+	fl_compared(d, 0, 0x01, "another destination MAC");
+	fl_compared(d, 14 + 6, 0x20, "the fragment bit set (a first fragment)");
+	fl_compared(d, 14 + 6, 0x80, "the reserved fragment bit set");
+	fl_compared(d, 14 + 20 + 3, 0x01, "another destination port");
+}
+
 /* A conntrack entry created on the endpoint reaches a cached denial of the
  * same tuple: the world's datagram to server:9 is denied and cached; then
  * server opens a flow from port 9 to it (unisolated egress), and the
@@ -203,7 +334,7 @@ static void fl_ct(struct fl *d)
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "the world -> server, denied by its ingress");
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY, "again, from the cache");
-	tap_ok(deny_cached(d, d->if_v, &in, false), "cached at server's veth");
+	tap_ok(deny_cached(d, d->if_v, pkt, len), "cached at server's veth");
 	len = pkt_open(&out, pkt);
 	expect(d->h, H_FROM, d->if_v, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
 	       "server opens a flow on the same port pair");
@@ -226,7 +357,7 @@ static void fl_spoof(struct fl *d)
 	expect(d->h, H_FROM, d->if_o, pkt, len, 0, NPBPF_DROP_SPOOFED,
 	       "the same frame from other (sender's address): spoofed, not a cached policy drop");
 	expect(d->h, H_XDP, d->if_o, pkt, len, 0, NPBPF_DROP_SPOOFED, "the same at XDP");
-	tap_ok(!deny_cached(d, d->if_o, &f, false), "nothing cached at other's veth");
+	tap_ok(!deny_cached(d, d->if_o, pkt, len), "nothing cached at other's veth");
 
 	/* other is unisolated: its own datagram to the same destination and
 	 * port passes, before and after sender's cached denial. */
@@ -246,7 +377,7 @@ static void fl_spoof(struct fl *d)
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "to-pod, another pod's address: judged");
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY, "again: judged");
-	tap_ok(!deny_cached(d, 0, &g, false), "a packet not the pod's own is never cached");
+	tap_ok(!deny_cached(d, 0, pkt, len), "a packet not the pod's own is never cached");
 
 	/* sender's denied datagram to server (port 9) is cached at both
 	 * veths it was judged at? Only at sender's: server never saw it. And
@@ -533,6 +664,8 @@ void flood_run(struct harness *h)
 	d.v4 = *pod_addr(d.pv, 4);
 	d.o4 = *pod_addr(d.po, 4);
 	d.w4 = test_addr("198.18.99.7");
+	d.s6 = *pod_addr(d.ps, 6);
+	d.w6 = test_addr("2001:db8:99::7");
 
 	/* The cache and the event bucket are per CPU: stay on one. */
 	CPU_ZERO(&one);
@@ -545,6 +678,7 @@ void flood_run(struct harness *h)
 	}
 	sched_setaffinity(0, sizeof(one), &one);
 	fl_hit(&d);
+	fl_window(&d);
 	fl_ct(&d);
 	fl_spoof(&d);
 	fl_epcnt(&d);
