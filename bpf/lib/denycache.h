@@ -14,22 +14,30 @@
  * TTL/hop limit, checksums, sequence numbers, payload) is read by no step
  * of the verdict. A repeat is a frame whose masked window is equal, at the
  * same endpoint (ifindex) and hook, judged under the same
- * - config revision, generation and flags: every map sync that changes
- *   endpoints, identities, the ipcache or policy ends with a revision bump
- *   (mapsync_exec.c steps 5 and 8; the agent's incremental ipcache path
- *   too). A cached denial lives until that bump, exactly as an established
- *   flow's allow lives until its re-check: the bump is the moment a change
- *   reaches the datapath, and then it reaches every cached denial at once,
- *   on every CPU;
+ * - config revision, generation and flags: the agent bumps the revision
+ *   right after every write that changes a verdict (mapsync_exec.c: the
+ *   relabelled pods' moves of step 3 and of each per-pod batch, the flip,
+ *   step 8; the incremental ipcache path, even after a partial failure).
+ *   The endpoint record is not read on a hit: a change reaches cached
+ *   denials with that bump, at once, on every CPU, as it reaches
+ *   established flows' re-checks;
  * - conntrack epoch of the endpoint (npbpf_ctepoch[ifindex % 1024]): an
  *   entry created in the endpoint's map can make a denied tuple pass (the
  *   pod answers a flow its peer opened on the same port pair). decide()
- *   bumps the epoch after every insert, and the probe reads it before the
- *   packet is judged, so a denial cached while an entry was being created
- *   is never believed. Endpoints sharing an epoch only cost each other
- *   misses.
+ *   and pending_decide() bump the epoch after every insert, and a
+ *   cacheable packet reads it before it is judged, so a denial cached
+ *   while an entry was being created is never believed. Endpoints sharing
+ *   an epoch only cost each other misses.
  * What it stores is what judging the frame again would answer: a slot is
  * found only by a frame equal in every bit the verdict depends on.
+ *
+ * Not covered by a bump: npbpf-cni's writes (it never writes the config,
+ * whose owner is the agent). When a veth's ifindex is reused and npbpf-cni
+ * deletes the stale record of the pod that had it, a cached denial of that
+ * pod's frames lasts until the agent's sync binds the new pod. It matches
+ * only frames with the old pod's MACs and addresses, so it can only drop
+ * (never pass) frames of a new pod that reuses all of them, for that
+ * moment; the first conntrack entry the node's probes open retires it.
  *
  * The window: the frame's first bytes read in place as 8-byte words, in one
  * of two forms, anything else is neither probed nor cached:
@@ -149,32 +157,58 @@ static __always_inline __u64 deny_diff(void *data, void *end, int form,
  * type and code, the second port except for ICMP, whose bytes there are
  * its checksum): a hint, the whole masked window is compared.
  */
+/* The transport header's length for the protocols the cache holds (ICMP:
+ * up to the echo identifier), 0 for the others. */
+static __always_inline __u32 deny_l4_len(__u8 proto)
+{
+	switch (proto) {
+	case NPBPF_PROTO_TCP:
+		return 20;
+	case NPBPF_PROTO_SCTP:
+		return 12;
+	case NPBPF_PROTO_UDP:
+	case NPBPF_PROTO_ICMP:
+	case NPBPF_PROTO_ICMPV6:
+		return 8;
+	}
+	return 0;
+}
+
 static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 hook, __u32 *idx)
 {
-	__u32 h;
+	__u32 h, len = (__u32)(end - data);
 
 	if (data + 40 > end)
 		return DENY_FORM_NONE;
 	if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IP)) {
+		__u8 proto = *(__u8 *)(data + 23);
+
+		/* The whole transport header, as the parser needs it: a shorter
+		 * frame is its to judge (unparseable). */
+		if (len < 34 + deny_l4_len(proto) || !deny_l4_len(proto))
+			return DENY_FORM_NONE;
 		/* TCP without a bare SYN is never cached: established flows
-		 * pay no slot lookup (flags at 47; a shorter TCP frame is
-		 * left to the parser). */
-		if (*(__u8 *)(data + 23) == NPBPF_PROTO_TCP &&
+		 * pay no slot lookup. */
+		if (proto == NPBPF_PROTO_TCP &&
 		    (data + 48 > end ||
 		     (*(__u8 *)(data + 47) & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) != NPBPF_TCP_SYN))
 			return DENY_FORM_NONE;
 		h = *(__u32 *)(data + 26) ^ (*(__u32 *)(data + 30) * 0x85ebca6bu) ^
 		    *(__u16 *)(data + 34);
-		if (*(__u8 *)(data + 23) != NPBPF_PROTO_ICMP)
+		if (proto != NPBPF_PROTO_ICMP)
 			h ^= (__u32) * (__u16 *)(data + 36) << 16;
 	} else if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IPV6) && data + 62 <= end) {
-		if (*(__u8 *)(data + 20) == NPBPF_PROTO_TCP &&
+		__u8 nh = *(__u8 *)(data + 20);
+
+		if (len < 54 + deny_l4_len(nh) || !deny_l4_len(nh))
+			return DENY_FORM_NONE;
+		if (nh == NPBPF_PROTO_TCP &&
 		    (data + 68 > end ||
 		     (*(__u8 *)(data + 67) & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) != NPBPF_TCP_SYN))
 			return DENY_FORM_NONE;
 		h = *(__u32 *)(data + 34) ^ (*(__u32 *)(data + 50) * 0x85ebca6bu) ^
 		    *(__u16 *)(data + 54);
-		if (*(__u8 *)(data + 20) != NPBPF_PROTO_ICMPV6)
+		if (nh != NPBPF_PROTO_ICMPV6)
 			h ^= (__u32) * (__u16 *)(data + 56) << 16;
 	} else {
 		return DENY_FORM_NONE;
@@ -198,6 +232,11 @@ static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_pro
 	__u32 *e, eidx = deny_epoch_index(ifindex);
 
 	d->epoch = 0;
+	d->form = DENY_FORM_NONE;
+	/* A tag in skb metadata is the full path's to judge (from pods: a
+	 * VLAN drop), and such a frame is never cached. */
+	if (ctx_vlan_meta(c))
+		return 0;
 	d->form = deny_form(data, end, ifindex, hook, &d->idx);
 	if (d->form == DENY_FORM_NONE)
 		return 0;

@@ -515,8 +515,12 @@ static __always_inline int pending_decide(struct npbpf_state *st, int parsed)
 	}
 	if (st->hook != NPBPF_DIR_INGRESS || addr_locality(p->t.saddr, p->t.family) != LOC_NODE)
 		return -NPBPF_DROP_PENDING;
-	if (!pkt_is_icmp(p) || icmp_is_echo_request(p->t.family, p->icmp_type))
+	if (!pkt_is_icmp(p) || icmp_is_echo_request(p->t.family, p->icmp_type)) {
 		ct_create(st->ct, &k, st->now, st->cfg.revision, NPBPF_ID_HOST, st->subject);
+		/* A bound pod's cached denials on this veth (the ifindex reused
+		 * before the agent's sync) must not outlive the entry. */
+		deny_ct_created(st->ifindex);
+	}
 	return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_PENDING_HOST);
 }
 

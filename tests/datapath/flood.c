@@ -282,6 +282,10 @@ static void fl_window(struct fl *d)
 	expect(d->h, H_FROM, d->if_s, s6, ls6, 0, NPBPF_DROP_POLICY, "IPv6 SYN denied");
 	tap_ok(deny_cached(d, d->if_s, q6, l6) && deny_cached(d, d->if_s, s6, ls6),
 	       "IPv6 datagram and SYN cached");
+	expect(d->h, H_FROM, d->if_s, pkt, 41, 0, NPBPF_DROP_UNPARSEABLE,
+	       "the cached frame cut inside its UDP header: the parser's (unparseable)");
+	expect(d->h, H_FROM, d->if_s, s6, 70, 0, NPBPF_DROP_UNPARSEABLE,
+	       "the cached IPv6 SYN cut inside its TCP header: the parser's");
 	if (!subject_hide(d, &subj))
 		return;
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,

@@ -550,8 +550,14 @@ int fast_apply(struct fast_index *fx, struct loader *l, const struct fast_change
 		return err;
 	}
 	err = write_ops(l, &x, mirror, st);
-	if (!err && (st->ipc_put || st->ipc_del))
-		err = bump_revision(l, mirror);
+	/* Even after a failed write: what did go through changes verdicts,
+	 * and the bump is what makes conntrack and cached denials see it. */
+	if (st->ipc_put || st->ipc_del) {
+		int berr = bump_revision(l, mirror);
+
+		if (!err)
+			err = berr;
+	}
 	free(x.ops);
 	fx->n_undo = 0;
 	if (err) {

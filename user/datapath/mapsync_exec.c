@@ -38,6 +38,10 @@
  *     generation are n's. So no pod is ever judged by its old identity under
  *     the new policy, nor by its new identity under the old one, and never by
  *     a number with no records (unisolated) in between.
+ *     When any pod moved, the revision is bumped right after: their
+ *     verdicts changed now, and the bump is what retires cached denials
+ *     and re-checks conntrack entries (bpf/lib/denycache.h); per pod, after
+ *     every batch.
  *  4. The inactive generation is made equal to the desired policy (plus the
  *     staging numbers): stale entries deleted, changed ones updated, new ones
  *     added. No packet reads this generation. Before writing it we wait one

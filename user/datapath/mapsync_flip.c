@@ -179,6 +179,12 @@ int x_generations(struct xc *x, struct plan *p)
 	}
 	if (!err)
 		err = x_endpoints(x, &eps, OP_UPDATE);
+	/* The moved pods' verdicts changed now, not at the flip: the bump
+	 * makes the datapath's cached denials and conntrack entries of the
+	 * old judgement go (bpf/lib/denycache.h), before the wait and the
+	 * new generation's writes. */
+	if (!err && eps.n)
+		err = x_config(x, false);
 	ops_free(&eps);
 	if (err)
 		return err;

@@ -209,6 +209,11 @@ int x_per_pod(struct xc *x, bool *stuck)
 			err = x_endpoints(x, &upd, OP_UPDATE);
 		if (!err)
 			err = x_endpoints(x, &add, OP_ADD);
+		/* This batch's pods are judged by their new records from now:
+		 * a bump, so cached denials and conntrack entries of the old
+		 * judgement go (bpf/lib/denycache.h). */
+		if (!err && (upd.n || add.n))
+			err = x_config(x, false);
 		if (!err && !upd.n && !add.n) {
 			/* No pod could move: what is left fits nowhere. */
 			*stuck = unfit > 0;
