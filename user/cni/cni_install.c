@@ -120,7 +120,7 @@ static void write_list(FILE *f, const struct yt_node *root, struct inst *in)
 
 		fputs(first ? "\n  " : ",\n  ", f);
 		first = false;
-		cj_string(f, k->str, k->len);
+		out_json_string_n(f, k->str, k->len);
 		fputs(": ", f);
 		if (strcmp(k->str, "plugins")) {
 			cj_node(f, v, NULL, -1);

@@ -4,38 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cj_string(FILE *f, const char *s, size_t len)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		switch (c) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (c < 0x20)
-				fprintf(f, "\\u%04x", c);
-			else
-				fputc(c, f);
-		}
-	}
-	fputc('"', f);
-}
-
 /* A JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 static bool json_number(const char *s)
 {
@@ -98,7 +66,7 @@ static void node(FILE *f, const struct yt_node *n, const char *cni_version, int 
 		else if (json_literal(n))
 			fputs(n->str, f);
 		else
-			cj_string(f, n->str, n->len);
+			out_json_string_n(f, n->str, n->len);
 		return;
 	case YT_SEQ:
 		fputc('[', f);
@@ -127,7 +95,7 @@ static void node(FILE *f, const struct yt_node *n, const char *cni_version, int 
 				fputc(',', f);
 			first = false;
 			newline(f, indent, depth + 1);
-			cj_string(f, k->str, k->len);
+			out_json_string_n(f, k->str, k->len);
 			fputs(sep, f);
 			if (cni_version && !strcmp(k->str, "cniVersion"))
 				cj_str(f, cni_version);

@@ -12,13 +12,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "json_out.h"
 #include "yaml_tree.h"
 
-/* s (len bytes, may hold NULs) as a JSON string literal with quotes. */
-void cj_string(FILE *f, const char *s, size_t len);
+/* s as a JSON string literal with quotes (json_out.c, the one escaper). */
 static inline void cj_str(FILE *f, const char *s)
 {
-	cj_string(f, s, __builtin_strlen(s));
+	out_json_string(f, s);
 }
 
 /* Writes n. In the top-level mapping, the member "cniVersion" is written

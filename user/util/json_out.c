@@ -15,8 +15,15 @@ void out_init(struct out *o, FILE *f, bool json)
 
 void out_json_string(FILE *f, const char *s)
 {
+	out_json_string_n(f, s, strlen(s));
+}
+
+void out_json_string_n(FILE *f, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *e = p + len; p < e; p++) {
 		switch (*p) {
 		case '"':
 			fputs("\\\"", f);

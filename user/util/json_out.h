@@ -91,5 +91,7 @@ void out_text(struct out *o, const char *fmt, ...) __attribute__((format(printf,
 
 /* Writes s as a JSON string literal with quotes. */
 void out_json_string(FILE *f, const char *s);
+/* The same for len bytes at s, which may hold NULs (written \u0000). */
+void out_json_string_n(FILE *f, const char *s, size_t len);
 
 #endif
