@@ -751,6 +751,10 @@ Test(mapsync, new_label_set_is_prepared_in_place_and_moved_before_the_flip)
 	c = strchr(fk.trace, 'C');
 	cr_assert(e && c && e < c, "the endpoint moves before the flip: %s", fk.trace);
 	cr_assert(strstr(fk.trace, "PE"), "right after its records: %s", fk.trace);
+	/* The move changes api-1's verdicts now: a bump right after it, before
+	 * the new generation is written, retires its cached denials and
+	 * re-checks its flows (bpf/lib/denycache.h). */
+	cr_assert(strstr(fk.trace, "PEC"), "the move, then a bump: %s", fk.trace);
 	cr_assert(strstr(fk.trace, "CIC"), "flip, ipcache update, bump: %s", fk.trace);
 	assert_no_staging();
 }
@@ -1138,6 +1142,18 @@ Test(mapsync, per_pod_switch_when_the_generations_do_not_fit)
 	cr_assert(st.per_pod);
 	cr_assert_not(st.flipped);
 	cr_assert_eq(st.err, 0);
+	/* Every batch of moved pods is followed by a bump, before the wait
+	 * that frees room for the next (bpf/lib/denycache.h). */
+	{
+		int batches = 0;
+
+		for (const char *t = fk.trace; (t = strchr(t, 'E')); t++, batches++) {
+			while (t[1] == 'E')
+				t++;
+			cr_assert_eq(t[1], 'C', "endpoint writes, then a bump: %s", fk.trace);
+		}
+		cr_assert_gt(batches, 0, "pods moved pod by pod: %s", fk.trace);
+	}
 	cr_assert_leq(fk.peak[PIN_POLICY], fk.cap[PIN_POLICY]);
 	cr_assert_eq(ms_table_count(&fk.k.gen[MS_G_POLICY][!(fk.k.config.generation & 1)]), 0,
 		     "the inactive generation was emptied to make room");
