@@ -114,6 +114,13 @@ static __always_inline void epcnt_add(__u32 ifindex, int known, __u8 dir, __u8 v
 	s->n.c[dir & 1][verdict & 1].bytes += len;
 }
 
+/* A flood: the bucket is empty and no tick passed since the last look, so
+ * nothing can have refilled it. */
+static __always_inline int event_bucket_idle(const struct npbpf_ratelimit *rl, __u64 jif)
+{
+	return jif == rl->last_jiffies && rl->credit_ns < NPBPF_NSEC_PER_SEC;
+}
+
 /* Whether event_ratelimit_ok() might let an event through now: anything
  * but a flood's empty bucket within the tick it was emptied in. Reads and
  * writes nothing else (the denial cache asks it before dropping a cached
@@ -128,7 +135,7 @@ static __always_inline int event_due(__u32 rate)
 	rl = bpf_map_lookup_elem(&npbpf_ratelim, &zero);
 	if (!rl)
 		return 0;
-	return bpf_jiffies64() != rl->last_jiffies || rl->credit_ns >= NPBPF_NSEC_PER_SEC;
+	return !event_bucket_idle(rl, bpf_jiffies64());
 }
 
 /*
@@ -160,7 +167,7 @@ static __always_inline int event_ratelimit_ok(__u32 rate, __u64 *now)
 	/* A flood: the bucket is empty and no tick since the last look. No
 	 * clock, no arithmetic, no stores: most drops of a flood end here. */
 	jif = bpf_jiffies64();
-	if (jif == rl->last_jiffies && rl->credit_ns < NPBPF_NSEC_PER_SEC)
+	if (event_bucket_idle(rl, jif))
 		return 0;
 	rl->last_jiffies = jif;
 	if (!*now)

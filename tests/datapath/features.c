@@ -865,23 +865,6 @@ static void dp_revision(struct dp *d)
 
 /* ---- Real veth: non-linear skbs and the VLAN tag in skb metadata */
 
-static int send_frame(const char *ifname, const void *frame, size_t len)
-{
-	struct sockaddr_ll sll;
-	int fd = socket(AF_PACKET, SOCK_RAW, 0);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	memset(&sll, 0, sizeof(sll));
-	sll.sll_family = AF_PACKET;
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
-	sll.sll_halen = 6;
-	n = sendto(fd, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll));
-	close(fd);
-	return n == (ssize_t)len ? 0 : -errno;
-}
-
 /* Waits up to 2 s for a counter to reach want. */
 static bool wait_counter(struct harness *h, uint32_t policy, uint16_t rule, uint8_t dir,
 			 uint8_t verdict, uint64_t want)

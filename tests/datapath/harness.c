@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -503,4 +505,21 @@ struct npbpf_ct_key flow_ct_key(const struct flow *f, uint8_t dir)
 	k.family = f->a.family == 4 ? NPBPF_FAMILY_V4 : NPBPF_FAMILY_V6;
 	k.dir = dir;
 	return k;
+}
+
+int send_frame(const char *ifname, const void *frame, size_t len)
+{
+	struct sockaddr_ll sll;
+	int fd = socket(AF_PACKET, SOCK_RAW, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	sll.sll_halen = 6;
+	n = sendto(fd, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll));
+	close(fd);
+	return n == (ssize_t)len ? 0 : -errno;
 }

@@ -149,6 +149,9 @@ size_t pkt_open(const struct flow *f, uint8_t *buf);
 size_t pkt_fwd(const struct flow *f, uint8_t flags, uint8_t *buf);
 /* A reply: TCP flags, a datagram back, an echo reply. */
 size_t pkt_reply(const struct flow *f, uint8_t flags, uint8_t *buf);
+/* Sends a whole frame out of ifname (AF_PACKET, raw): the real veth tests'
+ * way in. Returns 0 or a negative errno. */
+int send_frame(const char *ifname, const void *frame, size_t len);
 
 /* ---- The engine's side */
 
