@@ -32,7 +32,7 @@ done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..6"
+echo "1..7"
 
 # What a run with process id $1 may leave: its namespaces; and pin
 # directories of bench drop runs that are gone (a live one is another run's).
@@ -70,7 +70,8 @@ for k in ("mode", "rounds", "window_seconds", "cpus", "iptables", "configs", "ra
 configs = d.get("configs") or {}
 for name in ("xdp_drop", "tc_drop", "tc_pass", "npbpf_xdp_deny", "npbpf_tc_deny",
              "npbpf_xdp_allow", "npbpf_tc_allow", "nft_deny", "ipt_deny",
-             "npbpf_xdp_deny_p1000", "npbpf_tc_deny_p1000", "npbpf_tc_deny_f100000",
+             "npbpf_xdp_deny_p1000", "npbpf_tc_deny_p1000", "npbpf_xdp_deny_f1000",
+             "npbpf_tc_deny_f1000", "npbpf_tc_deny_f100000",
              "npbpf_xdp_deny_afpacket", "npbpf_tc_deny_afpacket"):
     c = configs.get(name)
     if not isinstance(c, dict):
@@ -88,6 +89,7 @@ for k in ("npbpf_xdp_deny_vs_xdp_drop", "npbpf_tc_deny_vs_tc_drop",
           "npbpf_xdp_deny_vs_nft_deny", "npbpf_tc_deny_vs_nft_deny",
           "npbpf_xdp_deny_vs_ipt_deny", "npbpf_tc_deny_vs_ipt_deny",
           "npbpf_xdp_deny_p1000_vs_npbpf_xdp_deny", "npbpf_tc_deny_p1000_vs_npbpf_tc_deny",
+          "npbpf_xdp_deny_f1000_vs_npbpf_xdp_deny", "npbpf_tc_deny_f1000_vs_npbpf_tc_deny",
           "npbpf_tc_deny_f100000_vs_npbpf_tc_deny"):
     if not num((ratios.get(k) or {}).get("ratio")):
         bad.append("ratios." + k)
@@ -164,5 +166,27 @@ if [ -z "$left" ]; then
 	echo "ok 6 - nothing left behind after SIGINT (netns, pins)"
 else
 	echo "not ok 6 - left behind after SIGINT:$left"
+fi
+# --only: the configurations whose names contain a part given (f1000 is in
+# f100000 too), and the ratios among them, no others.
+"$npbpf" bench drop --quick --rounds 1 --only xdp_drop,npbpf_xdp_deny_f1000 -o json \
+	>"$tmp/out3" 2>"$tmp/err3"
+rc=$?
+if [ $rc -eq 0 ] && "$py" - "$tmp/out3" >"$tmp/check" 2>&1 <<'PY'; then
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = sorted(d["configs"])
+want = {"xdp_drop", "xdp_drop_f1000", "xdp_drop_f100000", "xdp_drop_2cpu", "xdp_drop_afpacket",
+        "npbpf_xdp_deny_f1000", "npbpf_xdp_deny_f100000"}
+ratios = sorted(d["ratios"])
+if set(names) != want or "npbpf_xdp_deny_f1000_vs_xdp_drop_f1000" not in ratios or \
+        any(not k.startswith(("xdp_drop", "npbpf_xdp_deny_f1000")) for k in ratios):
+    print("configs %s, ratios %s" % (names, ratios))
+    sys.exit(1)
+PY
+	echo "ok 7 - --only keeps the configurations named and the ratios among them"
+else
+	echo "not ok 7 - --only xdp_drop,npbpf_xdp_deny_f1000: exit $rc"
+	sed 's/^/# /' "$tmp/err3" "$tmp/check"
 fi
 exit 0

@@ -43,7 +43,7 @@
 static const uint32_t full_sets[] = { 1, 100, 1000, BD_MAX_POLICIES };
 static const uint32_t quick_sets[] = { 1, 1000 };
 static const uint32_t full_flows[] = { 1, 1000, 100000 };
-static const uint32_t quick_flows[] = { 1, 100000 };
+static const uint32_t quick_flows[] = { 1, 1000, 100000 };
 
 static void on_stop(int sig)
 {
@@ -136,7 +136,7 @@ static int setup(struct bd_ctx *x)
 	int err;
 
 	x->n_sets = x->a.quick ? 2 : 4;
-	x->n_flow_counts = x->a.quick ? 2 : 3;
+	x->n_flow_counts = 3;
 	memcpy(x->flow_counts, flows, x->n_flow_counts * sizeof(*flows));
 	x->ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (x->ncpu > BD_MAX_CPUS)

@@ -18,6 +18,7 @@ struct bench_drop_args {
 	bool quick;       /* fewer sweep points and shorter windows: under a minute */
 	bool json;
 	const char *plot; /* an SVG file to write, or NULL */
+	const char *only; /* comma-separated name parts: the configurations kept, or NULL */
 	uint32_t rounds;  /* 0: the default of the mode */
 };
 

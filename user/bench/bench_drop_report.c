@@ -33,6 +33,19 @@ static void ratio_add(const struct bd_ctx *x, struct bd_ratio *out, size_t *n, c
 	(*n)++;
 }
 
+/* What the flows sweep's ratio at flows measures: past what the flow's
+ * cache holds (denials: the denial cache, allowed: conntrack), misses. */
+static const char *flows_what(int flow, uint32_t flows)
+{
+	if (flow == BD_F_DENY && flows > NPBPF_DENY_SLOTS)
+		return "flatness: many flows / 1 flow (cache misses: more flows than the "
+		       "denial cache holds)";
+	if (flow == BD_F_ALLOW && flows > NPBPF_CT_PER_ENDPOINT)
+		return "flatness: many flows / 1 flow (cache misses: more flows than "
+		       "conntrack entries)";
+	return "flatness: many flows / 1 flow";
+}
+
 void bd_ratios(const struct bd_ctx *x, struct bd_ratio *out, size_t *n)
 {
 	uint32_t top = x->pol[x->n_sets - 1].n;
@@ -76,12 +89,7 @@ void bd_ratios(const struct bd_ctx *x, struct bd_ratio *out, size_t *n)
 					 bd_flow_names[fl], x->flow_counts[f]);
 				snprintf(b, sizeof(b), "npbpf_%s_%s", h ? "tc" : "xdp",
 					 bd_flow_names[fl]);
-				ratio_add(x, out, n, a, b,
-					  x->flow_counts[f] > NPBPF_CT_PER_ENDPOINT
-						  ? "flatness: many flows / 1 flow (cache misses: "
-						    "more flows than conntrack entries)"
-						  : "flatness: many flows / 1 flow",
-					  0.9);
+				ratio_add(x, out, n, a, b, flows_what(fl, x->flow_counts[f]), 0.9);
 			}
 		}
 	}

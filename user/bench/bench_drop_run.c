@@ -39,6 +39,27 @@ const char *const bd_sender_names[2] = { "live", "af_packet" };
 
 /* ---- The configurations */
 
+/* Whether name contains one of the comma-separated parts of only (NULL:
+ * every name). */
+static bool name_wanted(const char *only, const char *name)
+{
+	const char *p = only;
+
+	if (!only)
+		return true;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		for (const char *at = name; len && *at; at++)
+			if (!strncmp(at, p, len))
+				return true;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
 static int conf_add(struct bd_ctx *x, size_t *cap, const char *group, enum bd_enf enf,
 		    enum bd_flow flow, uint32_t policies, uint32_t flows, uint32_t cpus,
 		    enum bd_sender snd)
@@ -78,6 +99,8 @@ static int conf_add(struct bd_ctx *x, size_t *cap, const char *group, enum bd_en
 		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_%ucpu", cpus);
 	if (snd == BD_SND_PACKET)
 		snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_afpacket");
+	if (!name_wanted(x->a.only, c->name))
+		x->n_conf--;
 	return 0;
 }
 

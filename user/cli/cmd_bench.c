@@ -51,6 +51,7 @@ enum {
 	BENCH_OPT_KEEP_LOGS,
 	BENCH_OPT_PLOT,
 	BENCH_OPT_ROUNDS,
+	BENCH_OPT_ONLY,
 };
 
 /* ---- Temporary file: removed on every exit path, and on SIGINT/TERM/HUP. */
@@ -532,12 +533,16 @@ int cmd_bench_agent(const struct command *self, int argc, char **argv)
 
 const struct cli_opt bench_drop_opts[] = {
 	{ "quick", BENCH_OPT_QUICK, NULL,
-	  "fewer sweep points (1 and 1,000 policies; 1 and 100,000 flows),\n"
-	  STR(BENCH_DROP_QUICK_ROUNDS) " rounds of short windows (under a minute)" },
+	  "fewer sweep points (1 and 1,000 policies; 1, 1,000 and\n"
+	  "100,000 flows), " STR(BENCH_DROP_QUICK_ROUNDS) " rounds of short windows (under a minute)" },
 	{ "rounds", BENCH_OPT_ROUNDS, "N",
 	  "rounds, medians are reported (default " STR(BENCH_DROP_ROUNDS) ", --quick " STR(
 		  BENCH_DROP_QUICK_ROUNDS) ")" },
 	{ "plot", BENCH_OPT_PLOT, "FILE", "also write an SVG bar chart to FILE" },
+	{ "only", BENCH_OPT_ONLY, "LIST",
+	  "only the configurations whose names contain one of LIST's\n"
+	  "comma-separated parts (e.g. xdp_drop,npbpf_xdp_deny), and the\n"
+	  "ratios among them" },
 	{ "output", 'o', "FORMAT", "text (default) or json" },
 	{ 0 },
 };
@@ -562,6 +567,9 @@ int cmd_bench_drop(const struct command *self, int argc, char **argv)
 			break;
 		case BENCH_OPT_PLOT:
 			a.plot = optarg;
+			break;
+		case BENCH_OPT_ONLY:
+			a.only = optarg;
 			break;
 		case 'o':
 			err = opt_output(optarg, &a.json);
