@@ -2,17 +2,19 @@
 /*
  * The denial cache: a flood that policy denies is judged once, and its
  * repeats are dropped at the top of the program, before the packet state
- * is set up, the endpoint looked up or the packet parsed: one per-CPU
- * array slot compared against the frame's first bytes in place.
+ * is set up, the endpoint looked up or the packet parsed: a slot of this
+ * CPU's region compared against the frame's first bytes in place.
  *
  * What a slot holds. When the full path drops a packet for
  * NPBPF_DROP_POLICY, the frame's header window (below) is stored with a
  * mask of the bits the verdict was judged from: the Ethernet header, the IP
  * version (and IHL), the fragment bits except DF, the protocol, both
- * addresses, the ports (ICMP: type, code and identifier), TCP's SYN and ACK
- * bits. What the mask leaves out (TOS/traffic class, lengths, IP ID, DF,
- * TTL/hop limit, checksums, sequence numbers, payload) is read by no step
- * of the verdict. A repeat is a frame whose masked window is equal, at the
+ * addresses, the ports (ICMP: type, code and identifier). TCP's SYN and
+ * ACK bits, the only flags the verdict reads, are the same in every TCP
+ * frame probed and slot stored: a bare SYN, nothing else is (below). What
+ * the mask leaves out (TOS/traffic class, lengths, IP ID, DF, TTL/hop
+ * limit, checksums, sequence numbers, payload) is read by no step of the
+ * verdict. The mask is include/npbpf/denymask.h, shared with the tests. A repeat is a frame whose masked window is equal, at the
  * same endpoint (ifindex) and hook, judged under the same
  * - config revision, generation and flags: the agent bumps the revision
  *   right after every write that changes a verdict (mapsync_exec.c: the
@@ -41,12 +43,11 @@
  *
  * The window: the frame's first bytes read in place as 8-byte words, in one
  * of two forms, anything else is neither probed nor cached:
- *  - IPv4 without options (IHL 5): bytes 0-39, and 40-47 when the frame has
- *    them (TCP's flags are byte 47);
+ *  - IPv4 without options (IHL 5): bytes 0-39;
  *  - IPv6 with the transport header right after the fixed header: bytes
- *    0-55, 54-61 (the ports, the ICMPv6 type and identifier) and 60-67 when
- *    the frame has them (TCP's flags are byte 67). Frames shorter than 62
- *    bytes are not probed.
+ *    0-55 and 54-61 (the ports, the ICMPv6 type and identifier).
+ * A frame shorter than its whole transport header (as the parser needs it)
+ * is not probed, nor is an IPv6 frame shorter than 62 bytes.
  * Only the linear part is read (TC: skb->data); a frame whose headers are
  * not all there is judged in full, as are VLAN-tagged frames, IPv4 options,
  * IPv6 extension headers and fragments.
@@ -67,9 +68,17 @@
  * bucket is empty within the clock tick; otherwise the frame goes the full
  * way and its event is as detailed as ever.
  *
- * Per CPU, so no locking: a slot is written and read by programs on its own
- * CPU, which run with bottom halves off (TC, XDP) and cannot interrupt one
- * another halfway through a slot.
+ * Where a slot is: each CPU has a region of NPBPF_DENY_SLOTS slots in
+ * npbpf_deny (maps.h), in sets of two neighbours; a hash of the addresses,
+ * ports, endpoint and hook picks the set and which of the two is the
+ * frame's first. The first answers unless it holds another live denial
+ * (of this revision); only then is the second read. Two ways keep a
+ * thousand denied flows cached (measured by npbpf bench drop, flows
+ * sweep), where one way lost a fifth of them to collisions.
+ *
+ * Per CPU, so no locking: a region is written and read by programs on its
+ * own CPU, which run with bottom halves off (TC, XDP) and cannot interrupt
+ * one another halfway through a slot.
  */
 #ifndef NPBPF_BPF_DENYCACHE_H
 #define NPBPF_BPF_DENYCACHE_H
@@ -90,19 +99,14 @@ enum deny_form {
 	DENY_FORM_V6 = 2,
 };
 
-/* A packet's probe: the slot its window maps to, its form, and the
- * endpoint's conntrack epoch before the packet was judged (what an insert
- * is stamped with). */
+/* A packet's probe: the slot its denial would go to, its form and
+ * transport class (which mask), and the endpoint's conntrack epoch before
+ * the packet was judged (what an insert is stamped with). */
 struct deny_probe {
 	__u32 idx;
 	__u32 epoch;
 	__u8 form;
-};
-
-/* The window as bytes, for building masks without caring for byte order. */
-union deny_window {
-	__u8 b[NPBPF_DENY_WORDS * 8];
-	__u64 w[NPBPF_DENY_WORDS];
+	__u8 l4; /* enum npbpf_deny_l4 */
 };
 
 static __always_inline __u32 deny_epoch_index(__u32 ifindex)
@@ -120,63 +124,88 @@ static __always_inline void deny_ct_created(__u32 ifindex)
 		__sync_fetch_and_add(e, 1);
 }
 
-/* The window's word i of a frame of form at data, or 0 where the frame
- * ends first. deny_form() checked the length of all but the last word of
- * each form; the constant offsets let the compiler keep one bounds check. */
-static __always_inline __u64 deny_word(void *data, void *end, int form, int i)
-{
-	static const __u8 v6[NPBPF_DENY_WORDS] = {0, 8, 16, 24, 32, 40, 48, 54, 60};
-	__u32 at = form == DENY_FORM_V4 ? (__u32)i * 8 : v6[i];
+/* Words of the window per form. */
+#define DENY_V4_WORDS 5
 
-	if (data + at + 8 > end)
-		return 0;
-	return *(__u64 *)(data + at);
+/* The window's word i of a frame of form at data. deny_form() checked the
+ * frame holds the whole window (IPv4: 40 bytes, IPv6: 62). */
+static __always_inline __u64 deny_word(void *data, int form, int i)
+{
+	static const __u8 v6[NPBPF_DENY_WORDS] = {0, 8, 16, 24, 32, 40, 48, 54};
+
+	return *(__u64 *)(data + (form == DENY_FORM_V4 ? i * 8 : v6[i]));
+}
+
+/* The mask of word i for the frame's form and class: only the last word's
+ * depends on the class (ports or ICMP), all are immediates. */
+static __always_inline __u64 deny_mword(int form, int l4, int i)
+{
+	int v6 = form == DENY_FORM_V6;
+
+	if (i < (v6 ? NPBPF_DENY_WORDS - 1 : DENY_V4_WORDS - 1))
+		return npbpf_deny_mask_word(v6, NPBPF_DENY_L4_PORTS, i);
+	return l4 == NPBPF_DENY_L4_ICMP ? npbpf_deny_mask_word(v6, NPBPF_DENY_L4_ICMP, i)
+					: npbpf_deny_mask_word(v6, NPBPF_DENY_L4_PORTS, i);
+}
+
+/* The frame's word i, masked. */
+static __always_inline __u64 deny_mwin(void *data, int form, int l4, int i)
+{
+	return deny_word(data, form, i) & deny_mword(form, l4, i);
 }
 
 /* The masked window of the frame differs from slot s's (0: equal). */
-static __always_inline __u64 deny_diff(void *data, void *end, int form,
+static __always_inline __u64 deny_diff(void *data, int form, int l4,
 				       const struct npbpf_deny_slot *s)
 {
 	__u64 diff = 0;
 
 	if (form == DENY_FORM_V4) {
 #pragma unroll
-		for (int i = 0; i < 6; i++)
-			diff |= (deny_word(data, end, form, i) & s->m[i]) ^ s->v[i];
+		for (int i = 0; i < DENY_V4_WORDS; i++)
+			diff |= deny_mwin(data, form, l4, i) ^ s->v[i];
 		return diff; /* a v6 slot differs in the ethertype (word 1) */
 	}
 #pragma unroll
 	for (int i = 0; i < NPBPF_DENY_WORDS; i++)
-		diff |= (deny_word(data, end, form, i) & s->m[i]) ^ s->v[i];
+		diff |= deny_mwin(data, form, l4, i) ^ s->v[i];
 	return diff;
 }
 
-/*
- * The frame's form, and its slot in *idx. The slot's hash reads only bytes
- * every slot of the form compares (addresses, the first port or the ICMP
- * type and code, the second port except for ICMP, whose bytes there are
- * its checksum): a hint, the whole masked window is compared.
- */
 /* The transport header's length for the protocols the cache holds (ICMP:
- * up to the echo identifier), 0 for the others. */
-static __always_inline __u32 deny_l4_len(__u8 proto)
+ * up to the echo identifier), 0 for the others; *l4 its class. */
+static __always_inline __u32 deny_l4_len(__u8 proto, __u8 *l4)
 {
 	switch (proto) {
 	case NPBPF_PROTO_TCP:
+		*l4 = NPBPF_DENY_L4_PORTS;
 		return 20;
 	case NPBPF_PROTO_SCTP:
+		*l4 = NPBPF_DENY_L4_PORTS;
 		return 12;
 	case NPBPF_PROTO_UDP:
+		*l4 = NPBPF_DENY_L4_PORTS;
+		return 8;
 	case NPBPF_PROTO_ICMP:
 	case NPBPF_PROTO_ICMPV6:
+		*l4 = NPBPF_DENY_L4_ICMP;
 		return 8;
 	}
 	return 0;
 }
 
-static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 hook, __u32 *idx)
+/*
+ * The frame's form, its transport class in *l4, and the two slots it may
+ * live in. The slots' hash reads only bytes every mask of the form
+ * compares (addresses, the first port or the ICMP type and code, the
+ * second port except for ICMP, whose bytes there are its checksum): a
+ * hint, the whole masked window is compared.
+ */
+static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 hook,
+				     __u32 idx[2], __u8 *l4)
 {
-	__u32 h, len = (__u32)(end - data);
+	__u32 h, n, len = (__u32)(end - data);
+	__u64 hv;
 
 	if (data + 40 > end)
 		return DENY_FORM_NONE;
@@ -185,7 +214,8 @@ static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 
 
 		/* The whole transport header, as the parser needs it: a shorter
 		 * frame is its to judge (unparseable). */
-		if (len < 34 + deny_l4_len(proto) || !deny_l4_len(proto))
+		n = deny_l4_len(proto, l4);
+		if (!n || len < 34 + n)
 			return DENY_FORM_NONE;
 		/* TCP without a bare SYN is never cached: established flows
 		 * pay no slot lookup. */
@@ -200,7 +230,8 @@ static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 
 	} else if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IPV6) && data + 62 <= end) {
 		__u8 nh = *(__u8 *)(data + 20);
 
-		if (len < 54 + deny_l4_len(nh) || !deny_l4_len(nh))
+		n = deny_l4_len(nh, l4);
+		if (!n || len < 54 + n)
 			return DENY_FORM_NONE;
 		if (nh == NPBPF_PROTO_TCP &&
 		    (data + 68 > end ||
@@ -213,38 +244,87 @@ static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 
 	} else {
 		return DENY_FORM_NONE;
 	}
-	*idx = (__u32)((((__u64)(h ^ ifindex) << 1 | hook) * 0x9e3779b97f4a7c15ull) >> 56) &
-	       (NPBPF_DENY_SLOTS - 1);
+	/* The set: the frame's first slot and its neighbour (one page, the
+	 * same or the next cache line). */
+	hv = ((__u64)(h ^ ifindex) << 1 | hook) * 0x9e3779b97f4a7c15ull;
+	idx[0] = (__u32)(hv >> (64 - NPBPF_DENY_SLOT_BITS));
+	idx[1] = idx[0] ^ 1;
 	return *(__u16 *)(data + 12) == bpf_htons(ETH_P_IP) ? DENY_FORM_V4 : DENY_FORM_V6;
+}
+
+/* The first slot of this CPU's region of npbpf_deny (maps.h). */
+static __always_inline __u32 deny_region(void)
+{
+	return bpf_get_smp_processor_id() * NPBPF_DENY_SLOTS;
+}
+
+/* Slot s holds a denial judged under cfg (reason 0: empty; another
+ * revision, generation or flags: stale, free to take). */
+static __always_inline int deny_slot_live(const struct npbpf_deny_slot *s,
+					  const struct npbpf_config *cfg)
+{
+	return s->reason && s->revision == cfg->revision && s->generation == cfg->generation &&
+	       s->flags == cfg->flags;
+}
+
+/* Slot s is the frame's cached denial at ifindex, hook, under cfg (the
+ * epoch aside). */
+static __always_inline int deny_slot_hit(const struct npbpf_deny_slot *s, void *data,
+					 const struct deny_probe *d,
+					 const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
+{
+	return s->ifindex == ifindex && s->hook == hook && s->reason &&
+	       !deny_diff(data, d->form, d->l4, s) && s->revision == cfg->revision &&
+	       s->generation == cfg->generation && s->flags == cfg->flags;
 }
 
 /*
  * Probes for the frame at endpoint ifindex, hook, under cfg (the packet's
  * one read of the config). Returns the cached drop reason, or 0 when the
- * frame must be judged; d is then what deny_insert() needs. The window is
- * compared in place, word by word.
+ * frame must be judged; d is then what deny_insert() needs: the slot the
+ * denial goes to. The first slot answers unless it holds another live
+ * denial; only then is the second read (a frame inserts into its second
+ * slot only when the first was live), and when both are live the frame
+ * takes one of them by a bit of its hash, so two flows that share a slot
+ * do not evict each other forever. The window is compared in place.
  */
 static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_probe *d,
 				      const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
 {
 	void *data = ctx_data(c), *end = ctx_data_end(c);
 	struct npbpf_deny_slot *s;
-	__u32 *e, eidx = deny_epoch_index(ifindex);
+	__u32 *e, key, idx[2] = {0, 0}, eidx = deny_epoch_index(ifindex);
 
+	d->idx = 0;
 	d->epoch = 0;
+	d->l4 = 0;
 	d->form = DENY_FORM_NONE;
 	/* A tag in skb metadata is the full path's to judge (from pods: a
 	 * VLAN drop), and such a frame is never cached. */
 	if (ctx_vlan_meta(c))
 		return 0;
-	d->form = deny_form(data, end, ifindex, hook, &d->idx);
+	d->form = deny_form(data, end, ifindex, hook, idx, &d->l4);
 	if (d->form == DENY_FORM_NONE)
 		return 0;
-	s = bpf_map_lookup_elem(&npbpf_deny, &d->idx);
-	if (!s || s->ifindex != ifindex || s->hook != hook || !s->reason ||
-	    deny_diff(data, end, d->form, s) || s->revision != cfg->revision ||
-	    s->generation != cfg->generation || s->flags != cfg->flags)
+	d->idx = idx[0];
+	key = deny_region() + idx[0];
+	s = bpf_map_lookup_elem(&npbpf_deny, &key);
+	if (!s)
 		return 0;
+	if (!deny_slot_hit(s, data, d, cfg, ifindex, hook)) {
+		if (!deny_slot_live(s, cfg))
+			return 0;
+		d->idx = idx[1];
+		key = deny_region() + idx[1];
+		s = bpf_map_lookup_elem(&npbpf_deny, &key);
+		if (!s)
+			return 0;
+		if (!deny_slot_hit(s, data, d, cfg, ifindex, hook)) {
+			if (deny_slot_live(s, cfg) && (idx[1] & 1))
+				d->idx = idx[0];
+			return 0;
+		}
+	}
 	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
 	if (!e || s->epoch != *(volatile __u32 *)e)
 		return 0;
@@ -271,90 +351,57 @@ static __always_inline int deny_cacheable(int r)
 }
 
 /*
- * The mask of the bits the verdict of p was judged from, in the window of
- * form (positions in the window, see the top of this file). Returns 0 when
- * the frame is not what the form says (IPv4 options, IPv6 extension
- * headers, a protocol or ICMP type that is never cached).
+ * Whether the frame at data is what the probe's form and class say, as
+ * the parse p read it: IPv4 without options, IPv6 with the transport
+ * header next, the protocol the parser judged, and for ICMPv6 no ND or MLD
+ * message (judged by hop limit and payload).
  */
-static __always_inline int deny_mask(union deny_window *m, const union deny_window *w,
-				     const struct npbpf_pkt *p, int form)
+static __always_inline int deny_frame_fits(void *data, const struct deny_probe *d,
+					   const struct npbpf_pkt *p)
 {
-	__u8 proto = p->t.proto;
+	__u8 proto = p->t.proto, l4;
 
-	__builtin_memset(m, 0, sizeof(*m));
-	if (form == DENY_FORM_V4) {
-		if (w->b[14] != 0x45 || w->b[23] != proto || p->t.family != NPBPF_FAMILY_V4)
-			return 0;
-		__builtin_memset(&m->b[0], 0xff, 15); /* MACs, ethertype, version + IHL */
-		m->b[20] = 0xbf;		      /* fragment bits but DF */
-		m->b[21] = 0xff;
-		m->b[23] = 0xff;		      /* protocol */
-		__builtin_memset(&m->b[26], 0xff, 8); /* addresses */
-		if (proto == NPBPF_PROTO_ICMP) {
-			m->b[34] = 0xff; /* type, code */
-			m->b[35] = 0xff;
-			m->b[38] = 0xff; /* identifier */
-			m->b[39] = 0xff;
-			return 1;
-		}
-		if (!proto_has_ports(proto))
-			return 0;
-		__builtin_memset(&m->b[34], 0xff, 4); /* ports */
-		if (proto == NPBPF_PROTO_TCP)
-			m->b[47] = NPBPF_TCP_SYN | NPBPF_TCP_ACK;
-		return 1;
-	}
-	if (form != DENY_FORM_V6 || (w->b[14] & 0xf0) != 0x60 || w->b[20] != proto ||
-	    p->t.family != NPBPF_FAMILY_V6)
+	if (!deny_l4_len(proto, &l4) || l4 != d->l4)
 		return 0;
-	__builtin_memset(&m->b[0], 0xff, 14);  /* MACs, ethertype */
-	m->b[14] = 0xf0;		       /* version */
-	m->b[20] = 0xff;		       /* next header */
-	__builtin_memset(&m->b[22], 0xff, 32); /* addresses */
-	/* Window bytes 56-63 are frame bytes 54-61, 64-71 are 60-67. */
-	if (proto == NPBPF_PROTO_ICMPV6) {
-		if (p->icmp_type >= NPBPF_ICMP6_MLD_QUERY &&
-		    p->icmp_type <= NPBPF_ICMP6_MLD2_REPORT)
-			return 0; /* ND, MLD: judged by hop limit and payload */
-		m->b[56] = 0xff;  /* type, code */
-		m->b[57] = 0xff;
-		m->b[60] = 0xff; /* identifier */
-		m->b[61] = 0xff;
-		return 1;
-	}
-	if (!proto_has_ports(proto))
+	if (d->form == DENY_FORM_V4)
+		return *(__u8 *)(data + 14) == 0x45 && *(__u8 *)(data + 23) == proto &&
+		       p->t.family == NPBPF_FAMILY_V4;
+	if (d->form != DENY_FORM_V6 || (*(__u8 *)(data + 14) & 0xf0) != 0x60 ||
+	    *(__u8 *)(data + 20) != proto || p->t.family != NPBPF_FAMILY_V6)
 		return 0;
-	__builtin_memset(&m->b[56], 0xff, 4); /* ports */
-	if (proto == NPBPF_PROTO_TCP)
-		m->b[71] = NPBPF_TCP_SYN | NPBPF_TCP_ACK;
-	return 1;
+	return proto != NPBPF_PROTO_ICMPV6 || p->icmp_type < NPBPF_ICMP6_MLD_QUERY ||
+	       p->icmp_type > NPBPF_ICMP6_MLD2_REPORT;
 }
 
 /* Remembers the drop r (negative) of the probed frame, whose parse is p,
- * on this CPU. Built in the slot itself (the stack has no room to spare);
- * a frame that turns out not to be cacheable leaves the slot empty. */
+ * on this CPU, in the slot the probe chose. */
 static __always_inline void deny_insert(const struct npbpf_ctx *c, const struct deny_probe *d,
 					const struct npbpf_pkt *p, const struct npbpf_config *cfg,
 					__u32 ifindex, __u8 hook, int r)
 {
 	void *data = ctx_data(c), *end = ctx_data_end(c);
 	struct npbpf_deny_slot *s;
-	__u32 idx;
+	__u32 idx[2] = {0, 0}, at = d->idx;
+	__u8 l4 = 0;
 
-	if (deny_form(data, end, ifindex, hook, &idx) != d->form || idx != d->idx)
+	/* The frame is still the one probed (its form, class and slots). */
+	if (deny_form(data, end, ifindex, hook, idx, &l4) != d->form || l4 != d->l4 ||
+	    (at != idx[0] && at != idx[1]) || data + 40 > end || !deny_frame_fits(data, d, p))
 		return;
-	s = bpf_map_lookup_elem(&npbpf_deny, &idx);
+	at += deny_region();
+	s = bpf_map_lookup_elem(&npbpf_deny, &at);
 	if (!s)
 		return;
-	s->reason = 0;
+	s->reason = 0; /* empty until whole */
+	if (d->form == DENY_FORM_V4) {
 #pragma unroll
-	for (int i = 0; i < NPBPF_DENY_WORDS; i++)
-		s->v[i] = d->form == DENY_FORM_V4 && i > 5 ? 0 : deny_word(data, end, d->form, i);
-	if (!deny_mask((union deny_window *)s->m, (const union deny_window *)s->v, p, d->form))
-		return;
+		for (int i = 0; i < NPBPF_DENY_WORDS; i++)
+			s->v[i] = i < DENY_V4_WORDS ? deny_mwin(data, DENY_FORM_V4, d->l4, i) : 0;
+	} else {
 #pragma unroll
-	for (int i = 0; i < NPBPF_DENY_WORDS; i++)
-		s->v[i] &= s->m[i];
+		for (int i = 0; i < NPBPF_DENY_WORDS; i++)
+			s->v[i] = deny_mwin(data, DENY_FORM_V6, d->l4, i);
+	}
 	s->ifindex = ifindex;
 	s->hook = hook;
 	s->revision = cfg->revision;

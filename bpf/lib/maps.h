@@ -164,11 +164,16 @@ struct {
 	__type(value, struct npbpf_ratelimit);
 } npbpf_ratelim SEC(".maps");
 
-/* Recent denials, per CPU, direct-mapped (denycache.h; the slot layout is
- * in datapath.h for the tests). Private to the datapath and not pinned: a
- * new object starts with an empty cache. */
+/* Recent denials, a region of NPBPF_DENY_SLOTS slots per CPU (denycache.h;
+ * the slot layout is in datapath.h for the tests). A plain array, not a
+ * per-CPU one: a per-CPU lookup reads the slot's pointer first, a second
+ * dependent memory access per packet; and mmapable, which puts the slots
+ * on a page boundary. The loader sizes it (npbpf_deny_entries()); a CPU
+ * beyond its size caches nothing. Private to the datapath and not pinned:
+ * a new object starts with an empty cache. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, NPBPF_DENY_SLOTS);
 	__type(key, __u32);
 	__type(value, struct npbpf_deny_slot);

@@ -10,6 +10,7 @@
 
 #include <linux/types.h>
 
+#include "denymask.h"
 #include "tables.h"
 
 /* Map names (kernel limit 15 characters), defined once: the BPF side uses
@@ -301,16 +302,17 @@ static inline int npbpf_counter_is_fixed(__u32 policy, __u8 verdict)
 }
 
 /*
- * The denial cache (bpf/lib/denycache.h): per CPU, direct-mapped, private to
- * the datapath (not pinned; tests read it through the skeleton). A slot is
- * one recent denial: the frame's header window, masked, and what it was
- * judged under.
+ * The denial cache (bpf/lib/denycache.h): a region of slots per CPU, in
+ * sets of two neighbours a frame may live in, private to the datapath (not
+ * pinned; tests read it through the skeleton). A slot is one recent
+ * denial: the frame's header window, masked, and what it was judged under.
  */
-#define NPBPF_DENY_SLOTS 256 /* power of two */
-#define NPBPF_DENY_WORDS 9   /* the window: 9 8-byte words (denycache.h) */
+#define NPBPF_DENY_SLOT_BITS 12
+#define NPBPF_DENY_SLOTS (1u << NPBPF_DENY_SLOT_BITS)
+/* What is compared first comes first: an IPv4 probe reads bytes 0-63, one
+ * cache line for every other slot (the map's values start on a page). The
+ * mask is not stored, the frame says which it is (denymask.h). */
 struct npbpf_deny_slot {
-	__u64 v[NPBPF_DENY_WORDS]; /* the window's words, masked */
-	__u64 m[NPBPF_DENY_WORDS]; /* the bits the verdict was judged from */
 	__u32 ifindex;             /* the endpoint's veth */
 	__u32 revision;            /* npbpf_config.revision of the verdict */
 	__u32 generation;          /* its generation */
@@ -319,8 +321,24 @@ struct npbpf_deny_slot {
 	__u8 hook;                 /* enum npbpf_dir */
 	__u8 reason;               /* the enum npbpf_drop_reason; 0: empty */
 	__u16 pad;
+	__u64 v[NPBPF_DENY_WORDS]; /* the window's words, masked */
+	__u64 spare;               /* 96 bytes: every other slot starts a cache line */
 };
-_Static_assert(sizeof(struct npbpf_deny_slot) == 168, "deny slot layout");
+_Static_assert(sizeof(struct npbpf_deny_slot) == 96, "deny slot layout");
+
+/* The cache's memory is bounded: on a machine with more possible CPUs
+ * than fit, the CPUs past the bound cache nothing (their lookups miss). */
+#define NPBPF_DENY_MAX_BYTES (64u << 20)
+
+/* npbpf_deny's entries for ncpu possible CPUs: one region each. */
+static inline __u32 npbpf_deny_entries(int ncpu)
+{
+	__u32 fit = NPBPF_DENY_MAX_BYTES / (NPBPF_DENY_SLOTS * sizeof(struct npbpf_deny_slot));
+
+	if (ncpu < 1)
+		ncpu = 1;
+	return ((__u32)ncpu < fit ? (__u32)ncpu : fit) * NPBPF_DENY_SLOTS;
+}
 
 struct npbpf_event {
 	__u64 ts_ns;

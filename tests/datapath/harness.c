@@ -452,8 +452,10 @@ int harness_open(struct harness *h, const char **why)
 		*why = "unexpected CPU count";
 		return 1;
 	}
-	h->skel = npbpf_bpf__open_and_load();
-	if (!h->skel) {
+	h->skel = npbpf_bpf__open();
+	if (!h->skel || bpf_map__set_max_entries(h->skel->maps.npbpf_deny,
+						 npbpf_deny_entries(h->ncpu)) ||
+	    npbpf_bpf__load(h->skel)) {
 		diag("loading the BPF object: %s", strerror(errno));
 		return -1;
 	}

@@ -185,6 +185,10 @@ static int open_object(struct loader *l, const struct loader_opts *opts)
 			return err;
 		existed[m] = !access(path, F_OK);
 	}
+	err = bpf_map__set_max_entries(l->skel->maps.npbpf_deny,
+				       npbpf_deny_entries(libbpf_num_possible_cpus()));
+	if (err)
+		return err;
 	bpf_object__for_each_program(prog, obj) {
 		if (opts->maps_only)
 			bpf_program__set_autoload(prog, false);
