@@ -7,6 +7,8 @@
 #include "engine_fixture.h"
 #include "matrix.h"
 
+#include <npbpf/datapath.h>
+
 static struct engine e;
 
 static void teardown(void)
@@ -143,4 +145,16 @@ Test(limits, streamed_matrix_equals_stored)
 		matrix_free(&m);
 	}
 	cr_assert_gt(cells, 0);
+}
+
+/* The denial cache's map: a region per CPU, its memory bounded however many
+ * CPUs the machine may have (those past the bound cache nothing). */
+Test(limits, denial_cache_memory_is_bounded)
+{
+	cr_assert_eq(npbpf_deny_entries(0), NPBPF_DENY_SLOTS);
+	cr_assert_eq(npbpf_deny_entries(2), 2 * NPBPF_DENY_SLOTS);
+	cr_assert_eq(npbpf_deny_entries(128), 128 * NPBPF_DENY_SLOTS);
+	cr_assert_leq((uint64_t)npbpf_deny_entries(8192) * sizeof(struct npbpf_deny_slot),
+		      NPBPF_DENY_MAX_BYTES);
+	cr_assert_geq(npbpf_deny_entries(8192), 128 * NPBPF_DENY_SLOTS);
 }
