@@ -6,16 +6,17 @@
  * CPU's region compared against the frame's first bytes in place.
  *
  * What a slot holds. When the full path drops a packet for
- * NPBPF_DROP_POLICY, the frame's header window (below) is stored with a
- * mask of the bits the verdict was judged from: the Ethernet header, the IP
+ * NPBPF_DROP_POLICY, the frame's header window (below) is stored masked to
+ * the bits the verdict was judged from: the Ethernet header, the IP
  * version (and IHL), the fragment bits except DF, the protocol, both
  * addresses, the ports (ICMP: type, code and identifier). TCP's SYN and
  * ACK bits, the only flags the verdict reads, are the same in every TCP
  * frame probed and slot stored: a bare SYN, nothing else is (below). What
  * the mask leaves out (TOS/traffic class, lengths, IP ID, DF, TTL/hop
  * limit, checksums, sequence numbers, payload) is read by no step of the
- * verdict. The mask is include/npbpf/denymask.h, shared with the tests. A repeat is a frame whose masked window is equal, at the
- * same endpoint (ifindex) and hook, judged under the same
+ * verdict. The mask is include/npbpf/denymask.h, shared with the tests.
+ * A repeat is a frame whose masked window is equal, at the same endpoint
+ * (ifindex) and hook, judged under the same
  * - config revision, generation and flags: the agent bumps the revision
  *   right after every write that changes a verdict (mapsync_exec.c: the
  *   relabelled pods' moves of step 3 and of each per-pod batch, the flip,
@@ -154,12 +155,22 @@ static __always_inline __u64 deny_mwin(void *data, int form, int l4, int i)
 	return deny_word(data, form, i) & deny_mword(form, l4, i);
 }
 
+/* The frame's bytes the window of form reads (deny_form() checked them; the
+ * window's readers check again, so that the verifier need not follow the
+ * form through the caller). */
+static __always_inline int deny_window_in(void *data, void *end, int form)
+{
+	return data + (form == DENY_FORM_V4 ? 40 : 62) <= end;
+}
+
 /* The masked window of the frame differs from slot s's (0: equal). */
-static __always_inline __u64 deny_diff(void *data, int form, int l4,
+static __always_inline __u64 deny_diff(void *data, void *end, int form, int l4,
 				       const struct npbpf_deny_slot *s)
 {
 	__u64 diff = 0;
 
+	if (!deny_window_in(data, end, form))
+		return 1;
 	if (form == DENY_FORM_V4) {
 #pragma unroll
 		for (int i = 0; i < DENY_V4_WORDS; i++)
@@ -205,12 +216,15 @@ static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 
 				     __u32 idx[2], __u8 *l4)
 {
 	__u32 h, n, len = (__u32)(end - data);
+	int form;
 	__u64 hv;
 
 	if (data + 40 > end)
 		return DENY_FORM_NONE;
 	if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IP)) {
 		__u8 proto = *(__u8 *)(data + 23);
+
+		form = DENY_FORM_V4;
 
 		/* The whole transport header, as the parser needs it: a shorter
 		 * frame is its to judge (unparseable). */
@@ -229,6 +243,8 @@ static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 
 			h ^= (__u32) * (__u16 *)(data + 36) << 16;
 	} else if (*(__u16 *)(data + 12) == bpf_htons(ETH_P_IPV6) && data + 62 <= end) {
 		__u8 nh = *(__u8 *)(data + 20);
+
+		form = DENY_FORM_V6;
 
 		n = deny_l4_len(nh, l4);
 		if (!n || len < 54 + n)
@@ -249,13 +265,16 @@ static __always_inline int deny_form(void *data, void *end, __u32 ifindex, __u8 
 	hv = ((__u64)(h ^ ifindex) << 1 | hook) * 0x9e3779b97f4a7c15ull;
 	idx[0] = (__u32)(hv >> (64 - NPBPF_DENY_SLOT_BITS));
 	idx[1] = idx[0] ^ 1;
-	return *(__u16 *)(data + 12) == bpf_htons(ETH_P_IP) ? DENY_FORM_V4 : DENY_FORM_V6;
+	return form;
 }
 
-/* The first slot of this CPU's region of npbpf_deny (maps.h). */
-static __always_inline __u32 deny_region(void)
+/* Slot idx of this CPU's region of npbpf_deny (maps.h); NULL on a CPU past
+ * the map's size. */
+static __always_inline struct npbpf_deny_slot *deny_slot(__u32 idx)
 {
-	return bpf_get_smp_processor_id() * NPBPF_DENY_SLOTS;
+	__u32 key = bpf_get_smp_processor_id() * NPBPF_DENY_SLOTS + idx;
+
+	return bpf_map_lookup_elem(&npbpf_deny, &key);
 }
 
 /* Slot s holds a denial judged under cfg (reason 0: empty; another
@@ -269,12 +288,12 @@ static __always_inline int deny_slot_live(const struct npbpf_deny_slot *s,
 
 /* Slot s is the frame's cached denial at ifindex, hook, under cfg (the
  * epoch aside). */
-static __always_inline int deny_slot_hit(const struct npbpf_deny_slot *s, void *data,
+static __always_inline int deny_slot_hit(const struct npbpf_deny_slot *s, void *data, void *end,
 					 const struct deny_probe *d,
 					 const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
 {
 	return s->ifindex == ifindex && s->hook == hook && s->reason &&
-	       !deny_diff(data, d->form, d->l4, s) && s->revision == cfg->revision &&
+	       !deny_diff(data, end, d->form, d->l4, s) && s->revision == cfg->revision &&
 	       s->generation == cfg->generation && s->flags == cfg->flags;
 }
 
@@ -283,17 +302,18 @@ static __always_inline int deny_slot_hit(const struct npbpf_deny_slot *s, void *
  * one read of the config). Returns the cached drop reason, or 0 when the
  * frame must be judged; d is then what deny_insert() needs: the slot the
  * denial goes to. The first slot answers unless it holds another live
- * denial; only then is the second read (a frame inserts into its second
- * slot only when the first was live), and when both are live the frame
- * takes one of them by a bit of its hash, so two flows that share a slot
- * do not evict each other forever. The window is compared in place.
+ * denial; only then is the second read (a frame goes to its second slot
+ * only when the first was live). When both hold other live denials, the
+ * newcomer takes the set's even slot: the odd one keeps its denial, so a
+ * set shared by three flows still answers one of them. The window is
+ * compared in place.
  */
 static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_probe *d,
 				      const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
 {
 	void *data = ctx_data(c), *end = ctx_data_end(c);
 	struct npbpf_deny_slot *s;
-	__u32 *e, key, idx[2] = {0, 0}, eidx = deny_epoch_index(ifindex);
+	__u32 *e, idx[2] = {0, 0}, eidx = deny_epoch_index(ifindex);
 
 	d->idx = 0;
 	d->epoch = 0;
@@ -307,21 +327,19 @@ static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_pro
 	if (d->form == DENY_FORM_NONE)
 		return 0;
 	d->idx = idx[0];
-	key = deny_region() + idx[0];
-	s = bpf_map_lookup_elem(&npbpf_deny, &key);
+	s = deny_slot(idx[0]);
 	if (!s)
 		return 0;
-	if (!deny_slot_hit(s, data, d, cfg, ifindex, hook)) {
+	if (!deny_slot_hit(s, data, end, d, cfg, ifindex, hook)) {
 		if (!deny_slot_live(s, cfg))
 			return 0;
 		d->idx = idx[1];
-		key = deny_region() + idx[1];
-		s = bpf_map_lookup_elem(&npbpf_deny, &key);
+		s = deny_slot(idx[1]);
 		if (!s)
 			return 0;
-		if (!deny_slot_hit(s, data, d, cfg, ifindex, hook)) {
-			if (deny_slot_live(s, cfg) && (idx[1] & 1))
-				d->idx = idx[0];
+		if (!deny_slot_hit(s, data, end, d, cfg, ifindex, hook)) {
+			if (deny_slot_live(s, cfg))
+				d->idx = idx[0] & ~1u;
 			return 0;
 		}
 	}
@@ -386,10 +404,10 @@ static __always_inline void deny_insert(const struct npbpf_ctx *c, const struct 
 
 	/* The frame is still the one probed (its form, class and slots). */
 	if (deny_form(data, end, ifindex, hook, idx, &l4) != d->form || l4 != d->l4 ||
-	    (at != idx[0] && at != idx[1]) || data + 40 > end || !deny_frame_fits(data, d, p))
+	    (at != idx[0] && at != idx[1]) || !deny_window_in(data, end, d->form) ||
+	    !deny_frame_fits(data, d, p))
 		return;
-	at += deny_region();
-	s = bpf_map_lookup_elem(&npbpf_deny, &at);
+	s = deny_slot(at);
 	if (!s)
 		return;
 	s->reason = 0; /* empty until whole */

@@ -57,11 +57,12 @@
  * leave a mark TC trusts instead of judging again (xdpmark.h).
  *
  * An established packet costs config + endpoint + 1 ct lookup (2 when the
- * first key tried misses) + counters (UDP/ICMP: + the cache probe, two
- * array slots); a new TCP connection config + endpoint + probe + subject +
- * ipcache + policy (1 lookup for the usual rule forms) + counters, and a ct
- * insert and epoch bump when allowed; a repeated denial config + endpoint
- * + parse + link checks + probe + counters. The subject, ipcache and policy
+ * first key tried misses) + counters (UDP/ICMP: + the cache probe, one
+ * slot, and the epoch); a new TCP connection config + endpoint + probe +
+ * subject + ipcache + policy (1 lookup for the usual rule forms) +
+ * counters, and a ct insert and epoch bump when allowed; a repeated denial
+ * config + the probe (one slot, two when its set's first holds another
+ * denial) + epoch + counters, no endpoint and no parse. The subject, ipcache and policy
  * tables are read only for new flows, re-checks and unparseable or
  * fragmented packets. In XDP mode TC costs a metadata check per passed
  * packet.

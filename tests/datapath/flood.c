@@ -67,6 +67,7 @@ struct fl {
 	uint32_t if_s, if_v, if_o;
 	struct np_addr s4, v4, o4, w4, s6, w6;
 	uint32_t rev;
+	int cpu; /* the CPU the cache checks run on */
 };
 
 static uint64_t drops(struct fl *d, uint8_t dir, int reason)
@@ -130,20 +131,20 @@ static void deny_unmap(const struct npbpf_deny_slot *v, size_t n)
 	munmap((void *)v, (n * sizeof(*v) + 4095) & ~(size_t)4095);
 }
 
-/* Whether one of slots holds a denial that the frame pkt would hit at
- * ifindex (0: at any endpoint). */
-static bool deny_in(const struct npbpf_deny_slot *slots, size_t n, uint32_t ifindex,
+/* The index of the slot of slots that holds a denial the frame pkt would
+ * hit at ifindex (0: at any endpoint), or -1. */
+static long deny_in(const struct npbpf_deny_slot *slots, size_t n, uint32_t ifindex,
 		    const uint8_t *pkt, size_t len)
 {
 	uint64_t w[NPBPF_DENY_WORDS];
 
 	if (!deny_window(pkt, len, w))
-		return false;
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (slots[i].reason && !memcmp(w, slots[i].v, sizeof(w)) &&
 		    (!ifindex || slots[i].ifindex == ifindex))
-			return true;
-	return false;
+			return (long)i;
+	return -1;
 }
 
 /* Whether a slot of npbpf_deny, on any CPU, holds a denial that the frame
@@ -156,7 +157,7 @@ static bool deny_cached(struct fl *d, uint32_t ifindex, const uint8_t *pkt, size
 
 	if (!v)
 		return false;
-	found = deny_in(v, n, ifindex, pkt, len);
+	found = deny_in(v, n, ifindex, pkt, len) >= 0;
 	deny_unmap(v, n);
 	return found;
 }
@@ -250,26 +251,39 @@ static void fl_hit(struct fl *d)
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "policy back: a new flow denied again");
 
-	/* A bare SYN is cached; the same tuple without SYN is judged apart
-	 * (no connection, not policy). */
+	/* A bare SYN is cached; the same tuple without a bare SYN is judged
+	 * apart (no connection, not policy). Events off: the repeats are the
+	 * cache's to answer. */
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
 	f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_TCP, 443);
 	len = pkt_open(&f, pkt);
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "SYN flood: first SYN");
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "SYN flood: cached SYN");
+	tap_ok(deny_cached(d, d->if_s, pkt, len), "the SYN is cached");
 	len = pkt_fwd(&f, 0x10, pkt);
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_NO_CT,
 	       "an ACK of the same tuple: judged as what it is");
+	len = pkt_fwd(&f, 0x12, pkt);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_NO_CT,
+	       "a SYN|ACK of the cached SYN's tuple: judged as what it is");
+	len = pkt_fwd(&f, 0x03, pkt);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY,
+	       "SYN|FIN of the same tuple: a bare SYN to the verdict, the cached denial");
+	bump(d);
 }
 
-/* A fresh denied flow, cached; then, the subject hidden, the frame with
- * byte at ^= bit is judged in full (and passes) while the frame itself is
- * still answered from the cache. */
-static void fl_compared(struct fl *d, size_t at, uint8_t bit, const char *what)
+/* A fresh denied flow of family v6 ? 6 : 4 (proto), cached; then, the
+ * subject hidden, the frame with byte at ^= bit is judged in full (it
+ * passes, or the link checks drop it; no policy drop) while the frame
+ * itself is still answered from the cache. */
+static void fl_compared(struct fl *d, int v6, uint8_t proto, size_t at, uint8_t bit,
+			const char *what)
 {
-	struct flow f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_UDP, 56);
+	struct flow f = mkflow(d->h, v6 ? &d->s6 : &d->s4, v6 ? &d->w6 : &d->w4, proto, 56);
 	struct npbpf_subject subj;
 	uint8_t pkt[PKT_CAP];
 	size_t len = pkt_open(&f, pkt);
+	uint64_t before;
 
 	fill_config(d->h->skel, d->rev, 0, 0, 0);
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "a fresh flow denied");
@@ -277,7 +291,9 @@ static void fl_compared(struct fl *d, size_t at, uint8_t bit, const char *what)
 		return;
 	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "its repeat from the cache");
 	pkt[at] ^= bit;
-	tap_ok(run_pkt(d->h, H_FROM, d->if_s, pkt, len).pass == 1,
+	before = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY);
+	run_pkt(d->h, H_FROM, d->if_s, pkt, len);
+	tap_ok(drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY) == before,
 	       "%s: not the cached frame, judged in full", what);
 	subject_back(d, &subj);
 }
@@ -339,11 +355,26 @@ static void fl_window(struct fl *d)
 	/* Bits the window compares, one fresh flow each (a judged packet that
 	 * passes opens an entry, which bumps the epoch: no cached denial of
 	 * the endpoint would be believed after it). */
-	fl_compared(d, 6, 0x02, "another source MAC");
-	fl_compared(d, 0, 0x01, "another destination MAC");
-	fl_compared(d, 14 + 6, 0x20, "the fragment bit set (a first fragment)");
-	fl_compared(d, 14 + 6, 0x80, "the reserved fragment bit set");
-	fl_compared(d, 14 + 20 + 3, 0x01, "another destination port");
+	fl_compared(d, 0, IPPROTO_UDP, 6, 0x02, "another source MAC");
+	fl_compared(d, 0, IPPROTO_UDP, 0, 0x01, "another destination MAC");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 6, 0x20, "the fragment bit set (a first fragment)");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 6, 0x80, "the reserved fragment bit set");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 20 + 1, 0x01, "another source port");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 20 + 3, 0x01, "another destination port");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 12 + 3, 0x01, "another source address");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 16 + 3, 0x01, "another destination address");
+	fl_compared(d, 0, IPPROTO_UDP, 14 + 9, 0x10 ^ 0x11, "TCP for UDP (protocol byte)");
+	fl_compared(d, 0, IPPROTO_ICMP, 14 + 20 + 4, 0x01, "ICMP: another echo identifier");
+	fl_compared(d, 0, IPPROTO_ICMP, 14 + 20 + 0, 0x08 ^ 0x0d, "ICMP: timestamp for echo");
+	fl_compared(d, 0, IPPROTO_ICMP, 14 + 20 + 1, 0x01, "ICMP: another code");
+	fl_compared(d, 1, IPPROTO_UDP, 6, 0x02, "IPv6: another source MAC");
+	fl_compared(d, 1, IPPROTO_UDP, 14 + 8 + 15, 0x01, "IPv6: another source address");
+	fl_compared(d, 1, IPPROTO_UDP, 14 + 24 + 15, 0x01, "IPv6: another destination address");
+	fl_compared(d, 1, IPPROTO_UDP, 14 + 24, 0x80, "IPv6: another destination prefix");
+	fl_compared(d, 1, IPPROTO_UDP, 14 + 40 + 1, 0x01, "IPv6: another source port");
+	fl_compared(d, 1, IPPROTO_UDP, 14 + 40 + 3, 0x01, "IPv6: another destination port");
+	fl_compared(d, 1, IPPROTO_ICMP, 14 + 40 + 4, 0x01, "ICMPv6: another echo identifier");
+	fl_compared(d, 1, IPPROTO_ICMP, 14 + 40 + 0, 0x80 ^ 0x81, "ICMPv6: echo reply for request");
 }
 
 /* A conntrack entry created on the endpoint reaches a cached denial of the
@@ -360,6 +391,9 @@ static void fl_ct(struct fl *d)
 	in.sport = out.dport;
 	in.dport = out.sport;
 	len = pkt_open(&in, pkt);
+	/* Events off: the repeat is the cache's to answer, and so is the
+	 * reply below but for the conntrack epoch. */
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY,
 	       "the world -> server, denied by its ingress");
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY, "again, from the cache");
@@ -370,6 +404,7 @@ static void fl_ct(struct fl *d)
 	len = pkt_reply(&out, 0, pkt);
 	expect(d->h, H_TO, d->if_v, pkt, len, 1, NPBPF_ALLOW_CT,
 	       "the cached tuple now passes as the flow's reply (same revision)");
+	bump(d);
 }
 
 /* Spoofed and not-own packets neither insert nor hit; one pod's cache
@@ -424,23 +459,45 @@ static void fl_spoof(struct fl *d)
 	       "sender's flow to the same port still passes");
 }
 
+/* Sender's endpoint record removed behind the datapath's back: a judged
+ * packet of sender is dropped for having no endpoint (opening nothing, so
+ * no conntrack epoch moves), a cached denial still drops for policy. */
+static bool endpoint_hide(struct fl *d, struct npbpf_endpoint *ep)
+{
+	if (bpf_map__lookup_elem(d->h->skel->maps.npbpf_endpoint, &d->if_s, sizeof(d->if_s), ep,
+				 sizeof(*ep), 0) ||
+	    bpf_map__delete_elem(d->h->skel->maps.npbpf_endpoint, &d->if_s, sizeof(d->if_s), 0)) {
+		tap_ok(false, "sender's endpoint record removed");
+		return false;
+	}
+	return true;
+}
+
+static void endpoint_back(struct fl *d, const struct npbpf_endpoint *ep)
+{
+	bpf_map__update_elem(d->h->skel->maps.npbpf_endpoint, &d->if_s, sizeof(d->if_s), ep,
+			     sizeof(*ep), BPF_ANY);
+	bump(d);
+}
+
 /* Many denied flows at once, each cached: 400 datagrams of sender to as
- * many ports, all denied, and then (nearly) all of them in the cache. The
- * sets of two slots lose a flow only where three share a set (about 2.5
- * of 400 expected); one slot per set would lose about 20, the old 256
- * slots more than a third. */
+ * many ports, all denied; then, sender's endpoint hidden, (nearly) all of
+ * them answered from the cache, from this CPU's region. The sets of two
+ * slots lose a flow only where three share a set (about 2.5 of 400
+ * expected); one slot per set loses about 20, the old 256 slots more than
+ * a third. */
 static void fl_many(struct fl *d)
 {
 	enum { N = 400 };
-	uint8_t pkt[N][PKT_CAP];
+	static uint8_t pkt[N][PKT_CAP];
 	size_t len[N], n;
 	const struct npbpf_deny_slot *v;
-	uint64_t before = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY);
-	int dropped = 0, cached = 0;
+	uint64_t before = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY), hits, misses;
+	int dropped = 0, cached = 0, here = 0;
+	struct npbpf_endpoint ep;
 	uint32_t lcg = 12345;
 
 	fill_config(d->h->skel, d->rev, 0, 0, 0);
-
 	for (int i = 0; i < N; i++) {
 		struct flow f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_UDP, (uint16_t)(20000 + i));
 		struct outcome o;
@@ -449,20 +506,60 @@ static void fl_many(struct fl *d)
 		 * more evenly than real clients' do. */
 		lcg = lcg * 1103515245u + 12345u;
 		f.sport = (uint16_t)(1024 + (lcg >> 16) % 60000);
-
 		len[i] = pkt_open(&f, pkt[i]);
 		o = run_pkt(d->h, H_FROM, d->if_s, pkt[i], len[i]);
 		dropped += o.pass == 0;
 	}
 	v = deny_map(d, &n);
-	for (int i = 0; v && i < N; i++)
-		cached += deny_in(v, n, d->if_s, pkt[i], len[i]);
+	for (int i = 0; v && i < N; i++) {
+		long at = deny_in(v, n, d->if_s, pkt[i], len[i]);
+
+		cached += at >= 0;
+		here += at >= (long)d->cpu * NPBPF_DENY_SLOTS &&
+			at < (long)(d->cpu + 1) * NPBPF_DENY_SLOTS;
+	}
 	if (v)
 		deny_unmap(v, n);
 	tap_ok(dropped == N && drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY) == before + N &&
-		       cached >= N - 8,
-	       "%d denied flows at once: %d dropped for policy, %d of them cached", N, dropped,
-	       cached);
+		       cached >= N - 8 && here == cached,
+	       "%d denied flows at once: %d dropped for policy, %d of them cached, %d in the "
+	       "region of CPU %d",
+	       N, dropped, cached, here, d->cpu);
+
+	if (!endpoint_hide(d, &ep))
+		return;
+	before = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY);
+	misses = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_NO_ENDPOINT);
+	for (int i = 0; i < N; i++)
+		run_pkt(d->h, H_FROM, d->if_s, pkt[i], len[i]);
+	hits = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_POLICY) - before;
+	misses = drops(d, NPBPF_DIR_EGRESS, NPBPF_DROP_NO_ENDPOINT) - misses;
+	tap_ok(hits >= N - 8 && hits + misses == N,
+	       "the %d again, endpoint hidden: %llu answered from the cache, %llu judged (no "
+	       "endpoint)",
+	       N, (unsigned long long)hits, (unsigned long long)misses);
+	endpoint_back(d, &ep);
+}
+
+/* What ICMP the cache holds: a denied echo request is cached; an error is
+ * never (its verdict reads the quoted packet), however often it is sent. */
+static void fl_icmp(struct fl *d)
+{
+	struct flow f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_ICMP, 0);
+	struct pkt_spec e;
+	uint8_t pkt[PKT_CAP];
+	size_t len = pkt_open(&f, pkt);
+
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "echo request denied");
+	tap_ok(deny_cached(d, d->if_s, pkt, len), "the echo request is cached");
+	spec_for(&e, &f, false, 0);
+	e.icmp_type = 3; /* destination unreachable, port: quoting nothing known */
+	e.icmp_code = 3;
+	len = pkt_build(&e, pkt, sizeof(pkt));
+	run_pkt(d->h, H_FROM, d->if_s, pkt, len);
+	run_pkt(d->h, H_FROM, d->if_s, pkt, len);
+	tap_ok(!deny_cached(d, 0, pkt, len), "an ICMP error is never cached");
 	bump(d);
 }
 
@@ -724,9 +821,12 @@ void flood_run(struct harness *h)
 	/* The cache and the event bucket are per CPU: stay on one. */
 	CPU_ZERO(&one);
 	sched_getaffinity(0, sizeof(saved), &saved);
-	for (int c = 0; c < CPU_SETSIZE; c++) {
+	/* The last CPU allowed: on a machine of more than one, not the first
+	 * region of the cache. */
+	for (int c = CPU_SETSIZE - 1; c >= 0; c--) {
 		if (CPU_ISSET(c, &saved)) {
 			CPU_SET(c, &one);
+			d.cpu = c;
 			break;
 		}
 	}
@@ -736,6 +836,7 @@ void flood_run(struct harness *h)
 	fl_ct(&d);
 	fl_spoof(&d);
 	fl_many(&d);
+	fl_icmp(&d);
 	fl_epcnt(&d);
 	sched_setaffinity(0, sizeof(saved), &saved);
 	fl_xdp_veth(&d);

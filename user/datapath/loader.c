@@ -160,7 +160,7 @@ static int open_object(struct loader *l, const struct loader_opts *opts)
 	struct bpf_program *prog;
 	struct bpf_object *obj;
 	char path[4096];
-	int err;
+	int err, ncpu;
 
 	l->skel = npbpf_bpf__open();
 	if (!l->skel) {
@@ -185,8 +185,12 @@ static int open_object(struct loader *l, const struct loader_opts *opts)
 			return err;
 		existed[m] = !access(path, F_OK);
 	}
-	err = bpf_map__set_max_entries(l->skel->maps.npbpf_deny,
-				       npbpf_deny_entries(libbpf_num_possible_cpus()));
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 0) {
+		log_error("counting the possible CPUs: %s", strerror(-ncpu));
+		return ncpu;
+	}
+	err = bpf_map__set_max_entries(l->skel->maps.npbpf_deny, npbpf_deny_entries(ncpu));
 	if (err)
 		return err;
 	bpf_object__for_each_program(prog, obj) {
