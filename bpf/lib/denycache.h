@@ -27,10 +27,14 @@
  * - conntrack epoch of the endpoint (npbpf_ctepoch[ifindex % 1024]): an
  *   entry created in the endpoint's map can make a denied tuple pass (the
  *   pod answers a flow its peer opened on the same port pair). decide()
- *   and pending_decide() bump the epoch after every insert, and a
- *   cacheable packet reads it before it is judged, so a denial cached
- *   while an entry was being created is never believed. Endpoints sharing
- *   an epoch only cost each other misses.
+ *   and pending_decide() bump the epoch after every insert, and the probe
+ *   reads it at the top of the program, before the packet is judged, so
+ *   a denial cached while an entry was being created is never believed.
+ *   Next to it a mark says a denial was cached at that epoch; while there
+ *   is none (a pod nobody is being denied to or from, or whose last
+ *   denial predates its last new flow) the probe reads nothing else: its
+ *   allowed datagrams pay one array read. Endpoints sharing an epoch only
+ *   cost each other misses.
  * What it stores is what judging the frame again would answer: a slot is
  * found only by a frame equal in every bit the verdict depends on.
  *
@@ -100,15 +104,16 @@ enum deny_form {
 	DENY_FORM_V6 = 2,
 };
 
-/* A packet's probe: the slot its denial would go to, its form and
- * transport class (which mask), and the endpoint's conntrack epoch before
- * the packet was judged (what an insert is stamped with). */
+/* A packet's probe: whether its verdict may go to the cache (form: NONE
+ * never, ANY when the insert is to work out the form) and the endpoint's
+ * conntrack epoch before the packet was judged (what an insert is stamped
+ * with). */
 struct deny_probe {
-	__u32 idx;
 	__u32 epoch;
 	__u8 form;
-	__u8 l4; /* enum npbpf_deny_l4 */
 };
+
+#define DENY_FORM_ANY 3
 
 static __always_inline __u32 deny_epoch_index(__u32 ifindex)
 {
@@ -119,10 +124,10 @@ static __always_inline __u32 deny_epoch_index(__u32 ifindex)
 static __always_inline void deny_ct_created(__u32 ifindex)
 {
 	__u32 idx = deny_epoch_index(ifindex);
-	__u32 *e = bpf_map_lookup_elem(&npbpf_ctepoch, &idx);
+	struct npbpf_ctepoch *e = bpf_map_lookup_elem(&npbpf_ctepoch, &idx);
 
 	if (e)
-		__sync_fetch_and_add(e, 1);
+		__sync_fetch_and_add(&e->epoch, 1);
 }
 
 /* Words of the window per form. */
@@ -286,80 +291,64 @@ static __always_inline int deny_slot_live(const struct npbpf_deny_slot *s,
 	       s->flags == cfg->flags;
 }
 
-/* Slot s is the frame's cached denial at ifindex, hook, under cfg (the
- * epoch aside). */
-static __always_inline int deny_slot_hit(const struct npbpf_deny_slot *s, void *data, void *end,
-					 const struct deny_probe *d,
-					 const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
+/* Slot s holds the denial of the frame (its form and class) at ifindex,
+ * hook, under cfg (the epoch aside). */
+static __always_inline int deny_slot_same(const struct npbpf_deny_slot *s, void *data, void *end,
+					  int form, int l4, const struct npbpf_config *cfg,
+					  __u32 ifindex, __u8 hook)
 {
 	return s->ifindex == ifindex && s->hook == hook && s->reason &&
-	       !deny_diff(data, end, d->form, d->l4, s) && s->revision == cfg->revision &&
+	       !deny_diff(data, end, form, l4, s) && s->revision == cfg->revision &&
 	       s->generation == cfg->generation && s->flags == cfg->flags;
 }
 
 /*
  * Probes for the frame at endpoint ifindex, hook, under cfg (the packet's
  * one read of the config). Returns the cached drop reason, or 0 when the
- * frame must be judged; d is then what deny_insert() needs: the slot the
- * denial goes to. The first slot answers unless it holds another live
- * denial; only then is the second read (a frame goes to its second slot
- * only when the first was live). When both hold other live denials, the
- * newcomer takes the set's even slot: the odd one keeps its denial, so a
- * set shared by three flows still answers one of them. The window is
- * compared in place.
+ * frame must be judged; d is then what deny_insert() needs. Reads the
+ * endpoint's conntrack epoch first: while no denial was cached at this
+ * epoch (the endpoint's allowed traffic, mostly) nothing else is read.
+ * Then the set's first slot answers unless it holds another live denial;
+ * only then is the second read (deny_insert() puts a frame there only
+ * when the first was live). The window is compared in place.
  */
 static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_probe *d,
 				      const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
 {
 	void *data = ctx_data(c), *end = ctx_data_end(c);
+	__u32 idx[2] = {0, 0}, eidx = deny_epoch_index(ifindex);
+	struct npbpf_ctepoch *e;
 	struct npbpf_deny_slot *s;
-	__u32 *e, idx[2] = {0, 0}, eidx = deny_epoch_index(ifindex);
+	__u8 l4 = 0;
+	int form;
 
-	d->idx = 0;
 	d->epoch = 0;
-	d->l4 = 0;
 	d->form = DENY_FORM_NONE;
 	/* A tag in skb metadata is the full path's to judge (from pods: a
 	 * VLAN drop), and such a frame is never cached. */
 	if (ctx_vlan_meta(c))
 		return 0;
-	d->form = deny_form(data, end, ifindex, hook, idx, &d->l4);
-	if (d->form == DENY_FORM_NONE)
+	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
+	if (!e)
+		return 0; /* never: eidx is in range */
+	d->epoch = *(volatile __u32 *)&e->epoch;
+	d->form = DENY_FORM_ANY;
+	if (*(volatile __u32 *)&e->denied != d->epoch + 1)
 		return 0;
-	d->idx = idx[0];
+	form = deny_form(data, end, ifindex, hook, idx, &l4);
+	if (form == DENY_FORM_NONE)
+		return 0;
 	s = deny_slot(idx[0]);
 	if (!s)
 		return 0;
-	if (!deny_slot_hit(s, data, end, d, cfg, ifindex, hook)) {
+	if (!deny_slot_same(s, data, end, form, l4, cfg, ifindex, hook)) {
 		if (!deny_slot_live(s, cfg))
 			return 0;
-		d->idx = idx[1];
 		s = deny_slot(idx[1]);
-		if (!s)
+		if (!s || !deny_slot_same(s, data, end, form, l4, cfg, ifindex, hook))
 			return 0;
-		if (!deny_slot_hit(s, data, end, d, cfg, ifindex, hook)) {
-			if (deny_slot_live(s, cfg))
-				d->idx = idx[0] & ~1u;
-			return 0;
-		}
 	}
-	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
-	if (!e || s->epoch != *(volatile __u32 *)e)
-		return 0;
-	return s->reason;
-}
-
-/* Before a cacheable packet is judged: the endpoint's conntrack epoch, what
- * its denial will be stamped with. Read before the judgement: a conntrack
- * insert racing with this packet bumps it after inserting, so an older
- * epoch is never stamped on a verdict that saw no entry where one now
- * exists. */
-static __always_inline void deny_epoch_read(struct deny_probe *d, __u32 ifindex)
-{
-	__u32 *e, eidx = deny_epoch_index(ifindex);
-
-	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
-	d->epoch = e ? *(volatile __u32 *)e : 0; /* never NULL: eidx is in range */
+	return s->epoch == d->epoch ? s->reason : 0;
 }
 
 /* Whether a verdict may be cached (see the top of this file). */
@@ -369,56 +358,83 @@ static __always_inline int deny_cacheable(int r)
 }
 
 /*
- * Whether the frame at data is what the probe's form and class say, as
- * the parse p read it: IPv4 without options, IPv6 with the transport
- * header next, the protocol the parser judged, and for ICMPv6 no ND or MLD
- * message (judged by hop limit and payload).
+ * Whether the frame at data is what its form and class say, as the parse p
+ * read it: IPv4 without options, IPv6 with the transport header next, the
+ * protocol the parser judged, and for ICMPv6 no ND or MLD message (judged
+ * by hop limit and payload).
  */
-static __always_inline int deny_frame_fits(void *data, const struct deny_probe *d,
+static __always_inline int deny_frame_fits(void *data, int form, __u8 l4,
 					   const struct npbpf_pkt *p)
 {
-	__u8 proto = p->t.proto, l4;
+	__u8 proto = p->t.proto, pl4;
 
-	if (!deny_l4_len(proto, &l4) || l4 != d->l4)
+	if (!deny_l4_len(proto, &pl4) || pl4 != l4)
 		return 0;
-	if (d->form == DENY_FORM_V4)
+	if (form == DENY_FORM_V4)
 		return *(__u8 *)(data + 14) == 0x45 && *(__u8 *)(data + 23) == proto &&
 		       p->t.family == NPBPF_FAMILY_V4;
-	if (d->form != DENY_FORM_V6 || (*(__u8 *)(data + 14) & 0xf0) != 0x60 ||
+	if (form != DENY_FORM_V6 || (*(__u8 *)(data + 14) & 0xf0) != 0x60 ||
 	    *(__u8 *)(data + 20) != proto || p->t.family != NPBPF_FAMILY_V6)
 		return 0;
 	return proto != NPBPF_PROTO_ICMPV6 || p->icmp_type < NPBPF_ICMP6_MLD_QUERY ||
 	       p->icmp_type > NPBPF_ICMP6_MLD2_REPORT;
 }
 
+/*
+ * The slot of the frame's set its denial goes to: the one that already
+ * holds the frame (with an older epoch), else the first that holds no live
+ * denial; when both hold other live denials, the set's even slot, so the
+ * odd one keeps its denial and a set shared by three flows still answers
+ * one of them.
+ */
+static __always_inline struct npbpf_deny_slot *
+deny_slot_for(void *data, void *end, int form, __u8 l4, const __u32 idx[2],
+	      const struct npbpf_config *cfg, __u32 ifindex, __u8 hook)
+{
+	struct npbpf_deny_slot *s0 = deny_slot(idx[0]), *s1;
+
+	if (!s0)
+		return NULL;
+	if (!deny_slot_live(s0, cfg) || deny_slot_same(s0, data, end, form, l4, cfg, ifindex, hook))
+		return s0;
+	s1 = deny_slot(idx[1]);
+	if (!s1)
+		return NULL;
+	if (!deny_slot_live(s1, cfg) || deny_slot_same(s1, data, end, form, l4, cfg, ifindex, hook))
+		return s1;
+	return idx[0] & 1 ? s1 : s0;
+}
+
 /* Remembers the drop r (negative) of the probed frame, whose parse is p,
- * on this CPU, in the slot the probe chose. */
+ * on this CPU, and that the endpoint has a denial cached at its epoch. */
 static __always_inline void deny_insert(const struct npbpf_ctx *c, const struct deny_probe *d,
 					const struct npbpf_pkt *p, const struct npbpf_config *cfg,
 					__u32 ifindex, __u8 hook, int r)
 {
 	void *data = ctx_data(c), *end = ctx_data_end(c);
+	__u32 idx[2] = {0, 0}, eidx = deny_epoch_index(ifindex);
 	struct npbpf_deny_slot *s;
-	__u32 idx[2] = {0, 0}, at = d->idx;
+	struct npbpf_ctepoch *e;
 	__u8 l4 = 0;
+	int form;
 
-	/* The frame is still the one probed (its form, class and slots). */
-	if (deny_form(data, end, ifindex, hook, idx, &l4) != d->form || l4 != d->l4 ||
-	    (at != idx[0] && at != idx[1]) || !deny_window_in(data, end, d->form) ||
-	    !deny_frame_fits(data, d, p))
+	form = deny_form(data, end, ifindex, hook, idx, &l4);
+	if (form == DENY_FORM_NONE || !deny_window_in(data, end, form) ||
+	    !deny_frame_fits(data, form, l4, p))
 		return;
-	s = deny_slot(at);
-	if (!s)
+	s = deny_slot_for(data, end, form, l4, idx, cfg, ifindex, hook);
+	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
+	if (!s || !e)
 		return;
 	s->reason = 0; /* empty until whole */
-	if (d->form == DENY_FORM_V4) {
+	if (form == DENY_FORM_V4) {
 #pragma unroll
 		for (int i = 0; i < NPBPF_DENY_WORDS; i++)
-			s->v[i] = i < DENY_V4_WORDS ? deny_mwin(data, DENY_FORM_V4, d->l4, i) : 0;
+			s->v[i] = i < DENY_V4_WORDS ? deny_mwin(data, DENY_FORM_V4, l4, i) : 0;
 	} else {
 #pragma unroll
 		for (int i = 0; i < NPBPF_DENY_WORDS; i++)
-			s->v[i] = deny_mwin(data, DENY_FORM_V6, d->l4, i);
+			s->v[i] = deny_mwin(data, DENY_FORM_V6, l4, i);
 	}
 	s->ifindex = ifindex;
 	s->hook = hook;
@@ -427,6 +443,11 @@ static __always_inline void deny_insert(const struct npbpf_ctx *c, const struct 
 	s->flags = cfg->flags;
 	s->epoch = d->epoch;
 	s->reason = (__u8)-r;
+	/* Probes of the endpoint read slots again. Racing CPUs may write an
+	 * older epoch's mark: their probes then skip the cache (judged in
+	 * full) until the next insert writes it again; a hit still needs the
+	 * slot's own epoch to be the current one. */
+	e->denied = d->epoch + 1;
 }
 
 #endif /* NPBPF_BPF_DENYCACHE_H */

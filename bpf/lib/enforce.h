@@ -581,9 +581,9 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 		return r;
 	if (r > 0)
 		return pass(st, NPBPF_POLICY_NONE, NPBPF_ALLOW_CONTROL);
+	/* The probe read the endpoint's conntrack epoch before this packet
+	 * was judged (denycache.h): what a denial of it is stamped with. */
 	cache = d->form != DENY_FORM_NONE && !pending && deny_cache_applies(st, parsed);
-	if (cache)
-		deny_epoch_read(d, st->ifindex);
 	/*
 	 * CLOCK_MONOTONIC at tick resolution (1-10 ms), read here: every use
 	 * of now below is a timeout or an age in seconds, a once-a-second

@@ -180,15 +180,20 @@ struct {
 } npbpf_deny SEC(".maps");
 
 /* Conntrack epochs: bumped whenever a hook creates a conntrack entry in the
- * map of an endpoint whose ifindex falls on the slot (denycache.h says why).
- * Shared by all CPUs: written once per new allowed flow, read per cached
- * denial. */
+ * map of an endpoint whose ifindex falls on the slot; and whether a denial
+ * was cached since (denycache.h says why). Shared by all CPUs: the epoch
+ * written once per new allowed flow, denied once per cached denial, both
+ * read per probed packet. */
 #define NPBPF_CT_EPOCHS 1024 /* power of two */
+struct npbpf_ctepoch {
+	__u32 epoch;
+	__u32 denied; /* epoch + 1 when a denial was cached at epoch */
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NPBPF_CT_EPOCHS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct npbpf_ctepoch);
 } npbpf_ctepoch SEC(".maps");
 
 /* The secret of the XDP-to-TC mark (xdpmark.h), drawn by the first XDP
