@@ -162,6 +162,19 @@ static bool deny_cached(struct fl *d, uint32_t ifindex, const uint8_t *pkt, size
 	return found;
 }
 
+/* Whether the conntrack epoch of endpoint ifindex is marked as having a
+ * denial cached at it (npbpf_ctepoch: {epoch, denied = epoch + 1}); -1 when
+ * it cannot be read. */
+static int deny_marked(struct fl *d, uint32_t ifindex)
+{
+	uint32_t key = ifindex % 1024, v[2];
+
+	if (bpf_map__lookup_elem(d->h->skel->maps.npbpf_ctepoch, &key, sizeof(key), v, sizeof(v),
+				 0))
+		return -1;
+	return v[1] == v[0] + 1;
+}
+
 static int ep_get(struct fl *d, uint32_t ifindex, struct npbpf_ep_counters *c)
 {
 	return counters_endpoint(bpf_map__fd(d->h->skel->maps.npbpf_epcnt),
@@ -398,9 +411,13 @@ static void fl_ct(struct fl *d)
 	       "the world -> server, denied by its ingress");
 	expect(d->h, H_TO, d->if_v, pkt, len, 0, NPBPF_DROP_POLICY, "again, from the cache");
 	tap_ok(deny_cached(d, d->if_v, pkt, len), "cached at server's veth");
+	tap_ok(deny_marked(d, d->if_v) == 1,
+	       "server's epoch is marked: a denial was cached at it (probes read slots)");
 	len = pkt_open(&out, pkt);
 	expect(d->h, H_FROM, d->if_v, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
 	       "server opens a flow on the same port pair");
+	tap_ok(deny_marked(d, d->if_v) == 0,
+	       "the new entry moved server's epoch past the mark (probes read no slot)");
 	len = pkt_reply(&out, 0, pkt);
 	expect(d->h, H_TO, d->if_v, pkt, len, 1, NPBPF_ALLOW_CT,
 	       "the cached tuple now passes as the flow's reply (same revision)");
