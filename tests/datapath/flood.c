@@ -5,14 +5,20 @@
  *    from this CPU's slot, counted and reported as the drop it was; a
  *    revision bump reaches it at once; a conntrack entry created on the
  *    endpoint (the pod answers a flow opened on the same port pair) makes
- *    the cached tuple pass; spoofed packets and packets that are not the
- *    pod's own neither insert nor hit; two pods' flows do not meet;
+ *    the cached tuple pass, and moves the endpoint's epoch past the mark
+ *    that makes probes read slots; spoofed packets and packets that are
+ *    not the pod's own neither insert nor hit; two pods' flows do not
+ *    meet; every bit the verdict reads is compared (MACs, addresses,
+ *    ports, fragment bits, ICMP type/code/identifier, IPv4 and IPv6);
+ *    400 denied flows are cached at once, in this CPU's region, and
+ *    answered; ICMP errors are never cached;
  *  - per-endpoint counters (npbpf_epcnt and its overflow), through the
  *    reader status and the agent use (counters.h);
  *  - XDP mode judges once (bpf/lib/xdpmark.h): on a real veth with XDP and
  *    TC attached, a frame XDP passed is counted once and TC ran without
  *    judging it; without XDP, TC judges.
- * The cache is per CPU: the checks that look at it run pinned to one CPU.
+ * The cache is per CPU: the checks that look at it run pinned to one CPU,
+ * the last one allowed (not the first region of the map).
  */
 #include "harness.h"
 #include "loader.h"
