@@ -99,9 +99,10 @@
 #include "parse.h"
 
 enum deny_form {
-	DENY_FORM_NONE = 0,
+	DENY_FORM_NONE = 0, /* never cached */
 	DENY_FORM_V4 = 1,
 	DENY_FORM_V6 = 2,
+	DENY_FORM_ANY = 3, /* not worked out yet: deny_insert() does */
 };
 
 /* A packet's probe: whether its verdict may go to the cache (form: NONE
@@ -113,7 +114,6 @@ struct deny_probe {
 	__u8 form;
 };
 
-#define DENY_FORM_ANY 3
 
 static __always_inline __u32 deny_epoch_index(__u32 ifindex)
 {
