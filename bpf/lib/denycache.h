@@ -130,9 +130,6 @@ static __always_inline void deny_ct_created(__u32 ifindex)
 		__sync_fetch_and_add(&e->epoch, 1);
 }
 
-/* Words of the window per form. */
-#define DENY_V4_WORDS 5
-
 /* The window's word i of a frame of form at data. deny_form() checked the
  * frame holds the whole window (IPv4: 40 bytes, IPv6: 62). */
 static __always_inline __u64 deny_word(void *data, int form, int i)
@@ -148,7 +145,7 @@ static __always_inline __u64 deny_mword(int form, int l4, int i)
 {
 	int v6 = form == DENY_FORM_V6;
 
-	if (i < (v6 ? NPBPF_DENY_WORDS - 1 : DENY_V4_WORDS - 1))
+	if (i < (v6 ? NPBPF_DENY_WORDS : NPBPF_DENY_V4_WORDS) - 1)
 		return npbpf_deny_mask_word(v6, NPBPF_DENY_L4_PORTS, i);
 	return l4 == NPBPF_DENY_L4_ICMP ? npbpf_deny_mask_word(v6, NPBPF_DENY_L4_ICMP, i)
 					: npbpf_deny_mask_word(v6, NPBPF_DENY_L4_PORTS, i);
@@ -178,7 +175,7 @@ static __always_inline __u64 deny_diff(void *data, void *end, int form, int l4,
 		return 1;
 	if (form == DENY_FORM_V4) {
 #pragma unroll
-		for (int i = 0; i < DENY_V4_WORDS; i++)
+		for (int i = 0; i < NPBPF_DENY_V4_WORDS; i++)
 			diff |= deny_mwin(data, form, l4, i) ^ s->v[i];
 		return diff; /* a v6 slot differs in the ethertype (word 1) */
 	}
@@ -297,9 +294,8 @@ static __always_inline int deny_slot_same(const struct npbpf_deny_slot *s, void 
 					  int form, int l4, const struct npbpf_config *cfg,
 					  __u32 ifindex, __u8 hook)
 {
-	return s->ifindex == ifindex && s->hook == hook && s->reason &&
-	       !deny_diff(data, end, form, l4, s) && s->revision == cfg->revision &&
-	       s->generation == cfg->generation && s->flags == cfg->flags;
+	return s->ifindex == ifindex && s->hook == hook && deny_slot_live(s, cfg) &&
+	       !deny_diff(data, end, form, l4, s);
 }
 
 /*
@@ -430,7 +426,7 @@ static __always_inline void deny_insert(const struct npbpf_ctx *c, const struct 
 	if (form == DENY_FORM_V4) {
 #pragma unroll
 		for (int i = 0; i < NPBPF_DENY_WORDS; i++)
-			s->v[i] = i < DENY_V4_WORDS ? deny_mwin(data, DENY_FORM_V4, l4, i) : 0;
+			s->v[i] = i < NPBPF_DENY_V4_WORDS ? deny_mwin(data, DENY_FORM_V4, l4, i) : 0;
 	} else {
 #pragma unroll
 		for (int i = 0; i < NPBPF_DENY_WORDS; i++)

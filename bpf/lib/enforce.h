@@ -61,10 +61,10 @@
  * slot, and the epoch); a new TCP connection config + endpoint + probe +
  * subject + ipcache + policy (1 lookup for the usual rule forms) +
  * counters, and a ct insert and epoch bump when allowed; a repeated denial
- * config + the probe (one slot, two when its set's first holds another
- * denial) + epoch + counters, no endpoint and no parse. The subject, ipcache and policy
- * tables are read only for new flows, re-checks and unparseable or
- * fragmented packets. In XDP mode TC costs a metadata check per passed
+ * config + epoch + the probe (one slot, two when its set's first holds
+ * another denial) + counters, no endpoint and no parse. The subject,
+ * ipcache and policy tables are read only for new flows, re-checks and
+ * unparseable or fragmented packets. In XDP mode TC costs a metadata check per passed
  * packet.
  *
  * Functions return 0 (pass, with st->policy/rule saying what to charge) or a

@@ -179,16 +179,9 @@ struct {
 	__type(value, struct npbpf_deny_slot);
 } npbpf_deny SEC(".maps");
 
-/* Conntrack epochs: bumped whenever a hook creates a conntrack entry in the
- * map of an endpoint whose ifindex falls on the slot; and whether a denial
- * was cached since (denycache.h says why). Shared by all CPUs: the epoch
- * written once per new allowed flow, denied once per cached denial, both
- * read per probed packet. */
-#define NPBPF_CT_EPOCHS 1024 /* power of two */
-struct npbpf_ctepoch {
-	__u32 epoch;
-	__u32 denied; /* epoch + 1 when a denial was cached at epoch */
-};
+/* Conntrack epochs (struct npbpf_ctepoch, datapath.h; denycache.h says
+ * why). Shared by all CPUs: the epoch written once per new allowed flow,
+ * denied once per cached denial, both read per probed packet. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NPBPF_CT_EPOCHS);

@@ -326,6 +326,15 @@ struct npbpf_deny_slot {
 };
 _Static_assert(sizeof(struct npbpf_deny_slot) == 96, "deny slot layout");
 
+/* Conntrack epochs, npbpf_ctepoch[ifindex % NPBPF_CT_EPOCHS]: bumped
+ * whenever a hook creates a conntrack entry in the map of an endpoint whose
+ * ifindex falls on the slot; and whether a denial was cached since. */
+#define NPBPF_CT_EPOCHS 1024 /* power of two */
+struct npbpf_ctepoch {
+	__u32 epoch;
+	__u32 denied; /* epoch + 1 when a denial was cached at epoch */
+};
+
 /* The cache's memory is bounded: on a machine with more possible CPUs
  * than fit, the CPUs past the bound cache nothing (their lookups miss). */
 #define NPBPF_DENY_MAX_BYTES (64u << 20)

@@ -15,7 +15,8 @@
 
 #include <linux/types.h>
 
-#define NPBPF_DENY_WORDS 8 /* the window: 8 8-byte words (IPv4 uses 5) */
+#define NPBPF_DENY_WORDS 8    /* the window: 8 8-byte words */
+#define NPBPF_DENY_V4_WORDS 5 /* of which IPv4 uses the first 5 */
 
 enum npbpf_deny_l4 {
 	NPBPF_DENY_L4_ICMP = 0,	 /* ICMP, ICMPv6: type, code, identifier */

@@ -97,7 +97,7 @@ static bool deny_window(const uint8_t *pkt, size_t len, uint64_t *w)
 		return false;
 	if (pkt[12] == 0x08 && pkt[13] == 0x00) {
 		at = v4;
-		n = 5;
+		n = NPBPF_DENY_V4_WORDS;
 		is6 = 0;
 		proto = pkt[23];
 	} else if (pkt[12] == 0x86 && pkt[13] == 0xdd && len >= 62) {
@@ -169,16 +169,16 @@ static bool deny_cached(struct fl *d, uint32_t ifindex, const uint8_t *pkt, size
 }
 
 /* Whether the conntrack epoch of endpoint ifindex is marked as having a
- * denial cached at it (npbpf_ctepoch: {epoch, denied = epoch + 1}); -1 when
- * it cannot be read. */
+ * denial cached at it; -1 when it cannot be read. */
 static int deny_marked(struct fl *d, uint32_t ifindex)
 {
-	uint32_t key = ifindex % 1024, v[2];
+	uint32_t key = ifindex % NPBPF_CT_EPOCHS;
+	struct npbpf_ctepoch v;
 
-	if (bpf_map__lookup_elem(d->h->skel->maps.npbpf_ctepoch, &key, sizeof(key), v, sizeof(v),
+	if (bpf_map__lookup_elem(d->h->skel->maps.npbpf_ctepoch, &key, sizeof(key), &v, sizeof(v),
 				 0))
 		return -1;
-	return v[1] == v[0] + 1;
+	return v.denied == v.epoch + 1;
 }
 
 static int ep_get(struct fl *d, uint32_t ifindex, struct npbpf_ep_counters *c)
