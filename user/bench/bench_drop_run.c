@@ -408,6 +408,19 @@ static void gen_setup(struct bd_ctx *x, const struct bd_conf *c, struct bd_gen_p
 		x->skel->bss->bd_dport[i] = htons(i % 2 ? d1 : d0);
 }
 
+/* Puts the generator at its first flow on every CPU: each configuration's
+ * flood starts with the template's ports, whatever the last one left. */
+static int gen_rewind(const struct bd_ctx *x)
+{
+	int fd = bpf_map__fd(x->skel->maps.bd_seq), ncpu = libbpf_num_possible_cpus();
+	uint64_t v[256] = { 0 }; /* struct bd_pos: 8 bytes a CPU */
+	uint32_t zero = 0;
+
+	if (ncpu <= 0 || ncpu > 256)
+		return -EINVAL;
+	return bpf_map_update_elem(fd, &zero, v, BPF_ANY) ? -errno : 0;
+}
+
 /* One window: Mpps at the dropper, the generator's share, frames sent. */
 static int window(struct bd_ctx *x, struct bd_conf *c, double *mpps, double *share,
 		  double *sent, struct snap *a, struct snap *b)
@@ -418,6 +431,9 @@ static int window(struct bd_ctx *x, struct bd_conf *c, double *mpps, double *sha
 	int err;
 
 	gen_setup(x, c, &p);
+	err = gen_rewind(x);
+	if (err)
+		return err;
 	err = bd_gen_start(&p, &g);
 	if (err)
 		return err;
