@@ -168,8 +168,9 @@ else
 	echo "not ok 6 - left behind after SIGINT:$left"
 fi
 # --only: the configurations whose names contain a part given (f1000 is in
-# f100000 too), and the ratios among them, no others.
-"$npbpf" bench drop --quick --rounds 1 --only xdp_drop,npbpf_xdp_deny_f1000 -o json \
+# f100000 too) or equal one given after '=', and the ratios among them, no
+# others.
+"$npbpf" bench drop --quick --rounds 1 --only xdp_drop,npbpf_xdp_deny_f1000,=npbpf_tc_allow -o json \
 	>"$tmp/out3" 2>"$tmp/err3"
 rc=$?
 if [ $rc -eq 0 ] && "$py" - "$tmp/out3" >"$tmp/check" 2>&1 <<'PY'; then
@@ -177,7 +178,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 names = sorted(d["configs"])
 want = {"xdp_drop", "xdp_drop_f1000", "xdp_drop_f100000", "xdp_drop_2cpu", "xdp_drop_afpacket",
-        "npbpf_xdp_deny_f1000", "npbpf_xdp_deny_f100000"}
+        "npbpf_xdp_deny_f1000", "npbpf_xdp_deny_f100000", "npbpf_tc_allow"}
 ratios = sorted(d["ratios"])
 if set(names) != want or "npbpf_xdp_deny_f1000_vs_xdp_drop_f1000" not in ratios or \
         any(not k.startswith(("xdp_drop", "npbpf_xdp_deny_f1000")) for k in ratios):
@@ -186,7 +187,7 @@ if set(names) != want or "npbpf_xdp_deny_f1000_vs_xdp_drop_f1000" not in ratios 
 PY
 	echo "ok 7 - --only keeps the configurations named and the ratios among them"
 else
-	echo "not ok 7 - --only xdp_drop,npbpf_xdp_deny_f1000: exit $rc"
+	echo "not ok 7 - --only xdp_drop,npbpf_xdp_deny_f1000,=npbpf_tc_allow: exit $rc"
 	sed 's/^/# /' "$tmp/err3" "$tmp/check"
 fi
 exit 0

@@ -39,8 +39,8 @@ const char *const bd_sender_names[2] = { "live", "af_packet" };
 
 /* ---- The configurations */
 
-/* Whether name contains one of the comma-separated parts of only (NULL:
- * every name). */
+/* Whether name contains one of the comma-separated parts of only, or is
+ * a part's name after '=' (NULL: every name). */
 static bool name_wanted(const char *only, const char *name)
 {
 	const char *p = only;
@@ -50,9 +50,14 @@ static bool name_wanted(const char *only, const char *name)
 	while (*p) {
 		size_t len = strcspn(p, ",");
 
-		for (const char *at = name; len && *at; at++)
-			if (!strncmp(at, p, len))
+		if (*p == '=') {
+			if (strlen(name) == len - 1 && !strncmp(name, p + 1, len - 1))
 				return true;
+		} else {
+			for (const char *at = name; len && *at; at++)
+				if (!strncmp(at, p, len))
+					return true;
+		}
 		p += len;
 		if (*p == ',')
 			p++;

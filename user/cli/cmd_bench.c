@@ -541,8 +541,8 @@ const struct cli_opt bench_drop_opts[] = {
 	{ "plot", BENCH_OPT_PLOT, "FILE", "also write an SVG bar chart to FILE" },
 	{ "only", BENCH_OPT_ONLY, "LIST",
 	  "only the configurations whose names contain one of LIST's\n"
-	  "comma-separated parts (e.g. xdp_drop,npbpf_xdp_deny), and the\n"
-	  "ratios among them" },
+	  "comma-separated parts (e.g. xdp_drop,npbpf_xdp_deny; =NAME:\n"
+	  "exactly that one), and the ratios among them" },
 	{ "output", 'o', "FORMAT", "text (default) or json" },
 	{ 0 },
 };
