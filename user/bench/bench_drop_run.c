@@ -426,6 +426,27 @@ static int gen_rewind(const struct bd_ctx *x)
 	return bpf_map_update_elem(fd, &zero, v, BPF_ANY) ? -errno : 0;
 }
 
+/*
+ * An npbpf window starts with the pod's conntrack map empty, as a fresh
+ * pod's: otherwise a configuration's figure would depend on which ran
+ * before it in the round (its flows' entries, and whether the pod's last
+ * conntrack insert came before a denial cached at the same epoch, in which
+ * case every allowed datagram also probes the denial cache, about 3 % of
+ * the allowed rate). No frame is in flight between windows, so the moment
+ * without a map is never seen.
+ */
+static int ct_fresh(struct bd_ctx *x, const struct bd_conf *c)
+{
+	const struct bd_npbpf *np = conf_npbpf(x, c);
+	uint32_t ifx = x->net.w[BD_W_BPF].podh_ifindex;
+	int err;
+
+	if (c->enf != BD_E_NPBPF_XDP && c->enf != BD_E_NPBPF_TC)
+		return 0;
+	err = loader_ct_remove(np->l, ifx);
+	return err ? err : loader_ct_ensure(np->l, ifx);
+}
+
 /* One window: Mpps at the dropper, the generator's share, frames sent. */
 static int window(struct bd_ctx *x, struct bd_conf *c, double *mpps, double *share,
 		  double *sent, struct snap *a, struct snap *b)
@@ -437,6 +458,8 @@ static int window(struct bd_ctx *x, struct bd_conf *c, double *mpps, double *sha
 
 	gen_setup(x, c, &p);
 	err = gen_rewind(x);
+	if (!err)
+		err = ct_fresh(x, c);
 	if (err)
 		return err;
 	err = bd_gen_start(&p, &g);
