@@ -321,8 +321,9 @@ static __always_inline int deny_probe(const struct npbpf_ctx *c, struct deny_pro
 	d->epoch = 0;
 	d->form = DENY_FORM_NONE;
 	/* A tag in skb metadata is the full path's to judge (from pods: a
-	 * VLAN drop), and such a frame is never cached. */
-	if (ctx_vlan_meta(c))
+	 * VLAN drop), and such a frame is never cached; nor is anything while
+	 * the config turns the cache off. */
+	if (ctx_vlan_meta(c) || (cfg->flags & NPBPF_CFG_NO_DENY_CACHE))
 		return 0;
 	e = bpf_map_lookup_elem(&npbpf_ctepoch, &eidx);
 	if (!e)

@@ -382,6 +382,12 @@ struct npbpf_config {
  * --enforce-host): the compile emits no host entries, and a pending pod is
  * not reachable from the node either. */
 #define NPBPF_CFG_ENFORCE_HOST (1u << 2)
+/* Every packet judged in full: the denial cache (bpf/lib/denycache.h) is
+ * neither read nor written. For measuring the full path of a denied new
+ * flow (npbpf bench verdict's new_denied, whose one frame repeated would
+ * otherwise be answered from the cache) and for tests; the agent never
+ * sets it. */
+#define NPBPF_CFG_NO_DENY_CACHE (1u << 3)
 
 /*
  * Userspace-only state, pinned next to the datapath maps. The loader creates

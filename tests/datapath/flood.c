@@ -11,7 +11,8 @@
  *    meet; every bit the verdict reads is compared (MACs, addresses,
  *    ports, fragment bits, ICMP type/code/identifier, IPv4 and IPv6);
  *    400 denied flows are cached at once, in this CPU's region, and
- *    answered; ICMP errors are never cached;
+ *    answered; ICMP errors are never cached; NPBPF_CFG_NO_DENY_CACHE turns
+ *    it off;
  *  - per-endpoint counters (npbpf_epcnt and its overflow), through the
  *    reader status and the agent use (counters.h);
  *  - XDP mode judges once (bpf/lib/xdpmark.h): on a real veth with XDP and
@@ -427,6 +428,34 @@ static void fl_ct(struct fl *d)
 	len = pkt_reply(&out, 0, pkt);
 	expect(d->h, H_TO, d->if_v, pkt, len, 1, NPBPF_ALLOW_CT,
 	       "the cached tuple now passes as the flow's reply (same revision)");
+	bump(d);
+}
+
+/* NPBPF_CFG_NO_DENY_CACHE: a denied flood is judged in full, packet by
+ * packet (nothing cached, so a policy change behind the datapath's back
+ * shows at once); without the flag the same flood is cached again. */
+static void fl_off(struct fl *d)
+{
+	struct flow f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_UDP, 5354);
+	uint8_t pkt[PKT_CAP];
+	size_t len = pkt_open(&f, pkt);
+	struct npbpf_subject subj;
+
+	/* Events off: with the cache on, the repeats would be its to answer. */
+	fill_config(d->h->skel, ++d->rev, 0, NPBPF_CFG_NO_DENY_CACHE, 0);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "cache off: denied");
+	expect(d->h, H_XDP, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "cache off: denied at XDP");
+	tap_ok(!deny_cached(d, d->if_s, pkt, len), "cache off: the denial is not cached");
+	if (!subject_hide(d, &subj))
+		return;
+	expect(d->h, H_FROM, d->if_s, pkt, len, 1, NPBPF_ALLOW_UNISOLATED,
+	       "cache off: the repeat is judged in full (subject gone: passes)");
+	subject_back(d, &subj); /* bumps the revision, events on */
+	fill_config(d->h->skel, d->rev, 0, 0, 0);
+	f = mkflow(d->h, &d->s4, &d->w4, IPPROTO_UDP, 5355);
+	len = pkt_open(&f, pkt);
+	expect(d->h, H_FROM, d->if_s, pkt, len, 0, NPBPF_DROP_POLICY, "cache on again: denied");
+	tap_ok(deny_cached(d, d->if_s, pkt, len), "cache on again: the denial is cached");
 	bump(d);
 }
 
@@ -855,6 +884,7 @@ void flood_run(struct harness *h)
 	}
 	sched_setaffinity(0, sizeof(one), &one);
 	fl_hit(&d);
+	fl_off(&d);
 	fl_window(&d);
 	fl_ct(&d);
 	fl_spoof(&d);

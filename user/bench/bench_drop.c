@@ -206,9 +206,11 @@ static int rounds(struct bd_ctx *x)
 		fprintf(stderr, "round %u/%u: %zu configurations...\n", r + 1, x->rounds,
 			x->n_conf);
 		for (size_t j = 0; j < x->n_conf; j++) {
-			/* A different first configuration each round: none always
-			 * runs right after the same neighbour. */
-			struct bd_conf *c = &x->conf[(j + r * 7) % x->n_conf];
+			/* A different first configuration each round, at an even
+			 * position: the pairs bd_conf_build() puts at even and
+			 * odd positions stay side by side. */
+			size_t start = ((size_t)r * 8 % x->n_conf) & ~(size_t)1;
+			struct bd_conf *c = &x->conf[(j + start) % x->n_conf];
 			int err;
 
 			if (bd_stop)
