@@ -56,15 +56,16 @@
  * flood costs one compare (no refill within a clock tick). XDP passes
  * leave a mark TC trusts instead of judging again (xdpmark.h).
  *
- * An established packet costs config + endpoint + 1 ct lookup (2 when the
- * first key tried misses) + counters (UDP/ICMP: + the cache probe, one
- * slot, and the epoch); a new TCP connection config + endpoint + probe +
- * subject + ipcache + policy (1 lookup for the usual rule forms) +
- * counters, and a ct insert and epoch bump when allowed; a repeated denial
- * config + epoch + the probe (one slot, two when its set's first holds
- * another denial) + counters, no endpoint and no parse. The subject,
- * ipcache and policy tables are read only for new flows, re-checks and
- * unparseable or fragmented packets. In XDP mode TC costs a metadata check per passed
+ * An established packet costs config + endpoint + the endpoint's conntrack
+ * map + 1 ct lookup (2 when the first key tried misses) + counters
+ * (UDP/ICMP: + the cache probe, one slot, and the epoch); a new TCP
+ * connection config + endpoint + probe + subject + ipcache + policy (1
+ * lookup for the usual rule forms) + counters, and the conntrack map, a ct
+ * insert and an epoch bump only when allowed; a repeated denial config +
+ * epoch + the probe (one slot, two when its set's first holds another
+ * denial) + counters, no endpoint and no parse. The subject, ipcache and
+ * policy tables are read only for new flows, re-checks and unparseable or
+ * fragmented packets. In XDP mode TC costs a metadata check per passed
  * packet.
  *
  * Functions return 0 (pass, with st->policy/rule saying what to charge) or a
@@ -329,6 +330,9 @@ static __always_inline int decide(const struct npbpf_ctx *c, struct npbpf_state 
 	 * replies cross the other hook, whose direction may be isolated, and
 	 * the entry keeps them passing there. Of ICMP, only an echo request
 	 * opens something to reply to. k: the packet's key, dir = hook. */
+	/* A bare SYN's map is looked up only now that it is allowed. */
+	if (create && tcp_syn && st->own)
+		st->ct = ct_map_of(st->ifindex);
 	if (create && st->ct && (!icmp || icmp_is_echo_request(p->t.family, p->icmp_type))) {
 		if (st->hook == NPBPF_DIR_EGRESS)
 			ct_create(st->ct, &k, st->now, st->cfg.revision, st->subject, peer);
@@ -595,7 +599,10 @@ static __always_inline int enforce(const struct npbpf_ctx *c, struct npbpf_state
 	 * event rate limiter reads it only when a tick has passed (events.h).
 	 */
 	st->now = bpf_ktime_get_coarse_ns();
-	if (st->own)
+	/* Not for a bare SYN of a bound pod: it is judged without conntrack,
+	 * and decide() looks the map up only if it is allowed, so a flood of
+	 * denied connections spares the lookup. */
+	if (st->own && (pending || !pkt_is_bare_syn(p)))
 		st->ct = ct_map_of(st->ifindex);
 	if (pending)
 		return pending_decide(st, parsed);

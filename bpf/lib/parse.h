@@ -156,6 +156,13 @@ static __always_inline int icmp_is_echo_reply(__u8 family, __u8 type)
 	return type == (family == NPBPF_FAMILY_V4 ? NPBPF_ICMP_ECHOREPLY : NPBPF_ICMP6_ECHO_REPLY);
 }
 
+/* A TCP segment with SYN and without ACK: one that opens a connection. */
+static __always_inline int pkt_is_bare_syn(const struct npbpf_pkt *p)
+{
+	return p->t.proto == NPBPF_PROTO_TCP &&
+	       (p->tcp_flags & (NPBPF_TCP_SYN | NPBPF_TCP_ACK)) == NPBPF_TCP_SYN;
+}
+
 static __always_inline int pkt_is_icmp(const struct npbpf_pkt *p)
 {
 	return (p->t.family == NPBPF_FAMILY_V4 && p->t.proto == NPBPF_PROTO_ICMP) ||
