@@ -12,6 +12,7 @@
  * without it, a failure under CI=true.
  */
 #include "bench_drop.skel.h"
+#include "tap.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -19,7 +20,6 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,22 +33,6 @@
 #define GEN_SPORT_BASE 10000
 #define GEN_DPORT_0    5001
 #define GEN_DPORT_1    5002
-
-static int tap_n, tap_failed;
-
-static bool ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!cond)
-		tap_failed++;
-	return cond;
-}
 
 static uint16_t port_at(const uint8_t *f, int off)
 {
@@ -106,26 +90,12 @@ static long gen_check(struct npbpf_bench_drop_bpf *skel, uint32_t flows, uint32_
 			return -1;
 		if (s != want_s || d != want_d) {
 			if (!wrong)
-				printf("# flows %u, frame %u: ports %u -> %u, want %u -> %u\n",
-				       flows, i, s, d, want_s, want_d);
+				diag("flows %u, frame %u: ports %u -> %u, want %u -> %u", flows, i,
+				     s, d, want_s, want_d);
 			wrong++;
 		}
 	}
 	return wrong;
-}
-
-static int cannot_run(const char *why)
-{
-	const char *ci = getenv("CI");
-
-	if (ci && !strcmp(ci, "true")) {
-		printf("1..1\nnot ok 1 - generator test cannot run: %s (CI=true: failing, not "
-		       "skipping)\n",
-		       why);
-		return 1;
-	}
-	printf("1..0 # SKIP %s\n", why);
-	return 0;
 }
 
 int main(void)
@@ -136,15 +106,15 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0)
-		return cannot_run("not root");
+		return tap_cannot_run("generator test", "not root");
 	/* The position is per CPU: every run on the same one. */
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
 	if (sched_setaffinity(0, sizeof(one), &one))
-		return cannot_run("cannot pin to CPU 0");
+		return tap_cannot_run("generator test", "cannot pin to CPU 0");
 	skel = npbpf_bench_drop_bpf__open_and_load();
 	if (!skel)
-		return cannot_run("the bench object does not load");
+		return tap_cannot_run("generator test", "the bench object does not load");
 
 	memset(skel->bss->bd_tmpl, 0, sizeof(skel->bss->bd_tmpl));
 	skel->bss->bd_tmpl[12] = 0x08; /* IPv4 */
@@ -158,18 +128,18 @@ int main(void)
 		skel->bss->bd_dport[i] = htons(i % 2 ? GEN_DPORT_1 : GEN_DPORT_0);
 
 	w = gen_check(skel, 1, 5);
-	ok(w == 0, "one flow: 5 frames, all the template's ports (%ld wrong)", w);
+	tap_ok(w == 0, "one flow: 5 frames, all the template's ports (%ld wrong)", w);
 	w = gen_check(skel, 0, 3);
-	ok(w == 0, "flows 0 means one flow (%ld wrong)", w);
+	tap_ok(w == 0, "flows 0 means one flow (%ld wrong)", w);
 	w = gen_check(skel, 3, 7);
-	ok(w == 0, "3 flows: source ports cycle base, +1, +2, base ... (%ld wrong)", w);
+	tap_ok(w == 0, "3 flows: source ports cycle base, +1, +2, base ... (%ld wrong)", w);
 	w = gen_check(skel, 1000, 2001);
-	ok(w == 0, "1,000 flows: 1,000 distinct source ports, then again (%ld wrong)", w);
+	tap_ok(w == 0, "1,000 flows: 1,000 distinct source ports, then again (%ld wrong)", w);
 	w = gen_check(skel, GEN_SPORTS + 2, GEN_SPORTS + 5);
-	ok(w == 0,
-	   "%d flows: past %d source ports the next destination port, then back to the "
-	   "first flow (%ld wrong)",
-	   GEN_SPORTS + 2, GEN_SPORTS, w);
+	tap_ok(w == 0,
+	       "%d flows: past %d source ports the next destination port, then back to the "
+	       "first flow (%ld wrong)",
+	       GEN_SPORTS + 2, GEN_SPORTS, w);
 
 	npbpf_bench_drop_bpf__destroy(skel);
 	printf("1..%d\n", tap_n);

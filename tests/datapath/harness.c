@@ -19,37 +19,6 @@
 
 #include "manifest.h"
 
-/* ---- TAP */
-
-int tap_n, tap_failed;
-
-bool tap_ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!cond)
-		tap_failed++;
-	fflush(stdout);
-	return cond;
-}
-
-void diag(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
 /* ---- Running packets */
 
 const char *const hook_name[3] = {"from-pod", "to-pod", "xdp-from-pod"};

@@ -19,6 +19,7 @@
 #include "fill.h"
 #include "npbpf.skel.h"
 #include "packet.h"
+#include "tap.h"
 #include "verdict.h"
 
 /* Host-side veths standing for pod endpoints: nphI, peer nppI. Test runs
@@ -28,12 +29,6 @@
 #define MAX_CPUS 1024
 #define PKT_CAP 9216
 
-/* ---- TAP */
-
-extern int tap_n, tap_failed;
-
-bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- The loaded object and running packets */
 

@@ -24,21 +24,6 @@
 #include "cluster_gen.h"
 #include "harness.h"
 
-/* Not root: a skip, or under CI a failure. */
-static int cannot_run(const char *why)
-{
-	const char *ci = getenv("CI");
-
-	if (ci && !strcmp(ci, "true")) {
-		printf("1..1\nnot ok 1 - datapath tests cannot run: %s (CI=true: failing, not "
-		       "skipping)\n",
-		       why);
-		return 1;
-	}
-	printf("1..0 # SKIP datapath tests: %s\n", why);
-	return 0;
-}
-
 /* Examples run through the matrix, in the order of the examples directory. */
 static const char *const examples[] = {
 	"allow-dns-egress",       "allow-same-namespace", "api-and-db",
@@ -96,10 +81,10 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0)
-		return cannot_run("not root");
+		return tap_cannot_run("datapath tests", "not root");
 	r = harness_open(&h, &why);
 	if (r > 0)
-		return cannot_run(why);
+		return tap_cannot_run("datapath tests", why);
 	if (!tap_ok(r == 0, "BPF object loaded (3 programs verified), %d veths in a private netns",
 		    N_DEV)) {
 		harness_close(&h);
