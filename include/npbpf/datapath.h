@@ -307,7 +307,7 @@ static inline int npbpf_counter_is_fixed(__u32 policy, __u8 verdict)
  * pinned; tests read it through the skeleton). A slot is one recent
  * denial: the frame's header window, masked, and what it was judged under.
  */
-#define NPBPF_DENY_SLOT_BITS 12
+#define NPBPF_DENY_SLOT_BITS 13
 #define NPBPF_DENY_SLOTS (1u << NPBPF_DENY_SLOT_BITS)
 /* What is compared first comes first: an IPv4 probe reads bytes 0-63, one
  * cache line for every other slot (the map's values start on a page). The
@@ -337,7 +337,7 @@ struct npbpf_ctepoch {
 
 /* The cache's memory is bounded: on a machine with more possible CPUs
  * than fit, the CPUs past the bound cache nothing (their lookups miss). */
-#define NPBPF_DENY_MAX_BYTES (64u << 20)
+#define NPBPF_DENY_MAX_BYTES (128u << 20)
 
 /* npbpf_deny's entries for ncpu possible CPUs: one region each. */
 static inline __u32 npbpf_deny_entries(int ncpu)

@@ -93,6 +93,20 @@ for k in ("npbpf_xdp_deny_vs_xdp_drop", "npbpf_tc_deny_vs_tc_drop",
           "npbpf_tc_deny_f100000_vs_npbpf_tc_deny"):
     if not num((ratios.get(k) or {}).get("ratio")):
         bad.append("ratios." + k)
+# A flows flatness ratio is taken against the trivial programs measured
+# beside its two configurations: (a / a_ref) / (b / b_ref) per round, median.
+fr = ratios.get("npbpf_xdp_deny_f1000_vs_npbpf_xdp_deny") or {}
+if fr.get("num_ref") != "xdp_drop_f1000" or fr.get("den_ref") != "xdp_drop":
+    bad.append("ratios.npbpf_xdp_deny_f1000_vs_npbpf_xdp_deny refs %s" % fr)
+else:
+    cs = [configs.get(n) or {} for n in ("npbpf_xdp_deny_f1000", "xdp_drop_f1000",
+                                         "npbpf_xdp_deny", "xdp_drop")]
+    if not any(c.get("starved_rounds") for c in cs):
+        s = [c.get("samples_mpps") or [] for c in cs]
+        v = sorted((a / ar) / (b / br) for a, ar, b, br in zip(*s))
+        m = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+        if not v or abs(m - fr.get("ratio", -1)) > 0.002:
+            bad.append("flows ratio %s, from the samples %.3f" % (fr.get("ratio"), m))
 if bad:
     print("missing or not numbers: " + ", ".join(bad))
     sys.exit(1)

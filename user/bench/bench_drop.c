@@ -196,6 +196,24 @@ static int setup(struct bd_ctx *x)
 	return bd_conf_build(x);
 }
 
+/* Where round r starts: a different configuration each round, and always
+ * one that is not measured beside the one before it, so that every unit
+ * bd_conf_build() made stays whole. */
+static size_t round_start(const struct bd_ctx *x, uint32_t r)
+{
+	size_t starts = 0, want;
+
+	for (size_t i = 0; i < x->n_conf; i++)
+		starts += !x->conf[i].beside;
+	if (!starts)
+		return 0;
+	want = (size_t)r * 3 % starts;
+	for (size_t i = 0; i < x->n_conf; i++)
+		if (!x->conf[i].beside && want-- == 0)
+			return i;
+	return 0;
+}
+
 static int rounds(struct bd_ctx *x)
 {
 	/* Retries: at most one measurement in five, and only while what is
@@ -205,11 +223,9 @@ static int rounds(struct bd_ctx *x)
 	for (uint32_t r = 0; r < x->rounds; r++) {
 		fprintf(stderr, "round %u/%u: %zu configurations...\n", r + 1, x->rounds,
 			x->n_conf);
+		size_t start = round_start(x, r);
+
 		for (size_t j = 0; j < x->n_conf; j++) {
-			/* A different first configuration each round, at an even
-			 * position: the pairs bd_conf_build() puts at even and
-			 * odd positions stay side by side. */
-			size_t start = ((size_t)r * 8 % x->n_conf) & ~(size_t)1;
 			struct bd_conf *c = &x->conf[(j + start) % x->n_conf];
 			int err;
 

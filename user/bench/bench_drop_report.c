@@ -9,28 +9,61 @@
 
 /* ---- Ratios */
 
-static void ratio_add(const struct bd_ctx *x, struct bd_ratio *out, size_t *n, const char *num,
-		      const char *den, const char *what, double goal)
+/*
+ * The ratio num / den, per round, median over the rounds. With references
+ * (num_ref, den_ref: the trivial programs measured beside num and den),
+ * (num / num_ref) / (den / den_ref): num and den are then far apart in the
+ * round, and a change of the VM's speed between them cancels out.
+ */
+static void ratio_add_ref(const struct bd_ctx *x, struct bd_ratio *out, size_t *n,
+			  const char *num, const char *num_ref, const char *den,
+			  const char *den_ref, const char *what, double goal)
 {
 	const struct bd_conf *a = bd_conf_find(x, num), *b = bd_conf_find(x, den);
+	const struct bd_conf *ar = num_ref ? bd_conf_find(x, num_ref) : NULL;
+	const struct bd_conf *br = den_ref ? bd_conf_find(x, den_ref) : NULL;
 	double v[BD_MAX_ROUNDS];
 	uint32_t k = 0;
 
 	if (!a || !b || *n >= BD_MAX_RATIOS)
 		return;
+	if (!ar || !br)
+		ar = br = NULL; /* a reference left out (--only): the plain ratio */
 	/* Rounds where a generator stayed starved say little: left out
 	 * while any other round is there. */
-	for (int any = 0; any < 2 && !k; any++)
-		for (uint32_t r = 0; r < a->done && r < b->done; r++)
-			if (b->mpps[r] > 0 && (any || (!a->starved[r] && !b->starved[r])))
-				v[k++] = a->mpps[r] / b->mpps[r];
+	for (int any = 0; any < 2 && !k; any++) {
+		for (uint32_t r = 0; r < a->done && r < b->done; r++) {
+			bool starved = a->starved[r] || b->starved[r];
+			double ratio;
+
+			if (b->mpps[r] <= 0)
+				continue;
+			ratio = a->mpps[r] / b->mpps[r];
+			if (ar) {
+				if (r >= ar->done || r >= br->done || ar->mpps[r] <= 0)
+					continue;
+				starved = starved || ar->starved[r] || br->starved[r];
+				ratio *= br->mpps[r] / ar->mpps[r];
+			}
+			if (any || !starved)
+				v[k++] = ratio;
+		}
+	}
 	snprintf(out[*n].key, sizeof(out[*n].key), "%s_vs_%s", num, den);
 	out[*n].num = a;
 	out[*n].den = b;
+	out[*n].num_ref = ar;
+	out[*n].den_ref = br;
 	out[*n].what = what;
 	out[*n].goal = goal;
 	out[*n].value = bd_median(v, k);
 	(*n)++;
+}
+
+static void ratio_add(const struct bd_ctx *x, struct bd_ratio *out, size_t *n, const char *num,
+		      const char *den, const char *what, double goal)
+{
+	ratio_add_ref(x, out, n, num, NULL, den, NULL, what, goal);
 }
 
 /* What the flows sweep's ratio at flows measures: past what the flow's
@@ -38,13 +71,18 @@ static void ratio_add(const struct bd_ctx *x, struct bd_ratio *out, size_t *n, c
 static const char *flows_what(int flow, uint32_t flows)
 {
 	if (flow == BD_F_DENY && flows > NPBPF_DENY_SLOTS)
-		return "flatness: many flows / 1 flow (cache misses: more flows than the "
-		       "denial cache holds)";
+		return "flatness: many flows / 1 flow, each against the trivial program beside "
+		       "it (cache misses: more flows than the denial cache holds)";
 	if (flow == BD_F_ALLOW && flows > NPBPF_CT_PER_ENDPOINT)
-		return "flatness: many flows / 1 flow (cache misses: more flows than "
-		       "conntrack entries)";
-	return "flatness: many flows / 1 flow";
+		return "flatness: many flows / 1 flow, each against the trivial program beside "
+		       "it (cache misses: more flows than conntrack entries)";
+	return "flatness: many flows / 1 flow, each against the trivial program beside it";
 }
+
+/* The trivial program each npbpf flows configuration is measured beside
+ * ([xdp, tc][deny, allow]; bench_drop_run.c). */
+static const char *const flows_ref[2][2] = { { "xdp_drop", "tc_pass" },
+					     { "tc_drop", "tc_pass" } };
 
 void bd_ratios(const struct bd_ctx *x, struct bd_ratio *out, size_t *n)
 {
@@ -85,23 +123,26 @@ void bd_ratios(const struct bd_ctx *x, struct bd_ratio *out, size_t *n)
 	for (uint32_t f = 1; f < x->n_flow_counts; f++) {
 		for (int h = 0; h < 2; h++) {
 			for (int fl = 0; fl < 2; fl++) {
+				char ar[64];
+
 				snprintf(a, sizeof(a), "npbpf_%s_%s_f%u", h ? "tc" : "xdp",
 					 bd_flow_names[fl], x->flow_counts[f]);
 				snprintf(b, sizeof(b), "npbpf_%s_%s", h ? "tc" : "xdp",
 					 bd_flow_names[fl]);
-				ratio_add(x, out, n, a, b, flows_what(fl, x->flow_counts[f]), 0.9);
+				snprintf(ar, sizeof(ar), "%s_f%u", flows_ref[h][fl],
+					 x->flow_counts[f]);
+				ratio_add_ref(x, out, n, a, ar, b, flows_ref[h][fl],
+					      flows_what(fl, x->flow_counts[f]), 0.9);
 			}
 		}
 	}
 	for (uint32_t f = 1; f < x->n_flow_counts; f++) {
-		static const char *const vs[2][2] = { { "xdp_drop", "tc_pass" },
-						      { "tc_drop", "tc_pass" } };
-
 		for (int h = 0; h < 2; h++) {
 			for (int fl = 0; fl < 2; fl++) {
 				snprintf(a, sizeof(a), "npbpf_%s_%s_f%u", h ? "tc" : "xdp",
 					 bd_flow_names[fl], x->flow_counts[f]);
-				snprintf(b, sizeof(b), "%s_f%u", vs[h][fl], x->flow_counts[f]);
+				snprintf(b, sizeof(b), "%s_f%u", flows_ref[h][fl],
+					 x->flow_counts[f]);
 				ratio_add(x, out, n, a, b,
 					  "many flows: npbpf / the trivial program at as many flows",
 					  0);
@@ -245,6 +286,10 @@ static void report_json(const struct bd_ctx *x, const struct bd_ratio *r, size_t
 		out_obj_begin(&o, r[i].key);
 		out_str(&o, "num", r[i].num->name);
 		out_str(&o, "den", r[i].den->name);
+		if (r[i].num_ref) {
+			out_str(&o, "num_ref", r[i].num_ref->name);
+			out_str(&o, "den_ref", r[i].den_ref->name);
+		}
 		out_double(&o, "ratio", r[i].value, 3);
 		if (r[i].goal > 0) {
 			out_double(&o, "goal", r[i].goal, 2);

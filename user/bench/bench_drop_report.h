@@ -15,6 +15,8 @@
 struct bd_ratio {
 	char key[112]; /* NUM_vs_DEN */
 	const struct bd_conf *num, *den;
+	/* Or (num / num_ref) / (den / den_ref): NULL for a plain ratio. */
+	const struct bd_conf *num_ref, *den_ref;
 	const char *what; /* for people */
 	double goal;      /* the goal (ratio >= goal), 0 for none */
 	double value;     /* median of the per-round ratios */

@@ -65,9 +65,18 @@ static bool name_wanted(const char *only, const char *name)
 	return false;
 }
 
-static int conf_add(struct bd_ctx *x, size_t *cap, const char *group, enum bd_enf enf,
-		    enum bd_flow flow, uint32_t policies, uint32_t flows, uint32_t cpus,
-		    enum bd_sender snd)
+/* One configuration to add; beside: measured right after the one added
+ * before it in every round (bench_drop.c keeps such units whole). */
+struct conf_spec {
+	const char *group;
+	enum bd_enf enf;
+	enum bd_flow flow;
+	uint32_t policies, flows, cpus;
+	enum bd_sender snd;
+	bool beside;
+};
+
+static int conf_add(struct bd_ctx *x, size_t *cap, const struct conf_spec *sp)
 {
 	struct bd_conf *c;
 	int n;
@@ -83,30 +92,66 @@ static int conf_add(struct bd_ctx *x, size_t *cap, const char *group, enum bd_en
 	}
 	c = &x->conf[x->n_conf++];
 	memset(c, 0, sizeof(*c));
-	c->group = group;
-	c->enf = enf;
-	c->flow = flow;
-	c->policies = policies;
-	c->flows = flows;
-	c->cpus = cpus;
-	c->snd = snd;
+	c->group = sp->group;
+	c->enf = sp->enf;
+	c->flow = sp->flow;
+	c->policies = sp->policies;
+	c->flows = sp->flows;
+	c->cpus = sp->cpus;
+	c->snd = sp->snd;
+	c->beside = sp->beside;
 	/* The trivial droppers do not look at the flow: no flow in their name. */
-	if (enf <= BD_E_TC_PASS)
-		n = snprintf(c->name, sizeof(c->name), "%s", bd_enf_names[enf]);
+	if (c->enf <= BD_E_TC_PASS)
+		n = snprintf(c->name, sizeof(c->name), "%s", bd_enf_names[c->enf]);
 	else
-		n = snprintf(c->name, sizeof(c->name), "%s_%s", bd_enf_names[enf],
-			     bd_flow_names[flow]);
-	if (policies > 1)
-		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_p%u", policies);
-	if (flows > 1)
-		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_f%u", flows);
-	if (cpus > 1)
-		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_%ucpu", cpus);
-	if (snd == BD_SND_PACKET)
+		n = snprintf(c->name, sizeof(c->name), "%s_%s", bd_enf_names[c->enf],
+			     bd_flow_names[c->flow]);
+	if (c->policies > 1)
+		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_p%u", c->policies);
+	if (c->flows > 1)
+		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_f%u", c->flows);
+	if (c->cpus > 1)
+		n += snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_%ucpu", c->cpus);
+	if (c->snd == BD_SND_PACKET)
 		snprintf(c->name + n, sizeof(c->name) - (size_t)n, "_afpacket");
 	if (!name_wanted(x->a.only, c->name))
 		x->n_conf--;
 	return 0;
+}
+
+/*
+ * The trivial programs and npbpf beside them, at flows flows, cpus cores,
+ * from sender snd: each npbpf configuration measured right after the
+ * trivial one its ratios are taken against, so that a change of the VM's
+ * speed (it swings by 2x within a round) falls between units, not inside
+ * one. allow: the allowed flows too (TC pass, npbpf TC and XDP allow).
+ */
+static int conf_add_units(struct bd_ctx *x, size_t *cap, const char *group, uint32_t flows,
+			  uint32_t cpus, enum bd_sender snd, bool allow)
+{
+	static const struct {
+		enum bd_enf enf;
+		enum bd_flow flow;
+		bool beside, allow;
+	} unit[] = {
+		{ BD_E_XDP_DROP, BD_F_DENY, false, false },
+		{ BD_E_NPBPF_XDP, BD_F_DENY, true, false },
+		{ BD_E_TC_DROP, BD_F_DENY, false, false },
+		{ BD_E_NPBPF_TC, BD_F_DENY, true, false },
+		{ BD_E_TC_PASS, BD_F_ALLOW, false, true },
+		{ BD_E_NPBPF_TC, BD_F_ALLOW, true, true },
+		{ BD_E_NPBPF_XDP, BD_F_ALLOW, true, true },
+	};
+	int err = 0;
+
+	for (size_t i = 0; !err && i < sizeof(unit) / sizeof(unit[0]); i++) {
+		if (unit[i].allow && !allow)
+			continue;
+		err = conf_add(x, cap,
+			       &(struct conf_spec){ group, unit[i].enf, unit[i].flow, 1, flows,
+						    cpus, snd, unit[i].beside });
+	}
+	return err;
 }
 
 int bd_conf_build(struct bd_ctx *x)
@@ -114,54 +159,42 @@ int bd_conf_build(struct bd_ctx *x)
 	static const struct {
 		enum bd_enf enf;
 		enum bd_flow flow;
-	} base[] = {
-		/* Each goal's two configurations side by side, at an even
-		 * index: rounds start at even positions (bench_drop.c), so the
-		 * two are measured a second apart in every round, and a change
-		 * of the VM's speed between them (it swings by 2x) spoils
-		 * fewer of their ratios. */
-		{ BD_E_XDP_DROP, BD_F_DENY },	{ BD_E_NPBPF_XDP, BD_F_DENY },
-		{ BD_E_TC_DROP, BD_F_DENY },	{ BD_E_NPBPF_TC, BD_F_DENY },
-		{ BD_E_TC_PASS, BD_F_ALLOW },	{ BD_E_NPBPF_TC, BD_F_ALLOW },
-		{ BD_E_NPBPF_XDP, BD_F_ALLOW }, { BD_E_NFT, BD_F_DENY },
-		{ BD_E_IPT, BD_F_DENY },	{ BD_E_NFT, BD_F_ALLOW },
+	} nf[] = {
+		{ BD_E_NFT, BD_F_DENY },
+		{ BD_E_IPT, BD_F_DENY },
+		{ BD_E_NFT, BD_F_ALLOW },
 		{ BD_E_IPT, BD_F_ALLOW },
 	};
-	static const enum bd_enf ceiling[] = { BD_E_XDP_DROP, BD_E_TC_DROP, BD_E_NPBPF_XDP,
-					       BD_E_NPBPF_TC };
 	uint32_t top = x->pol[x->n_sets - 1].n;
 	size_t cap = 0;
-	int err = 0;
+	int err;
 
-	for (size_t i = 0; !err && i < sizeof(base) / sizeof(base[0]); i++)
-		err = conf_add(x, &cap, "base", base[i].enf, base[i].flow, 1, 1, 1, BD_SND_LIVE);
+	err = conf_add_units(x, &cap, "base", 1, 1, BD_SND_LIVE, true);
+	for (size_t i = 0; !err && i < sizeof(nf) / sizeof(nf[0]); i++)
+		err = conf_add(x, &cap,
+			       &(struct conf_spec){ "base", nf[i].enf, nf[i].flow, 1, 1, 1,
+						    BD_SND_LIVE, false });
 	for (uint32_t s = 1; !err && s < x->n_sets; s++) {
-		err = conf_add(x, &cap, "policies", BD_E_NPBPF_XDP, BD_F_DENY, x->pol[s].n, 1, 1,
-			       BD_SND_LIVE);
+		err = conf_add(x, &cap,
+			       &(struct conf_spec){ "policies", BD_E_NPBPF_XDP, BD_F_DENY,
+						    x->pol[s].n, 1, 1, BD_SND_LIVE, false });
 		if (!err)
-			err = conf_add(x, &cap, "policies", BD_E_NPBPF_TC, BD_F_DENY, x->pol[s].n,
-				       1, 1, BD_SND_LIVE);
+			err = conf_add(x, &cap,
+				       &(struct conf_spec){ "policies", BD_E_NPBPF_TC, BD_F_DENY,
+							    x->pol[s].n, 1, 1, BD_SND_LIVE,
+							    false });
 	}
 	/* netfilter at the largest count only: where its layouts differ. */
-	if (!err && top > 1)
-		err = conf_add(x, &cap, "policies", BD_E_NFT, BD_F_DENY, top, 1, 1, BD_SND_LIVE);
-	if (!err && top > 1)
-		err = conf_add(x, &cap, "policies", BD_E_IPT, BD_F_DENY, top, 1, 1, BD_SND_LIVE);
+	for (size_t i = 0; !err && top > 1 && i < 2; i++)
+		err = conf_add(x, &cap,
+			       &(struct conf_spec){ "policies", nf[i].enf, BD_F_DENY, top, 1, 1,
+						    BD_SND_LIVE, false });
 	for (uint32_t f = 1; !err && f < x->n_flow_counts; f++)
-		for (int e = BD_E_XDP_DROP; !err && e <= BD_E_TC_PASS; e++)
-			err = conf_add(x, &cap, "flows", (enum bd_enf)e,
-				       e == BD_E_TC_PASS ? BD_F_ALLOW : BD_F_DENY, 1,
-				       x->flow_counts[f], 1, BD_SND_LIVE);
-	for (uint32_t f = 1; !err && f < x->n_flow_counts; f++)
-		for (int e = BD_E_NPBPF_XDP; !err && e <= BD_E_NPBPF_TC; e++)
-			for (int fl = BD_F_DENY; !err && fl <= BD_F_ALLOW; fl++)
-				err = conf_add(x, &cap, "flows", (enum bd_enf)e, (enum bd_flow)fl,
-					       1, x->flow_counts[f], 1, BD_SND_LIVE);
-	for (size_t i = 0; !err && x->ncpu >= 2 && i < 4; i++)
-		err = conf_add(x, &cap, "cores", ceiling[i], BD_F_DENY, 1, 1, 2, BD_SND_LIVE);
-	for (size_t i = 0; !err && i < 4; i++)
-		err = conf_add(x, &cap, "af_packet", ceiling[i], BD_F_DENY, 1, 1, 1,
-			       BD_SND_PACKET);
+		err = conf_add_units(x, &cap, "flows", x->flow_counts[f], 1, BD_SND_LIVE, true);
+	if (!err && x->ncpu >= 2)
+		err = conf_add_units(x, &cap, "cores", 1, 2, BD_SND_LIVE, false);
+	if (!err)
+		err = conf_add_units(x, &cap, "af_packet", 1, 1, BD_SND_PACKET, false);
 	if (err)
 		log_error("%s", strerror(-err));
 	return err;

@@ -48,6 +48,7 @@ struct bd_conf {
 	enum bd_flow flow;
 	enum bd_sender snd;
 	uint32_t policies, flows, cpus;
+	bool beside; /* measured right after the configuration before it */
 	/* Per round: Mpps at the dropper, the generator's share of its cores,
 	 * frames the generator sent (Mpps), whether it stayed starved. */
 	double mpps[BD_MAX_ROUNDS], share[BD_MAX_ROUNDS], sent[BD_MAX_ROUNDS];
