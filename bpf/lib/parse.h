@@ -156,7 +156,9 @@ static __always_inline int icmp_is_echo_reply(__u8 family, __u8 type)
 	return type == (family == NPBPF_FAMILY_V4 ? NPBPF_ICMP_ECHOREPLY : NPBPF_ICMP6_ECHO_REPLY);
 }
 
-/* A TCP segment with SYN and without ACK: one that opens a connection. */
+/* A TCP segment with SYN and without ACK: one that opens a connection.
+ * decide() and deny_cache_applies() (enforce.h) spell the test out: called
+ * there, it made clang emit code the verifier refuses (R5 !read_ok). */
 static __always_inline int pkt_is_bare_syn(const struct npbpf_pkt *p)
 {
 	return p->t.proto == NPBPF_PROTO_TCP &&
